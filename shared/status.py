@@ -1,0 +1,102 @@
+"""What ``optbot status`` (and the monitor) report: services, streams, Redis."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from shared.registry import ServiceSpec
+from shared.streams import ALL_STREAMS, service_key
+
+
+def _s(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+@dataclass
+class ServiceRow:
+    name: str
+    alive: bool
+    pid: str = ""
+    uptime_s: float = 0.0
+    heartbeat_age_s: float = 0.0
+    lag: int = 0
+    state: str = ""
+
+
+@dataclass
+class StreamRow:
+    name: str
+    length: int
+    groups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        return sum(int(g.get("pending", 0)) for g in self.groups)
+
+
+@dataclass
+class SystemStatus:
+    services: list[ServiceRow]
+    streams: list[StreamRow]
+    redis: dict[str, str]
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.services) and all(s.alive for s in self.services)
+
+
+async def service_rows(redis: aioredis.Redis, specs: list[ServiceSpec]) -> list[ServiceRow]:
+    now = time.time()
+    rows: list[ServiceRow] = []
+    for spec in specs:
+        raw = await redis.hgetall(service_key(spec.name))
+        info = {_s(k): _s(v) for k, v in raw.items()}
+        if not info:
+            rows.append(ServiceRow(spec.name, alive=False))
+            continue
+        rows.append(
+            ServiceRow(
+                name=spec.name,
+                alive=True,
+                pid=info.get("pid", ""),
+                uptime_s=now - float(info.get("started", now)),
+                heartbeat_age_s=now - float(info.get("heartbeat", now)),
+                lag=int(info.get("lag", "0")),
+                state=info.get("state", ""),
+            )
+        )
+    return rows
+
+
+async def stream_rows(
+    redis: aioredis.Redis, names: tuple[str, ...] = ALL_STREAMS
+) -> list[StreamRow]:
+    rows: list[StreamRow] = []
+    for name in names:
+        length = int(await redis.xlen(name))
+        groups: list[dict[str, Any]] = []
+        if length or await redis.exists(name):
+            try:
+                groups = [
+                    {_s(k): _s(v) for k, v in g.items()} for g in await redis.xinfo_groups(name)
+                ]
+            except ResponseError:
+                groups = []
+        rows.append(StreamRow(name, length, groups))
+    return rows
+
+
+async def collect(redis: aioredis.Redis, specs: list[ServiceSpec]) -> SystemStatus:
+    info = await redis.info()
+    keep = ("redis_version", "uptime_in_seconds", "used_memory_human", "connected_clients",
+            "aof_enabled")  # fmt: skip
+    return SystemStatus(
+        services=await service_rows(redis, specs),
+        streams=await stream_rows(redis),
+        redis={k: _s(info.get(k, "")) for k in keep},
+    )

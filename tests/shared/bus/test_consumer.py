@@ -1,0 +1,261 @@
+"""Consumer groups: ack after success, reclaim from the dead, poison to the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import textwrap
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared.bus import GroupConsumer, Publisher
+from shared.envelope import Message, decode
+from shared.redis_server import RedisHandle
+from shared.schemas import ContractRef, OrderCancel, Quote
+from shared.settings import Settings
+from shared.streams import SYS_DLQ
+from tests.helpers import wait_until
+
+STREAM = "orders:requests"
+
+
+async def _publish_cancels(redis: aioredis.Redis, settings: Settings, n: int) -> None:
+    pub = Publisher(redis, settings, src="test")
+    for i in range(n):
+        pub.add(STREAM, OrderCancel(client_order_id=f"c{i}"), key=f"c{i}")
+    await pub.flush()
+
+
+def _consumer(
+    redis: aioredis.Redis, settings: Settings, name: str, handler: Any, **kw: Any
+) -> GroupConsumer:
+    return GroupConsumer(
+        redis,
+        settings,
+        stream=STREAM,
+        group="g",
+        consumer=name,
+        handler=handler,
+        start_id="0",
+        **kw,
+    )
+
+
+async def _pending(redis: aioredis.Redis) -> int:
+    info = await redis.xpending(STREAM, "g")
+    return int(info["pending"])
+
+
+async def _run_until(consumer: GroupConsumer, condition: Any, timeout: float = 10.0) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await wait_until(condition, timeout=timeout)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_run_when_handler_succeeds_acks_every_entry(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await _publish_cancels(redis, settings, 50)
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.body.client_order_id)
+
+    consumer = _consumer(redis, settings, "a", handle)
+    await _run_until(consumer, lambda: len(seen) == 50)
+    assert seen == [f"c{i}" for i in range(50)]
+    assert await _pending(redis) == 0 and consumer.handled == 50
+
+
+async def test_reclaim_when_consumer_task_cancelled_midway_handles_each_entry_once(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await _publish_cancels(redis, settings, 20)
+    done: set[str] = set()
+    effects: list[str] = []
+    stuck = asyncio.Event()
+
+    async def hang(msg: Message[Any]) -> None:
+        stuck.set()
+        await asyncio.sleep(3600)  # dies mid-handling: nothing of its batch is acked
+
+    async def idempotent(msg: Message[Any]) -> None:
+        if msg.key not in done:
+            done.add(msg.key)
+            effects.append(msg.key)
+
+    first = _consumer(redis, settings, "a", hang)
+    task = asyncio.create_task(first.run(asyncio.Event()))
+    await asyncio.wait_for(stuck.wait(), 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await _pending(redis) == 20
+
+    second = _consumer(redis, settings, "b", idempotent, claim_idle_ms=200)
+    await _run_until(second, lambda: len(done) == 20)
+    assert sorted(effects) == sorted(f"c{i}" for i in range(20))
+    assert await _pending(redis) == 0
+    assert second.reclaimed == 20
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from shared.bus import GroupConsumer, connect_redis
+    from shared.settings import load_settings
+
+    async def main():
+        settings = load_settings(redis_url=sys.argv[1], consume_block_ms=100)
+        redis = connect_redis(sys.argv[1])
+        async def handle(msg):
+            await redis.sadd("child:seen", msg.key)
+            await asyncio.sleep(3600)
+        c = GroupConsumer(redis, settings, stream="orders:requests", group="g",
+                          consumer="child", handler=handle, start_id="0")
+        await c.run(asyncio.Event())
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_reclaim_when_consumer_process_sigkilled_second_consumer_finishes_all(
+    redis_server: RedisHandle, settings: Settings, redis: aioredis.Redis
+) -> None:
+    await _publish_cancels(redis, settings, 30)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, redis_server.url, env=os.environ.copy()
+    )
+    try:
+        await wait_until(lambda: redis.scard("child:seen"), timeout=20, what="child handling")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(child.wait(), 10)
+    assert await _pending(redis) == 30, "the killed child held its whole batch unacked"
+    handled: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        if await redis.sadd("done", msg.key):  # idempotent effect
+            handled.append(msg.key)
+
+    second = _consumer(redis, settings, "b", handle, claim_idle_ms=200)
+    await _run_until(second, lambda: len(handled) == 30, timeout=15)
+    assert await redis.scard("done") == 30 and len(handled) == 30
+    assert await _pending(redis) == 0
+
+
+async def test_restart_when_same_consumer_name_handles_its_own_pending_first(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await _publish_cancels(redis, settings, 5)
+    # Deliver to "a" without acking, as if "a" crashed after reading.
+    await redis.xgroup_create(STREAM, "g", "0")
+    await redis.xreadgroup("g", "a", {STREAM: ">"}, count=5)
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.key)
+
+    consumer = _consumer(redis, settings, "a", handle)  # long idle limit: no XAUTOCLAIM help
+    await _run_until(consumer, lambda: len(seen) == 5)
+    assert await _pending(redis) == 0 and consumer.reclaimed == 0
+
+
+async def test_poison_when_handler_always_fails_goes_to_dlq_and_consumer_keeps_going(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await _publish_cancels(redis, settings, 10)
+    good: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        if msg.key == "c3":
+            raise ValueError("cannot handle c3")
+        good.append(msg.key)
+
+    consumer = _consumer(redis, settings, "a", handle, claim_idle_ms=100, max_deliveries=3)
+    await _run_until(consumer, lambda: redis.xlen(SYS_DLQ), timeout=15)
+    assert sorted(good) == sorted(f"c{i}" for i in range(10) if i != 3)
+    [(_, dead)] = await redis.xrange(SYS_DLQ)
+    assert dead[b"stream"] == STREAM.encode() and dead[b"group"] == b"g"
+    assert b"delivered 4 times (cap 3)" in dead[b"reason"]
+    assert b"ValueError: cannot handle c3" in dead[b"reason"]
+    assert dead[b"orig.key"] == b"c3" and dead[b"orig.type"] == b"order.cancel"
+    original = {k.removeprefix(b"orig."): v for k, v in dead.items() if k.startswith(b"orig.")}
+    assert decode(original).body == OrderCancel(client_order_id="c3")
+    assert await _pending(redis) == 0
+    # and it keeps going: a later entry is still handled
+    await redis.xadd(
+        STREAM,
+        {
+            b"type": b"order.cancel",
+            b"v": b"1",
+            b"src": b"t",
+            b"ts": b"1",
+            b"key": b"late",
+            b"body": b"\x81\xafclient_order_id\xa4late",
+        },
+    )
+    await _run_until(consumer, lambda: "late" in good)
+
+
+async def test_decode_failure_when_entry_malformed_goes_to_dlq_at_once(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await redis.xadd(
+        STREAM,
+        {b"type": b"order.cancel", b"v": b"1", b"src": b"t", b"ts": b"1", b"body": b"\x93garbage"},
+    )
+    await redis.xadd(STREAM, {b"hello": b"world"})
+    await _publish_cancels(redis, settings, 1)
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.key)
+
+    consumer = _consumer(redis, settings, "a", handle)
+    await _run_until(consumer, lambda: seen == ["c0"])
+    dead = [f for _, f in await redis.xrange(SYS_DLQ)]
+    assert len(dead) == 2
+    assert b"undecodable body" in dead[0][b"reason"] or b"invalid body" in dead[0][b"reason"]
+    assert dead[1][b"reason"] == b"missing field 'type'" and dead[1][b"orig.hello"] == b"world"
+    assert await _pending(redis) == 0
+
+
+async def test_conflate_when_batch_has_many_quotes_per_symbol_handles_latest_only(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    pub = Publisher(redis, settings, src="t")
+    for i in range(30):
+        sym = "SPY" if i % 2 else "QQQ"
+        pub.add("md:ticks", Quote(contract=ContractRef(symbol=sym), last=100.0 + i), key=sym)
+    await pub.flush()
+    seen: list[tuple[str, float]] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append((msg.key, msg.body.last))
+
+    consumer = GroupConsumer(
+        redis,
+        settings,
+        stream="md:ticks",
+        group="g",
+        consumer="a",
+        handler=handle,
+        start_id="0",
+        conflate=lambda m: m.key,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_until(lambda: len(seen) == 2)
+    stop.set()
+    await task
+    assert sorted(seen) == [("QQQ", 128.0), ("SPY", 129.0)]
+    assert consumer.conflated == 28
+    assert int((await redis.xpending("md:ticks", "g"))["pending"]) == 0

@@ -1,0 +1,90 @@
+"""The ``optbot`` command against a real Redis: tail, status, halt/resume, help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import redis as syncredis
+
+from shared.redis_server import RedisHandle
+from shared.registry import SERVICES
+
+
+def optbot(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OPTBOT_REDIS_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture
+def client(redis_server: RedisHandle) -> syncredis.Redis:
+    c = syncredis.Redis.from_url(redis_server.url)
+    c.flushall()  # our private server
+    return c
+
+
+def test_tail_when_stream_has_entries_prints_decoded_lines(
+    redis_server: RedisHandle, client: syncredis.Redis
+) -> None:
+    from shared.envelope import encode
+    from tests.shared.samples import SAMPLES
+
+    for body in SAMPLES[:3]:
+        client.xadd("md:ticks", encode(body, src="t", key=body.contract.key))  # type: ignore[attr-defined, arg-type]
+    client.xadd("md:ticks", {"type": "junk"})
+    proc = optbot("tail", "md:ticks", "-n", "3", url=redis_server.url)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert " quote key=VIX " in lines[0] and '"last":17.25' in lines[0]
+    assert " quote key=AAPL 20261218 250 C " in lines[1] and '"delta":0.42' in lines[1]
+    assert "undecodable: unknown type 'junk'" in lines[2]
+
+
+def test_status_when_services_missing_exits_nonzero_and_lists_streams(
+    redis_server: RedisHandle, client: syncredis.Redis
+) -> None:
+    client.xadd("gw:status", {"a": "b"})
+    client.xgroup_create("gw:status", "strategy", "0")
+    proc = optbot("status", url=redis_server.url)
+    assert proc.returncode == 1
+    assert "gw:status" in proc.stdout and "redis_version=" in proc.stdout
+
+
+def test_status_when_redis_unreachable_exits_3() -> None:
+    proc = optbot("status", url="redis://127.0.0.1:1/0")
+    assert proc.returncode == 3 and "unreachable" in proc.stderr
+
+
+def test_halt_then_resume_when_called_sets_risk_state_and_records_events(
+    redis_server: RedisHandle, client: syncredis.Redis
+) -> None:
+    proc = optbot("halt", "--why", "fomc", "--who", "ana", url=redis_server.url)
+    assert proc.returncode == 0, proc.stderr
+    assert client.hget("risk:state", "state") == b"HALTED"
+    assert client.hget("risk:state", "why") == b"fomc"
+    optbot("resume", "--who", "ana", url=redis_server.url)
+    assert client.hget("risk:state", "state") == b"ACTIVE"
+    tail = optbot("tail", "sys:control", url=redis_server.url)
+    assert '"action":"halt","who":"ana","why":"fomc"' in tail.stdout
+    assert '"action":"resume"' in tail.stdout
+
+
+@pytest.mark.parametrize("command", ["up", "run", "status", "tail", "halt", "resume", "config"])
+def test_help_when_asked_describes_every_command(command: str) -> None:
+    proc = optbot(command, "--help", url="redis://127.0.0.1:1/0")
+    assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_run_when_service_unknown_exits_2_listing_services() -> None:
+    proc = optbot("run", "nonsense", url="redis://127.0.0.1:1/0")
+    assert proc.returncode == 2
+    assert all(s.name in proc.stderr for s in SERVICES)

