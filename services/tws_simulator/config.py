@@ -1,0 +1,38 @@
+"""Simulator settings: one frozen dataclass so a run is reproducible from its config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Everything that shapes a simulator run.
+
+    ``tick_interval`` 0 means the market only moves when ``Simulator.step()``
+    is called, which is what determinism tests use.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 4102
+    control_port: int | None = None  # None: no control channel; 0: ephemeral port
+    seed: int = 42
+    tick_interval: float = 0.25  # seconds between market steps (0 = manual stepping)
+    time_scale: float = 1.0  # simulated seconds per real second
+    account_id: str = "DU1234567"
+    net_liquidation: float = 3756.96
+    pacing_limit: int = 50  # inbound messages/second before error 100 (0 disables)
+    market_data_lines: int = 100  # concurrent streaming lines before error 101
+    unsubscribed_symbols: frozenset[str] = field(default_factory=frozenset)  # error 354
+    delayed_only_symbols: frozenset[str] = field(default_factory=frozenset)  # error 10167
+    regime_period: float = 1800.0  # simulated seconds between scheduled regime draws
+    initial_regime: str = "choppy"
+    flood_ticks_per_sec: int = 0  # >0: benchmark mode, N tick messages/s over all lines
+    first_order_id: int = 1
+    restart_downtime: float = 0.3  # seconds the listener stays down on a restart fault
+    write_buffer_limit: int = 8 << 20  # ticks are skipped while a slow client lags this much
+
+    @property
+    def step_seconds(self) -> float:
+        """Simulated seconds covered by one market step."""
+        return (self.tick_interval or 1.0) * self.time_scale

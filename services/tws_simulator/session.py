@@ -1,0 +1,198 @@
+"""One client connection: handshake, framing, pacing, dispatch and buffered writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .protocol import (
+    MIN_CLIENT_VERSION,
+    SERVER_VERSION,
+    Out,
+    ProtocolError,
+    frame,
+    frame_length,
+    parse_version_range,
+    prefix,
+    split_fields,
+)
+from .ticks import Line, quote_frames
+
+if TYPE_CHECKING:
+    from .server import Simulator
+
+log = logging.getLogger("optbot.tws_simulator")
+
+HANDSHAKE_TIMEOUT = 10.0
+KNOWN_REQUEST_IDS = frozenset(range(1, 105))  # ids ib_async's client can send
+
+
+def error_frame(req_id: int, code: int, text: str) -> bytes:
+    """error (msg 4, version 2); advancedOrderRejectJson empty (server version >= 166)."""
+    return frame(Out.ERR_MSG, 2, req_id, code, text, "")
+
+
+class Session:
+    """State of one API connection; handlers in ``handlers.py`` act on it."""
+
+    def __init__(
+        self, sim: Simulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.sim = sim
+        self.reader = reader
+        self.writer = writer
+        self.peer = writer.get_extra_info("peername")
+        self.client_id: int | None = None
+        self.version = 0
+        self.lines: dict[int, Line] = {}
+        self.forgotten: set[int] = set()  # ticker ids whose cancel needs no error 300
+        self.data_type = 1
+        self.account_updates = False
+        self.position_updates = False
+        self.pnl_req_ids: set[int] = set()
+        self.skipped_steps = 0
+        self._recent: deque[float] = deque()
+        self._closed = False
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until the peer leaves, misbehaves or we close it."""
+        try:
+            await asyncio.wait_for(self._handshake(), HANDSHAKE_TIMEOUT)
+            while not self._closed:
+                length = frame_length(await self.reader.readexactly(4))
+                self._dispatch(split_fields(await self.reader.readexactly(length)))
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            pass
+        except ProtocolError as e:
+            log.warning("protocol error from %s client %s: %s", self.peer, self.client_id, e)
+        finally:
+            self.close()
+
+    async def _handshake(self) -> None:
+        if await self.reader.readexactly(4) != b"API\0":
+            raise ProtocolError("handshake must start with API\\0")
+        length = frame_length(await self.reader.readexactly(4))
+        if length > 256:
+            raise ProtocolError("handshake version string too long")
+        low, high = parse_version_range(await self.reader.readexactly(length))
+        if high < MIN_CLIENT_VERSION or low > SERVER_VERSION:
+            raise ProtocolError(f"no common version in v{low}..{high}")
+        self.version = min(high, SERVER_VERSION)
+        self._write(prefix(f"{self.version}\0{self.sim.connection_time}\0".encode()))
+
+    def close(self, abort: bool = False) -> None:
+        """Close the socket and forget this client (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.sim.forget(self)
+        if abort:
+            self.writer.transport.abort()
+        else:
+            self.writer.close()
+        log.info("connection closed: client %s from %s", self.client_id, self.peer)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- inbound -----------------------------------------------------------------------
+
+    def _dispatch(self, fields: list[str]) -> None:
+        from .handlers import HANDLERS  # handlers import Session types; avoid a cycle
+
+        try:
+            msg_id = int(fields[0])
+        except (ValueError, IndexError) as e:
+            self.error(-1, 505, "Fatal Error: Unknown message id.")
+            raise ProtocolError(f"unparsable message id in {fields[:3]!r}") from e
+        if self.client_id is not None and self._over_pace():
+            self.error(
+                -1,
+                100,
+                "Max rate of messages per second has been exceeded:"
+                f"max={self.sim.config.pacing_limit}",
+            )
+            return
+        handler = HANDLERS.get(msg_id)
+        if handler is None:
+            if msg_id not in KNOWN_REQUEST_IDS:
+                self.error(-1, 505, "Fatal Error: Unknown message id.")
+                raise ProtocolError(f"unknown message id {msg_id}")
+            self.error(
+                -1,
+                321,
+                f"Error validating request: message {msg_id} is not supported by the simulator",
+            )
+            return
+        if self.client_id is None and msg_id != 71:
+            self.error(-1, 504, "Not connected")
+            return
+        try:
+            handler(self, fields)
+        except (ValueError, IndexError, KeyError) as e:
+            log.warning("bad request %s from client %s: %r", msg_id, self.client_id, e)
+            self.error(-1, 320, "Server error when reading an API client request.")
+
+    def _over_pace(self) -> bool:
+        limit = self.sim.config.pacing_limit
+        if not limit:
+            return False
+        now = time.monotonic()
+        recent = self._recent
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        if len(recent) >= limit:
+            return True
+        recent.append(now)
+        return False
+
+    # --- outbound ----------------------------------------------------------------------
+
+    def send(self, frames: list[bytes]) -> None:
+        """Write many frames with one transport write, after any injected delay."""
+        if not frames or self._closed:
+            return
+        data = b"".join(frames)
+        delay = self.sim.reply_delay
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._write, data)
+        else:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if not self._closed and not self.writer.transport.is_closing():
+            self.writer.transport.write(data)
+
+    def error(self, req_id: int, code: int, text: str) -> None:
+        """Send an error (msg 4) and log it, one line per event."""
+        log.info("error %s to client %s (reqId %s): %s", code, self.client_id, req_id, text)
+        self.send([error_frame(req_id, code, text)])
+
+    def lagging(self) -> bool:
+        """True while the client has not drained ``write_buffer_limit`` bytes."""
+        size = self.writer.transport.get_write_buffer_size()
+        return size > self.sim.config.write_buffer_limit
+
+    def on_step(self) -> None:
+        """Push whatever changed on this connection's market-data lines."""
+        if not self.lines or self._closed:
+            return
+        if self.lagging():
+            self.skipped_steps += 1
+            return
+        market, pricer = self.sim.market, self.sim.pricer
+        frames: list[bytes] = []
+        for line in self.lines.values():
+            frames += quote_frames(line, market, pricer)
+        self.send(frames)
+
+    def drop_lines(self) -> None:
+        """Forget all subscriptions (connectivity restored - data lost, error 1101)."""
+        self.forgotten.update(self.lines)
+        self.lines.clear()
