@@ -278,6 +278,56 @@ def config(
         typer.echo(f"OPTBOT_{name.upper()}={value}")
 
 
+sim_app = typer.Typer(help="Steer a running TWS simulator (simulated mode).", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+_FAULTS = (
+    "drop_all, connectivity_lost, connectivity_restored, restart, delay, malformed, regime, "
+    "step, status"
+)
+
+
+def _parse_args(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` words into JSON values (numbers and true/false parsed)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@sim_app.command("fault")
+def sim_fault(
+    command: Annotated[str, typer.Argument(help=f"One of: {_FAULTS}.")],
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="key=value arguments, e.g. data_maintained=false, name=trending_down."),
+    ] = None,
+) -> None:
+    """Inject a fault into the running simulator (over its control port).
+
+    Examples: `optbot sim fault connectivity_lost`, `optbot sim fault connectivity_restored
+    data_maintained=false`, `optbot sim fault regime name=trending_down`.
+    """
+    from services.tws_simulator.faults import send_fault
+
+    settings = _settings()
+    try:
+        host = "127.0.0.1" if settings.sim_host in ("0.0.0.0", "::") else settings.sim_host
+        reply = send_fault(host, settings.sim_control_port, command, **_parse_args(args or []))
+    except OSError as exc:
+        port = settings.sim_control_port
+        typer.echo(f"optbot: simulator control port {port} unreachable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    typer.echo(json.dumps(reply))
+    raise typer.Exit(0 if reply.get("ok") else 1)
+
+
 def main() -> None:
     app(prog_name="optbot")
 

@@ -45,6 +45,7 @@ class ServiceContext:
     started: float = field(default_factory=time.time)
     state: str = "starting"
     extra: dict[str, str] = field(default_factory=dict)
+    heartbeat_key: str = ""  # may change at run time (an active/standby service moves it)
     consumers: list[GroupConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -141,13 +142,18 @@ async def heartbeat_fields(ctx: ServiceContext) -> dict[str, str]:
 async def heartbeat_loop(ctx: ServiceContext, key: str) -> None:
     """Refresh ``svc:{name}`` every interval; it expires if the service dies."""
     ttl_ms = int(ctx.settings.heartbeat_ttl_s * 1000)
+    written = ""
     while not ctx.stop.is_set():
         try:
             fields = await heartbeat_fields(ctx)
+            current = ctx.heartbeat_key or key
             async with ctx.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                pipe.pexpire(key, ttl_ms)
+                if written and written != current:
+                    pipe.delete(written)
+                pipe.hset(current, mapping=fields)  # type: ignore[arg-type]
+                pipe.pexpire(current, ttl_ms)
                 await pipe.execute()
+            written = current
         except RedisError as exc:
             log.warning("heartbeat_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):
@@ -172,7 +178,7 @@ async def _shutdown(ctx: ServiceContext, key: str, grace_s: float) -> None:
     with contextlib.suppress(RedisError):
         await ctx.publisher.flush()
     with contextlib.suppress(RedisError):
-        await ctx.redis.delete(key)
+        await ctx.redis.delete(ctx.heartbeat_key or key)
     await ctx.redis.aclose()
 
 
@@ -204,6 +210,7 @@ async def run_service(
         stop=stop,
     )
     key = heartbeat_key or service_key(name)
+    ctx.heartbeat_key = key
     ctx.spawn(ctx.publisher.run(stop), "publisher")
     ctx.spawn(heartbeat_loop(ctx, key), "heartbeat")
     ctx.state = "running"

@@ -244,10 +244,15 @@ class GatewayStatus(Schema, frozen=True, kw_only=True):
     server_version: Annotated[int, msgspec.Meta(ge=0)] = 0
     data_type: DataType = DataType.LIVE
     account: str = ""
+    instance: str = ""
 
 
 class IbError(Schema, frozen=True, kw_only=True):
-    """An IB error or warning (code and text as IB sent them)."""
+    """An IB error or warning (code and text as IB sent them).
+
+    The adapter also uses it for refusals it decides itself (line budget, ambiguous
+    contract, routing refused); ``severity`` then says ``refused`` or ``evicted``.
+    """
 
     TYPE: ClassVar[str] = "ib.error"
     code: int

@@ -47,6 +47,22 @@ class ClientIdPolicy(StrEnum):
     NEXT = "next"
 
 
+class MarketHours(StrEnum):
+    """When the momentum screen runs: the simulator trades around the clock."""
+
+    ALWAYS = "always"
+    REGULAR = "regular"
+    EXTENDED = "extended"
+
+
+class SimRegime(StrEnum):
+    """Price regimes of the simulated market."""
+
+    TRENDING_UP = "trending_up"
+    TRENDING_DOWN = "trending_down"
+    CHOPPY = "choppy"
+
+
 class LogFormat(StrEnum):
     JSON = "json"
     CONSOLE = "console"
@@ -55,9 +71,11 @@ class LogFormat(StrEnum):
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+IB_BAR_SECONDS = frozenset({5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600})
 
 
 class Settings(BaseSettings):
@@ -117,12 +135,84 @@ class Settings(BaseSettings):
     )
     ib_route_orders: bool = Field(False, description="route orders to IB (paper accounts only)")
     ib_password: SecretStr = Field(SecretStr(""), description="IB password (never logged)")
+    ib_connect_timeout_s: PositiveFloat = Field(
+        4.0, description="seconds to wait for the API handshake"
+    )
+    ib_request_timeout_s: PositiveFloat = Field(
+        10.0, description="seconds to wait for an IB reply (qualify, chain, history)"
+    )
+    ib_reconnect_min_s: PositiveFloat = Field(
+        0.25, description="first reconnect delay (doubles, jittered)"
+    )
+    ib_reconnect_max_s: PositiveFloat = Field(15.0, description="longest reconnect delay")
+    ib_max_lines: PositiveInt = Field(100, description="market-data lines the adapter may hold")
+    ib_pacing_per_s: PositiveFloat = Field(40.0, description="requests/s sent to IB (IB allows 50)")
+
+    # --- gateway adapter --------------------------------------------------------
+    gw_lease_ttl_ms: PositiveInt = Field(
+        3000, description="IB connection lease TTL; a standby takes over after it lapses"
+    )
+    gw_index_symbols: str = Field(
+        "VIX,SPY,QQQ", description="comma-separated symbols whose lines outrank ordinary requests"
+    )
+    gw_chain_max_contracts: PositiveInt = Field(
+        40, description="most options an option-chain request qualifies (nearest strikes first)"
+    )
+    gw_commission_per_contract: NonNegFloat = Field(
+        0.65, description="simulated option commission per contract (USD)"
+    )
+    gw_commission_min: NonNegFloat = Field(
+        1.0, description="simulated minimum commission per order"
+    )
 
     # --- TWS simulator --------------------------------------------------------
     sim_host: str = Field("127.0.0.1", description="simulator bind address")
     sim_port: Port = Field(4102, description="simulator API port")
     sim_control_port: Port = Field(4103, description="simulator fault-control port")
     sim_seed: NonNegInt = Field(7, description="seed of the simulated market")
+    sim_tick_interval_s: NonNegFloat = Field(0.25, description="seconds between market steps")
+    sim_time_scale: PositiveFloat = Field(
+        1.0, description="simulated seconds per real second (speeds up a demo market)"
+    )
+    sim_regime: SimRegime = Field(
+        SimRegime.CHOPPY, description="starting regime: trending_up, trending_down or choppy"
+    )
+    sim_account: str = Field("DU1234567", description="simulated (paper) account id")
+    sim_net_liquidation: PositiveFloat = Field(3756.96, description="simulated starting equity")
+
+    # --- market data ----------------------------------------------------------
+    md_watchlist: str = Field(
+        "SPY,QQQ,IWM,DIA,VIX,AAPL,MSFT,NVDA,AMZN,META,GOOGL,TSLA,AMD,NFLX,JPM,BAC,XOM,"
+        "UNH,V,MA,COST,AVGO,CRM,ORCL,INTC",
+        description="watched symbols, comma separated (VIX is the CBOE index)",
+    )
+    md_bar_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        60, description="bar length in seconds"
+    )
+    md_bar_window: Annotated[int, Field(ge=40, le=100_000)] = Field(
+        390, description="bars kept per symbol (memory and md:bars:{SYM})"
+    )
+    md_history_duration: str = Field("7200 S", description="history requested for warm-up")
+    md_stale_s: PositiveFloat = Field(15.0, description="a quote older than this is stale")
+    md_eval_interval_s: PositiveFloat = Field(5.0, description="seconds between screen runs")
+    md_republish_s: PositiveFloat = Field(60.0, description="republish unchanged signals")
+    md_top_n: Annotated[int, Field(ge=1, le=100)] = Field(5, description="candidates published")
+    md_min_price: NonNegFloat = Field(5.0, description="screen: minimum price")
+    md_max_spread_pct: PositiveFloat = Field(0.5, description="screen: max spread, % of mid")
+    md_market_hours: MarketHours = Field(
+        MarketHours.ALWAYS, description="always (simulated 24/7), regular or extended"
+    )
+    mom_short_bars: PositiveInt = Field(5, description="momentum: short ROC window (bars)")
+    mom_mid_bars: PositiveInt = Field(15, description="momentum: middle ROC window (bars)")
+    mom_long_bars: PositiveInt = Field(30, description="momentum: long ROC window (bars)")
+    sent_trend_bars: PositiveInt = Field(30, description="sentiment: SPY/QQQ return window")
+    sent_sma_bars: PositiveInt = Field(20, description="sentiment: moving-average window")
+    sent_enter_pct: PositiveFloat = Field(0.20, description="sentiment: trend % to turn")
+    sent_exit_pct: NonNegFloat = Field(0.05, description="sentiment: trend % to stay (hysteresis)")
+    sent_vix_bars: PositiveInt = Field(10, description="sentiment: VIX change window (bars)")
+    sent_vix_spike_pct: PositiveFloat = Field(8.0, description="sentiment: VIX rise % = risk-off")
+    sent_vix_panic: PositiveFloat = Field(30.0, description="sentiment: VIX level = risk-off")
+    sent_confirm: PositiveInt = Field(2, description="sentiment: evaluations to confirm a change")
 
     # --- monitor --------------------------------------------------------------
     monitor_host: str = Field("127.0.0.1", description="dashboard bind address")
@@ -149,6 +239,31 @@ class Settings(BaseSettings):
             raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
         return upper
 
+    @field_validator("md_bar_seconds")
+    @classmethod
+    def _check_bar_seconds(cls, value: int) -> int:
+        if value not in IB_BAR_SECONDS:
+            raise ValueError(f"expected one of IB's bar sizes in seconds: {sorted(IB_BAR_SECONDS)}")
+        return value
+
+    @field_validator("md_watchlist")
+    @classmethod
+    def _check_watchlist(cls, value: str) -> str:
+        symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
+        bad = [s for s in symbols if not s.replace(".", "").isalnum() or len(s) > 12]
+        if not symbols or bad:
+            raise ValueError("expected comma-separated ticker symbols like SPY,QQQ,AAPL")
+        return ",".join(dict.fromkeys(symbols))
+
+    @property
+    def watchlist(self) -> list[str]:
+        return self.md_watchlist.split(",")
+
+    @property
+    def index_symbols(self) -> frozenset[str]:
+        """``OPTBOT_GW_INDEX_SYMBOLS`` as a set of upper-case symbols."""
+        return frozenset(s.strip().upper() for s in self.gw_index_symbols.split(",") if s.strip())
+
     def maxlen(self, stream: str) -> int:
         """Cap for ``stream`` (MAXLEN ~): market data short, orders and fills long."""
         prefix = stream.split(":", 1)[0]
@@ -157,6 +272,7 @@ class Settings(BaseSettings):
             "md:signals": self.maxlen_signals,
             "gw:commands": self.maxlen_commands,
             "gw:status": self.maxlen_status,
+            "gw:replies": self.maxlen_status,
             "account": self.maxlen_account,
             "sys:dlq": self.maxlen_dlq,
             "sys:control": self.maxlen_control,

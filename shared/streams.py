@@ -8,6 +8,7 @@ MD_TICKS: Final = "md:ticks"
 MD_SIGNALS: Final = "md:signals"
 GW_COMMANDS: Final = "gw:commands"
 GW_STATUS: Final = "gw:status"
+GW_REPLIES: Final = "gw:replies"
 ORDERS_REQUESTS: Final = "orders:requests"
 ORDERS_EVENTS: Final = "orders:events"
 ACCOUNT: Final = "account"
@@ -19,6 +20,7 @@ ALL_STREAMS: Final = (
     MD_SIGNALS,
     GW_COMMANDS,
     GW_STATUS,
+    GW_REPLIES,
     ORDERS_REQUESTS,
     ORDERS_EVENTS,
     ACCOUNT,

@@ -23,8 +23,9 @@ from shared.settings import Settings
 
 log = get_logger("optbot.bus.publisher")
 
-# An op is (stream, fields, maxlen) for XADD or (key, mapping, None) for HSET.
-_Op = tuple[str, Mapping[Any, Any], int | None]
+# An op is (kind, key, data, n): "x" XADD with MAXLEN ~n, "h" HSET, "r" DEL+HSET,
+# "l" RPUSH then LTRIM to the last n items.
+_Op = tuple[str, str, Any, int]
 
 
 class Publisher:
@@ -79,15 +80,22 @@ class Publisher:
 
     def add(self, stream: str, body: Schema, key: str = "", ts: int | None = None) -> None:
         """Queue one entry; the background flusher (or ``flush``) writes it."""
-        self._push((stream, encode(body, self._src, key, ts), self._maxlen(stream)))
+        self._push(("x", stream, encode(body, self._src, key, ts), self._maxlen(stream)))
 
     def add_fields(self, stream: str, fields: Mapping[bytes, bytes]) -> None:
         """Queue pre-encoded fields (for callers that encode once, publish many)."""
-        self._push((stream, fields, self._maxlen(stream)))
+        self._push(("x", stream, fields, self._maxlen(stream)))
 
-    def add_hash(self, key: str, mapping: Mapping[str, Any]) -> None:
-        """Queue an HSET that rides in the same round trip as the entries."""
-        self._push((key, mapping, None))
+    def add_hash(self, key: str, mapping: Mapping[str, Any], *, replace: bool = False) -> None:
+        """Queue an HSET that rides in the same round trip as the entries.
+
+        ``replace`` deletes the hash first, so fields absent from ``mapping`` go away.
+        """
+        self._push(("r" if replace else "h", key, mapping, 0))
+
+    def add_list(self, key: str, value: bytes | str, keep: int) -> None:
+        """Queue an RPUSH that keeps only the newest ``keep`` items (a window)."""
+        self._push(("l", key, value, keep))
 
     async def publish(self, stream: str, body: Schema, key: str = "") -> str:
         """Write one entry now and return its id: for orders and control, not ticks."""
@@ -123,12 +131,17 @@ class Publisher:
     async def _write(self, chunk: list[_Op]) -> int:
         pipe = self._redis.pipeline(transaction=False)
         entries = 0
-        for target, data, maxlen in chunk:
-            if maxlen is None:
-                pipe.hset(target, mapping=dict(data))
-            else:
-                pipe.xadd(target, dict(data), maxlen=maxlen, approximate=True)
+        for kind, target, data, n in chunk:
+            if kind == "x":
+                pipe.xadd(target, data, maxlen=n, approximate=True)
                 entries += 1
+            elif kind == "l":
+                pipe.rpush(target, data)
+                pipe.ltrim(target, -n, -1)
+            else:
+                if kind == "r":
+                    pipe.delete(target)
+                pipe.hset(target, mapping=dict(data))
         await pipe.execute()
         self.round_trips += 1
         self.published += entries

@@ -1,0 +1,256 @@
+"""market_data service: quotes in, bars / sentiment / candidates out.
+
+Wiring only: the state and rules live in ``engine``; this module asks the
+gateway for the universe and warm-up history (again after every reconnect),
+feeds quotes and replies into the state, and publishes what changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from services.market_data.engine import Evaluation, MarketState, worst
+from services.market_data.momentum import MomentumParams
+from services.market_data.sentiment import SentimentParams
+from services.market_data.session import MarketSession
+from services.market_data.universe import ib_bar_size, universe
+from shared.envelope import Message
+from shared.logs import get_logger
+from shared.runner import ServiceContext
+from shared.schemas import (
+    Bar,
+    Candidate,
+    CandidatesSignal,
+    ConnState,
+    GatewayStatus,
+    HistoryBars,
+    HistoryRequest,
+    Quote,
+    SentimentSignal,
+    Subscribe,
+)
+from shared.streams import GW_COMMANDS, GW_REPLIES, GW_STATUS, MD_SIGNALS, MD_TICKS
+
+log = get_logger("optbot.market_data")
+
+SENTIMENT_KEY = "md:sentiment"
+CANDIDATES_KEY = "md:candidates"
+REQUEST_PREFIX = "md-"
+MIN_REREQUEST_S = 2.0
+
+
+def bars_key(symbol: str) -> str:
+    return f"md:bars:{symbol}"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+class MarketDataService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        s = ctx.settings
+        self.ctx = ctx
+        self.settings = s
+        self.state = MarketState(
+            s.watchlist,
+            bar_seconds=s.md_bar_seconds,
+            window=s.md_bar_window,
+            stale_s=s.md_stale_s,
+            sentiment=SentimentParams.from_settings(s),
+            momentum=MomentumParams.from_settings(s),
+        )
+        self.session = MarketSession(s.md_market_hours)
+        self.contracts = universe(s.watchlist)
+        self._round = 0
+        self._requested_at = 0.0
+        self._gateway: ConnState | None = None
+        self._published: list[tuple[str, str]] | None = None
+        self._published_at = 0.0
+        self._sentiment_since = 0.0
+        self._eval_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.ctx.consume(GW_STATUS, self.on_status)
+        self.ctx.consume(GW_REPLIES, self.on_reply)
+        self.ctx.consume(MD_TICKS, self.on_tick)
+        await self.request_universe("start")
+        self.ctx.spawn(self._evaluate_loop(), "evaluate")
+
+    async def request_universe(self, reason: str) -> None:
+        """Subscribe the watchlist and ask for warm-up bars (idempotent at the gateway)."""
+        self._round += 1
+        self._requested_at = time.monotonic()
+        pub = self.ctx.publisher
+        pub.add(
+            GW_COMMANDS, Subscribe(contracts=self.contracts, priority=8, requester="market_data")
+        )
+        bar_size = ib_bar_size(self.settings.md_bar_seconds)
+        for contract in self.contracts:
+            request = HistoryRequest(
+                request_id=f"{REQUEST_PREFIX}{self._round}-{contract.symbol}",
+                contract=contract,
+                duration=self.settings.md_history_duration,
+                bar_size=bar_size,
+                reply_to=GW_REPLIES,
+            )
+            pub.add(GW_COMMANDS, request, key=contract.symbol)
+        await pub.flush()
+        log.info(
+            "universe_requested", reason=reason, symbols=len(self.contracts), round=self._round
+        )
+
+    async def on_tick(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if not isinstance(body, Quote):
+            return
+        bar = self.state.on_quote(body, body.ib_ts or msg.ts)
+        if bar is not None:
+            self._publish_bar(bar)
+
+    def _publish_bar(self, bar: Bar) -> None:
+        pub = self.ctx.publisher
+        pub.add(MD_SIGNALS, bar, key=bar.symbol)
+        row = {
+            "t": bar.start_ns // 1_000_000_000,
+            "o": bar.open,
+            "h": bar.high,
+            "l": bar.low,
+            "c": bar.close,
+            "v": bar.volume,
+            "gap": bar.gap,
+        }
+        pub.add_list(bars_key(bar.symbol), json.dumps(row), keep=self.settings.md_bar_window)
+
+    async def on_reply(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if not isinstance(body, HistoryBars) or not body.request_id.startswith(REQUEST_PREFIX):
+            return
+        if body.error:
+            log.warning("history_failed", symbol=body.symbol, error=body.error)
+            return
+        added = self.state.on_history(body.symbol, list(body.bars))
+        log.info("history_seeded", symbol=body.symbol, bars=len(body.bars), new=added)
+        if body.symbol in ("SPY", "QQQ", "VIX") or not self._published:
+            await self.evaluate()
+
+    async def on_status(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if not isinstance(body, GatewayStatus):
+            return
+        previous, self._gateway = self._gateway, body.state
+        if body.state is not ConnState.CONNECTED or previous is ConnState.CONNECTED:
+            return
+        if previous is not None:
+            self.state.mark_gap()  # the gateway was away: bars may have missed data
+        if time.monotonic() - self._requested_at > MIN_REREQUEST_S:
+            await self.request_universe(f"gateway {body.state.value} after {previous}")
+
+    async def _evaluate_loop(self) -> None:
+        while not self.ctx.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ctx.stop.wait(), self.settings.md_eval_interval_s)
+            if not self.ctx.stop.is_set():
+                await self.evaluate()
+
+    async def evaluate(self) -> Evaluation:
+        """Run sentiment and screen; publish a change at once, else on the schedule."""
+        async with self._eval_lock:
+            ev = self.state.evaluate()
+            now = time.time()
+            if ev.sentiment is not None:
+                self._publish_sentiment(ev, now)
+            self._write_sentiment_hash(ev, now)
+            candidates = ev.screen.candidates if self.session.is_open() else []
+            ranked = [(c.symbol, c.direction.value) for c in candidates]
+            due = now - self._published_at >= self.settings.md_republish_s
+            if ev.warm and (ranked != self._published or due):
+                self._publish_candidates(candidates, ev, now)
+            self._update_heartbeat(ev, candidates)
+            await self.ctx.publisher.flush()
+            return ev
+
+    def _publish_sentiment(self, ev: Evaluation, now: float) -> None:
+        change = ev.sentiment
+        if change is None:
+            return
+        self._sentiment_since = now
+        signal = SentimentSignal(
+            state=change.state,
+            previous=change.previous,
+            inputs=change.inputs.as_dict(),
+            reason=change.reason,
+            data_type=ev.data_type,
+        )
+        self.ctx.publisher.add(MD_SIGNALS, signal, key="sentiment")
+        log.info(
+            "sentiment_changed",
+            state=change.state.value,
+            previous=str(change.previous),
+            reason=change.reason,
+        )
+
+    def _write_sentiment_hash(self, ev: Evaluation, now: float) -> None:
+        tracker = self.state.tracker
+        if tracker.state is None or tracker.inputs is None:
+            return
+        fields = {
+            "state": tracker.state.value,
+            "since": _iso(self._sentiment_since or now),
+            "reason": tracker.reason,
+            "data_type": ev.data_type.value,
+            "updated": _iso(now),
+            **{k: f"{v:.4f}" for k, v in tracker.inputs.as_dict().items()},
+        }
+        self.ctx.publisher.add_hash(SENTIMENT_KEY, fields, replace=True)
+
+    def _publish_candidates(self, candidates: list[Candidate], ev: Evaluation, now: float) -> None:
+        quotes = self.state.quotes
+        types = [quotes[c.symbol].data_type for c in candidates if c.symbol in quotes]
+        data_type = worst(types) if types else ev.data_type
+        self.ctx.publisher.add(
+            MD_SIGNALS,
+            CandidatesSignal(candidates=candidates, data_type=data_type),
+            key="candidates",
+        )
+        fields: dict[str, str] = {
+            "updated": _iso(now),
+            "count": str(len(candidates)),
+            "data_type": data_type.value,
+            "excluded": json.dumps(ev.screen.excluded, sort_keys=True),
+        }
+        for rank, c in enumerate(candidates, 1):
+            fields[str(rank)] = f"{c.symbol} {c.direction.value} {c.score:.3f}"
+        fields["json"] = json.dumps(
+            [
+                {"symbol": c.symbol, "direction": c.direction.value, "score": c.score, **c.inputs}
+                for c in candidates
+            ]
+        )
+        self.ctx.publisher.add_hash(CANDIDATES_KEY, fields, replace=True)
+        self._published = [(c.symbol, c.direction.value) for c in candidates]
+        self._published_at = now
+        log.info(
+            "candidates",
+            ranked=[f"{c.symbol}:{c.direction.value}:{c.score:.2f}" for c in candidates],
+        )
+
+    def _update_heartbeat(self, ev: Evaluation, candidates: list[Candidate]) -> None:
+        tracker = self.state.tracker
+        self.ctx.extra.update(
+            sentiment=tracker.state.value if tracker.state else "WARMING",
+            candidates=",".join(c.symbol for c in candidates),
+            stale=str(len(ev.stale)),
+            data_type=ev.data_type.value,
+            gateway=self._gateway.value if self._gateway else "unknown",
+        )
+
+
+async def main(ctx: ServiceContext) -> None:
+    """Entry point for ``optbot run market_data``."""
+    await MarketDataService(ctx).start()
