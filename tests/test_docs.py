@@ -28,3 +28,9 @@ def test_readme_when_command_exists_documents_it(command: str) -> None:
 @pytest.mark.parametrize("stream", ALL_STREAMS)
 def test_readme_when_stream_exists_documents_it(stream: str) -> None:
     assert f"| `{stream}` |" in README
+
+
+def test_readme_config_table_when_generated_matches_settings_model() -> None:
+    from shared.settings_doc import config_table, table_in
+
+    assert table_in(README) == config_table(), "run: python -m shared.settings_doc"
