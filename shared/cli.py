@@ -91,6 +91,7 @@ def run(
     service: Annotated[str, typer.Argument(help=f"One of: {_service_help()}.")],
 ) -> None:
     """Run one service in the foreground (what each compose service runs)."""
+    from shared.health import remove_pidfile, write_pidfile
     from shared.runner import run_service
 
     spec = by_name(service)
@@ -103,7 +104,52 @@ def run(
         typer.echo(f"optbot: service {service!r} is not built yet", err=True)
         raise typer.Exit(2)
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_service(spec.name, spec.load(), settings)))
+    pidfile = write_pidfile(settings.var_dir, spec.name)
+    try:
+        code = asyncio.run(run_service(spec.name, spec.load(), settings))
+    finally:
+        remove_pidfile(pidfile)
+    raise typer.Exit(code)
+
+
+@app.command()
+def health(
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(help="Services to check (default: those `optbot run` runs on this host)."),
+    ] = None,
+) -> None:
+    """Exit 0 when each service has a fresh heartbeat (the Docker/compose health check).
+
+    Without names it checks the services started here by `optbot run` (pid files under
+    OPTBOT_VAR_DIR/run), matching their own heartbeat by host and pid.
+    """
+    from shared.health import healthy, local_services
+
+    settings = _settings()
+    targets: dict[str, int | None] = dict.fromkeys(services or [])
+    if not targets:
+        targets = dict(local_services(settings.var_dir))
+    if not targets:
+        typer.echo("optbot: no service to check (none given, none running here)", err=True)
+        raise typer.Exit(1)
+
+    async def _check() -> dict[str, bool]:
+        redis = connect_redis(settings.redis_url, socket_timeout=3.0)
+        try:
+            ttl = settings.heartbeat_ttl_s
+            return {n: await healthy(redis, n, ttl, pid) for n, pid in targets.items()}
+        finally:
+            await redis.aclose()
+
+    try:
+        result = asyncio.run(_check())
+    except (RedisError, OSError) as exc:
+        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    for name, ok in result.items():
+        typer.echo(f"{name}: {'healthy' if ok else 'UNHEALTHY'}")
+    raise typer.Exit(0 if all(result.values()) else 1)
 
 
 def _print_status(status: SystemStatus) -> None:

@@ -33,7 +33,7 @@ class DecodeError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message(Generic[S]):
     """A decoded entry: header fields plus the typed body."""
 
@@ -99,8 +99,48 @@ def _int(fields: dict[Any, Any], name: str, lo: int, hi: int) -> int:
     return value
 
 
+def _fast_decode(fields: dict[Any, Any], entry_id: str) -> Message[Any] | None:
+    """The common case (bytes fields straight from redis-py) without the checks'
+    detailed error messages; None sends the entry down the careful path."""
+    try:
+        cls = _by_wire_type.get(fields[b"type"])
+        ts_b = fields[b"ts"]
+        raw = fields[b"body"]
+        if cls is None or fields[b"v"] != _version_bytes[cls] or not ts_b.isdigit():
+            return None
+        src = fields[b"src"].decode()
+        key_b = fields.get(b"key")
+        key = key_b.decode() if key_b else ""
+        ts = int(ts_b)
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return None
+    if ts >= 2**63 or len(key) > _MAX_KEY:
+        return None
+    dec = _decoders.get(cls) or _decoder(cls)
+    try:
+        body = dec.decode(raw)
+    except (msgspec.DecodeError, ValueError, TypeError, OverflowError, RecursionError):
+        return None
+    return Message(body=body, src=src, ts=ts, key=key, id=entry_id)
+
+
+_by_wire_type: dict[bytes, type[Schema]] = {}
+_version_bytes: dict[type[Schema], bytes] = {}
+
+
+def _index_types() -> None:
+    for name, cls in Schema.registry.items():
+        _by_wire_type[name.encode()] = cls
+        _version_bytes[cls] = str(cls.VERSION).encode()
+
+
 def decode(fields: dict[Any, Any], entry_id: str = "") -> Message[Any]:
     """Decode one stream entry or raise ``DecodeError`` with the reason."""
+    if len(_by_wire_type) != len(Schema.registry):
+        _index_types()
+    fast = _fast_decode(fields, entry_id) if isinstance(fields, dict) else None
+    if fast is not None:
+        return fast
     if not isinstance(fields, dict):
         raise DecodeError(f"entry is {type(fields).__name__}, not a field map")
     type_name = _text(fields, "type")

@@ -317,6 +317,7 @@ class OrderEventKind(StrEnum):
     MODIFIED = "modified"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    DENIED = "denied"  # refused by the strategy's pre-trade risk check; never sent
 
 
 class OrderEvent(Schema, frozen=True, kw_only=True):
@@ -378,6 +379,57 @@ class Control(Schema, frozen=True, kw_only=True):
     who: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     why: Text = ""
     target: str = ""
+
+
+# --- strategy:decisions / sys:alerts -------------------------------------------
+
+
+class DecisionOutcome(StrEnum):
+    TAKEN = "taken"
+    SKIPPED = "skipped"
+    DENIED = "denied"
+
+
+class DecisionKind(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+    REPRICE = "reprice"
+    CANCEL = "cancel"
+    RISK = "risk"
+
+
+class Decision(Schema, frozen=True, kw_only=True):
+    """One strategy decision, taken or not, with the reason (for the dashboard)."""
+
+    TYPE: ClassVar[str] = "decision"
+    cycle: Annotated[str, msgspec.Meta(max_length=64)]
+    kind: DecisionKind
+    outcome: DecisionOutcome
+    reason: Text
+    symbol: str = ""
+    direction: Direction | None = None
+    contract: ContractRef | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0
+    limit_price: Price | None = None
+    client_order_id: str = ""
+    inputs: dict[str, Money] = {}
+
+
+class AlertSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alert(Schema, frozen=True, kw_only=True):
+    """Something an operator should look at (e.g. ledger and broker disagree)."""
+
+    TYPE: ClassVar[str] = "alert"
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    severity: AlertSeverity
+    message: Text
+    source: str = ""
+    details: dict[str, Text] = {}
 
 
 def schema_for(type_name: str) -> type[Schema] | None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OPTBOT_"
@@ -85,7 +87,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
-        extra="forbid",
+        extra="ignore",  # .env may hold other tools' keys (TWS_USERID); ours are checked below
         frozen=True,
         validate_default=True,
     )
@@ -146,7 +148,7 @@ class Settings(BaseSettings):
     )
     ib_reconnect_max_s: PositiveFloat = Field(15.0, description="longest reconnect delay")
     ib_max_lines: PositiveInt = Field(100, description="market-data lines the adapter may hold")
-    ib_pacing_per_s: PositiveFloat = Field(40.0, description="requests/s sent to IB (IB allows 50)")
+    ib_pacing_per_s: PositiveFloat = Field(35.0, description="requests/s sent to IB (IB allows 50)")
 
     # --- gateway adapter --------------------------------------------------------
     gw_lease_ttl_ms: PositiveInt = Field(
@@ -214,11 +216,98 @@ class Settings(BaseSettings):
     sent_vix_panic: PositiveFloat = Field(30.0, description="sentiment: VIX level = risk-off")
     sent_confirm: PositiveInt = Field(2, description="sentiment: evaluations to confirm a change")
 
+    # --- strategy ---------------------------------------------------------------
+    strat_cycle_interval_s: PositiveFloat = Field(
+        15.0, description="strategy: seconds between scheduled trading cycles"
+    )
+    strat_trade_neutral: bool = Field(
+        False, description="strategy: open positions in NEUTRAL sentiment too"
+    )
+    strat_max_candidates: PositiveInt = Field(
+        3, description="strategy: candidates considered per cycle (best scores first)"
+    )
+    strat_min_dte: NonNegInt = Field(14, description="strategy: shortest expiry, days")
+    strat_max_dte: NonNegInt = Field(45, description="strategy: longest expiry, days")
+    strat_delta_min: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.35, description="strategy: lowest |delta| of the chosen option"
+    )
+    strat_delta_max: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.50, description="strategy: highest |delta| of the chosen option"
+    )
+    strat_max_spread_pct: PositiveFloat = Field(
+        15.0, description="strategy: max option spread, % of mid"
+    )
+    strat_min_volume: NonNegFloat = Field(0.0, description="strategy: minimum option volume")
+    strat_chain_moneyness: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.10, description="strategy: strikes asked for, within this fraction of spot"
+    )
+    strat_chain_timeout_s: PositiveFloat = Field(
+        15.0, description="strategy: seconds to wait for an option chain reply"
+    )
+    strat_quote_wait_s: PositiveFloat = Field(
+        4.0, description="strategy: seconds to wait for quotes of a new chain"
+    )
+    strat_limit_offset: Annotated[float, Field(ge=-0.5, le=0.5)] = Field(
+        0.0, description="strategy: limit = mid + offset x spread (0 = mid, 0.5 = ask)"
+    )
+    strat_reprice_steps: NonNegInt = Field(
+        3, description="strategy: reprices toward the far side before cancelling"
+    )
+    strat_reprice_interval_s: PositiveFloat = Field(
+        5.0, description="strategy: seconds between reprices of a working order"
+    )
+    strat_take_profit_pct: PositiveFloat = Field(
+        50.0, description="strategy: close when the option gains this % of premium"
+    )
+    strat_stop_loss_pct: PositiveFloat = Field(
+        30.0, description="strategy: close when the option loses this % of premium"
+    )
+    strat_max_hold_s: PositiveFloat = Field(
+        5 * 86_400.0, description="strategy: close a position held this long (seconds)"
+    )
+    strat_exit_dte: NonNegInt = Field(
+        7, description="strategy: close before the option has fewer days left"
+    )
+    strat_exit_on_flip: bool = Field(
+        True, description="strategy: close when sentiment turns against the position"
+    )
+    strat_starting_equity: PositiveFloat = Field(
+        3756.96, description="strategy: ledger's starting cash (the paper account's equity)"
+    )
+    risk_max_premium_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        5.0, description="risk: max premium per trade, % of net liquidation"
+    )
+    risk_max_total_premium_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        15.0, description="risk: max premium at risk over all positions, % of net liquidation"
+    )
+    risk_max_positions: PositiveInt = Field(3, description="risk: max open positions")
+    risk_max_contracts: PositiveInt = Field(
+        2, description="risk: max contracts per position"
+    )
+    risk_max_daily_loss_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        4.0, description="risk: daily loss, % of starting equity, that halts trading"
+    )
+    risk_max_orders_per_min: PositiveInt = Field(
+        10, description="risk: max new orders per minute"
+    )
+    risk_max_quote_age_s: PositiveFloat = Field(
+        5.0, description="risk: no new order on a quote/greeks older than this (local clock)"
+    )
+
     # --- monitor --------------------------------------------------------------
     monitor_host: str = Field("127.0.0.1", description="dashboard bind address")
     monitor_port: Port = Field(5001, description="dashboard port")
     control_token: SecretStr = Field(
         SecretStr(""), description="Bearer token for control endpoints (empty: disabled)"
+    )
+    monitor_push_hz: Annotated[float, Field(gt=0, le=20)] = Field(
+        4.0, description="most live updates per second per dashboard panel (coalesced)"
+    )
+    monitor_refresh_s: Annotated[float, Field(ge=0.1, le=60)] = Field(
+        1.0, description="seconds between periodic panel refreshes (heartbeat ages, staleness)"
+    )
+    monitor_ready_stale_s: PositiveFloat = Field(
+        30.0, description="/readyz fails when the newest quote is older than this"
     )
 
     @field_validator("redis_url")
@@ -244,6 +333,15 @@ class Settings(BaseSettings):
     def _check_bar_seconds(cls, value: int) -> int:
         if value not in IB_BAR_SECONDS:
             raise ValueError(f"expected one of IB's bar sizes in seconds: {sorted(IB_BAR_SECONDS)}")
+        return value
+
+    @field_validator("strat_max_dte", "strat_delta_max")
+    @classmethod
+    def _check_window(cls, value: float, info: ValidationInfo) -> float:
+        low = {"strat_max_dte": "strat_min_dte", "strat_delta_max": "strat_delta_min"}
+        other = low[str(info.field_name)]
+        if other in info.data and value < info.data[other]:
+            raise ValueError(f"must be >= {env_name(other)} ({info.data[other]})")
         return value
 
     @field_validator("md_watchlist")
@@ -309,11 +407,19 @@ def _suggest(field: str) -> str:
     return f"; did you mean {env_name(close[0])}?" if close else ""
 
 
-def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
-    """``OPTBOT_*`` variables that name no setting: a typo must not pass silently."""
-    env = os.environ if environ is None else environ
+def unknown_env_vars(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> list[str]:
+    """``OPTBOT_*`` names in the environment or ``.env`` that match no setting.
+
+    A typo must not pass silently; other keys in ``.env`` (compose's TWS_USERID) are
+    not ours and are left alone.
+    """
+    names = set(os.environ if environ is None else environ)
+    if env_file is not None and env_file.is_file():
+        names |= {k for k in dotenv_values(env_file) if k}
     known = {env_name(f) for f in Settings.model_fields}
-    return sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+    return sorted(k for k in names if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
 
 
 def load_settings(**overrides: Any) -> Settings:

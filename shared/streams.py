@@ -14,6 +14,8 @@ ORDERS_EVENTS: Final = "orders:events"
 ACCOUNT: Final = "account"
 SYS_DLQ: Final = "sys:dlq"
 SYS_CONTROL: Final = "sys:control"
+SYS_ALERTS: Final = "sys:alerts"
+STRATEGY_DECISIONS: Final = "strategy:decisions"
 
 ALL_STREAMS: Final = (
     MD_TICKS,
@@ -26,9 +28,15 @@ ALL_STREAMS: Final = (
     ACCOUNT,
     SYS_DLQ,
     SYS_CONTROL,
+    SYS_ALERTS,
+    STRATEGY_DECISIONS,
 )
 
 RISK_STATE: Final = "risk:state"
+STRATEGY_POSITIONS: Final = "strategy:positions"
+STRATEGY_PNL: Final = "strategy:pnl"
+STRATEGY_ORDERS: Final = "strategy:orders"
+STRATEGY_EQUITY: Final = "strategy:equity"
 
 
 def last_quote_key(symbol: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import redis as syncredis
@@ -88,3 +89,51 @@ def test_run_when_service_unknown_exits_2_listing_services() -> None:
     proc = optbot("run", "nonsense", url="redis://127.0.0.1:1/0")
     assert proc.returncode == 2
     assert all(s.name in proc.stderr for s in SERVICES)
+
+
+def test_health_when_heartbeat_fresh_passes_and_stale_or_missing_fails(
+    redis_server: RedisHandle, client: syncredis.Redis
+) -> None:
+    import time
+
+    client.hset("svc:market_data", mapping={"heartbeat": f"{time.time():.3f}", "pid": "1"})
+    client.hset("svc:strategy", mapping={"heartbeat": f"{time.time() - 60:.3f}", "pid": "1"})
+    assert optbot("health", "market_data", url=redis_server.url).returncode == 0
+    stale = optbot("health", "market_data", "strategy", url=redis_server.url)
+    assert stale.returncode == 1 and "strategy: UNHEALTHY" in stale.stdout
+    assert optbot("health", "monitor", url=redis_server.url).returncode == 1
+
+
+def test_health_when_no_name_checks_services_run_here(
+    redis_server: RedisHandle, client: syncredis.Redis, tmp_path: Path
+) -> None:
+    env = {**os.environ, "OPTBOT_REDIS_URL": redis_server.url, "OPTBOT_VAR_DIR": str(tmp_path)}
+    none = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "health"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert none.returncode == 1 and "no service to check" in none.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "market_data.pid").write_text(str(os.getpid()))
+    import socket
+    import time
+
+    client.hset(
+        "svc:market_data",
+        mapping={
+            "heartbeat": f"{time.time():.3f}",
+            "pid": str(os.getpid()),
+            "host": socket.gethostname(),
+        },
+    )
+    ok = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "health"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert ok.returncode == 0 and "market_data: healthy" in ok.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,16 @@ def test_cli_when_setting_bad_exits_2_with_message(monkeypatch: pytest.MonkeyPat
     )
     assert proc.returncode == 2
     assert "OPTBOT_MONITOR_PORT='http'" in proc.stderr
+
+
+def test_load_when_dotenv_has_typo_names_it_and_ignores_foreign_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("TWS_USERID=bob\nOPTBOT_MODE=ib_paper\n")
+    assert load_settings().mode is Mode.IB_PAPER  # TWS_USERID belongs to compose
+    (tmp_path / ".env").write_text("TWS_USERID=bob\nOPTBOT_MODEE=ib_paper\n")
+    with pytest.raises(
+        ConfigError, match="OPTBOT_MODEE: unknown setting; did you mean OPTBOT_MODE"
+    ):
+        load_settings()

@@ -1,0 +1,262 @@
+"""gateway_adapter: the only process that opens an IB API connection.
+
+Wiring plus the active/standby life cycle. An instance first holds the Redis
+lease, then connects; while it is active it consumes ``gw:commands`` and
+``orders:requests``, publishes quotes, account and status. Losing the lease ends
+the term at once (disconnect first, then back to standby). A clean stop releases
+the lease; a crash leaves it to expire, and a standby takes over after the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from services.gateway_adapter.account import AccountReporter
+from services.gateway_adapter.chains import Requests
+from services.gateway_adapter.commands import GROUP, CommandHandler, OrderDesk
+from services.gateway_adapter.connection import DATA_TYPE_CODES, IbConnection
+from services.gateway_adapter.execution import Executor, SimulatedExecutor
+from services.gateway_adapter.ib_orders import IbExecutor
+from services.gateway_adapter.lease import Lease, lease_key
+from services.gateway_adapter.pacing import TokenBucket
+from services.gateway_adapter.publish import QuotePublisher
+from services.gateway_adapter.qualify import Qualifier
+from services.gateway_adapter.status import StatusReporter
+from services.gateway_adapter.subscriptions import Subscriptions
+from shared.bus import GroupConsumer
+from shared.logs import get_logger
+from shared.runner import ServiceContext
+from shared.schemas import ConnState, ContractRef, DataType, OrderEvent
+from shared.streams import GW_COMMANDS, ORDERS_EVENTS, ORDERS_REQUESTS, service_key
+
+log = get_logger("optbot.gateway_adapter")
+
+NAME = "gateway_adapter"
+
+
+class GatewayAdapter:
+    """One adapter instance: standby until it holds the lease, then the IB client."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        s = ctx.settings
+        self.ctx = ctx
+        self.status = StatusReporter(ctx)
+        self.conn = IbConnection(s, self.status)
+        self.pacer = TokenBucket(s.ib_pacing_per_s)
+        self.quotes = QuotePublisher(ctx.publisher, linger_s=s.publish_linger_ms / 1000.0)
+        self.qualifier = Qualifier(self.conn, ctx.redis, self.pacer, s.ib_request_timeout_s)
+        self.account = AccountReporter(self.conn, ctx.publisher)
+        self.subs = Subscriptions(
+            conn=self.conn,
+            qualifier=self.qualifier,
+            quotes=self.quotes,
+            pacer=self.pacer,
+            status=self.status,
+            redis=ctx.redis,
+            max_lines=s.ib_max_lines,
+            index_symbols=s.index_symbols,
+            held=self.account.held_keys,
+            data_type_code=DATA_TYPE_CODES[DataType(s.ib_market_data_type.value)],
+        )
+        self.requests = Requests(
+            self.conn,
+            self.qualifier,
+            self.quotes,
+            self.pacer,
+            timeout_s=s.ib_request_timeout_s,
+            chain_max=s.gw_chain_max_contracts,
+        )
+        self.executor = self._executor()
+        self.lease = Lease(
+            ctx.redis,
+            lease_key(s.ib_host, s.ib_port, s.ib_client_id),
+            ctx.instance,
+            s.gw_lease_ttl_ms,
+        )
+        self.active_key = service_key(NAME)
+        self.standby_key = f"{self.active_key}:standby:{ctx.instance}"
+        ctx.heartbeat_key = self.standby_key  # before the first heartbeat is written
+        self.terms = 0
+        self._bg_tasks: set[asyncio.Task[Any]] = set()
+        self.conn.ib.pendingTickersEvent += self.quotes.on_pending
+        self.conn.on_data_lost = lambda: self._bg(self.subs.resubscribe(), "resubscribe")
+
+    def _executor(self) -> Executor:
+        s, ctx = self.ctx.settings, self.ctx
+        if s.ib_route_orders:
+            return IbExecutor(
+                conn=self.conn,
+                qualifier=self.qualifier,
+                pacer=self.pacer,
+                emit=self._emit,
+                redis=ctx.redis,
+                refused=lambda r: self.status.error(0, r, severity="refused"),
+            )
+        return SimulatedExecutor(
+            quotes=self.quotes,
+            emit=self._emit,
+            redis=ctx.redis,
+            per_contract=s.gw_commission_per_contract,
+            minimum=s.gw_commission_min,
+            live=lambda: self.conn.connected,
+            ensure_line=self._ensure_line,
+        )
+
+    def _emit(self, ev: OrderEvent) -> None:
+        self.ctx.publisher.add(ORDERS_EVENTS, ev, key=ev.client_order_id)
+
+    async def _ensure_line(self, ref: ContractRef) -> None:
+        await self.subs.subscribe([ref], 8)
+
+    def _bg(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._bg_tasks.add(task)
+        task.add_done_callback(self._bg_done)
+
+    def _bg_done(self, task: asyncio.Task[Any]) -> None:
+        self._bg_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background_failed", task=task.get_name(), error=repr(task.exception()))
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Standby -> active -> ... until stopped. Cancelled = crashed (lease not released)."""
+        stop = self.ctx.stop
+        try:
+            while not stop.is_set():
+                self._enter_standby()
+                if not await self.lease.acquire(stop):
+                    break
+                await self._term()
+        except asyncio.CancelledError:
+            self.conn.disconnect("cancelled")  # the OS would close the socket of a dead process
+            raise
+        self.conn.disconnect("stopping")
+        await self.lease.release()
+
+    def _enter_standby(self) -> None:
+        self.ctx.heartbeat_key = self.standby_key
+        self.ctx.extra["lease"] = self.lease.key
+        if self.status.state is not ConnState.STANDBY or not self.status.history:
+            holder = self.lease.holder or "another instance"
+            self.status.transition(
+                ConnState.STANDBY, f"waiting for lease {self.lease.key} ({holder})"
+            )
+
+    async def _term(self) -> None:
+        """One period as the active adapter: lease acquired -> lease lost or stop."""
+        self.terms += 1
+        term = asyncio.Event()
+        self.ctx.heartbeat_key = self.active_key
+        log.info("lease_acquired", key=self.lease.key, term=self.terms)
+
+        def lost(reason: str) -> None:
+            self.conn.disconnect(reason)  # at once: never two clients on one id
+            term.set()
+
+        await self.qualifier.load()
+        self.subs.reset()
+        await self.subs.load()
+        consumers = self._consumers()
+        tasks = [
+            asyncio.create_task(self.lease.keep(term, lost), name="lease"),
+            asyncio.create_task(self.quotes.run(term), name="quotes"),
+            asyncio.create_task(self.account.run(term), name="account"),
+            asyncio.create_task(_link(self.ctx.stop, term), name="stop-link"),
+            asyncio.create_task(self._stats(term), name="stats"),
+            *(asyncio.create_task(c.run(term), name=f"consume:{c.stream}") for c in consumers),
+        ]
+        try:
+            await self.conn.run(term, self._on_connected)
+        finally:
+            term.set()
+            self.conn.disconnect("term over")
+            for c in consumers:
+                self.ctx.consumers.remove(c)
+            await _finish(tasks, grace_s=self.ctx.settings.consume_block_ms / 1000.0 + 2.0)
+
+    def _consumers(self) -> list[GroupConsumer]:
+        ctx = self.ctx
+        handler = CommandHandler(
+            subs=self.subs,
+            requests=self.requests,
+            account=self.account,
+            publisher=ctx.publisher,
+            redis=ctx.redis,
+            consumer=ctx.instance,
+            dlq_maxlen=ctx.settings.maxlen_dlq,
+            connected=lambda: self.conn.connected,
+        )
+        desk = OrderDesk(self.executor, ctx.redis, ctx.instance, ctx.settings.maxlen_dlq)
+        made = [
+            GroupConsumer(
+                ctx.redis,
+                ctx.settings,
+                stream=GW_COMMANDS,
+                group=GROUP,
+                consumer=ctx.instance,
+                handler=handler.handle,
+                start_id="0",
+            ),
+            GroupConsumer(
+                ctx.redis,
+                ctx.settings,
+                stream=ORDERS_REQUESTS,
+                group=GROUP,
+                consumer=ctx.instance,
+                handler=desk.handle,
+                start_id="$",
+            ),
+        ]
+        ctx.consumers.extend(made)
+        return made
+
+    async def _on_connected(self) -> None:
+        """After every (re)connect: account feeds, then exactly the desired lines again."""
+        self.account.on_connected()
+        await self.subs.reopen_all()
+
+    async def _stats(self, term: asyncio.Event) -> None:
+        while not term.is_set():
+            self.ctx.extra.update(
+                {
+                    "lines": str(len(self.subs.open)),
+                    "desired": str(len(self.subs.desired)),
+                    "quotes": str(self.quotes.quotes),
+                    "connects": str(self.conn.connects),
+                    "conflicts_326": str(self.conn.conflicts),
+                    "term": str(self.terms),
+                }
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(term.wait(), self.ctx.settings.heartbeat_interval_s)
+
+
+async def _link(source: asyncio.Event, target: asyncio.Event) -> None:
+    """Set ``target`` when ``source`` is set (service stop ends the term)."""
+    await source.wait()
+    target.set()
+
+
+async def _finish(tasks: list[asyncio.Task[Any]], grace_s: float) -> None:
+    for t in tasks:
+        if t.get_name() == "stop-link":
+            t.cancel()
+    _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+    for t in pending:
+        t.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for t, r in zip(tasks, results, strict=True):
+        if isinstance(r, Exception):
+            log.warning("term_task_failed", task=t.get_name(), error=repr(r))
+
+
+async def main(ctx: ServiceContext) -> None:
+    """Service entry point (``optbot run gateway_adapter``)."""
+    adapter = GatewayAdapter(ctx)
+    ctx.extra["instance"] = ctx.instance
+    ctx.spawn(adapter.run(), NAME)

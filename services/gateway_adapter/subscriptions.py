@@ -1,0 +1,255 @@
+"""Market-data subscriptions: the desired set, the open lines, resubscription.
+
+The desired set (what consumers asked for, with priorities) is kept in Redis
+(``gw:subs``) so a standby that takes over, or a restarted adapter, opens exactly
+the same lines. Lines are opened only for qualified contracts, through the pacer,
+within the line budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from services.gateway_adapter.budget import LineBudget, effective_priority
+from services.gateway_adapter.connection import IbConnection
+from services.gateway_adapter.pacing import TokenBucket
+from services.gateway_adapter.publish import QuotePublisher
+from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
+from services.gateway_adapter.status import StatusReporter
+from shared.logs import get_logger
+from shared.schemas import ContractRef
+
+log = get_logger("optbot.gateway_adapter.subscriptions")
+
+SUBS_KEY = "gw:subs"
+MAX_TICKERS = 101  # IB: "Max number of tickers has been reached" (also our budget refusals)
+NOT_SUBSCRIBED = 354  # IB: no market-data subscription for this symbol
+DELAYED_INSTEAD = 10167  # IB: not subscribed, displaying delayed data
+LINE_DEAD = frozenset({200, 300, MAX_TICKERS})  # the line is not (or no longer) open
+DELAYED = 3
+
+
+class Desired(msgspec.Struct, frozen=True):
+    ref: ContractRef
+    priority: int
+    delayed: bool = False  # fall back to delayed data (after 354)
+
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder(Desired)
+
+
+class Subscriptions:
+    """Owns the desired set and the open lines; reacts to line-level IB errors."""
+
+    def __init__(
+        self,
+        *,
+        conn: IbConnection,
+        qualifier: Qualifier,
+        quotes: QuotePublisher,
+        pacer: TokenBucket,
+        status: StatusReporter,
+        redis: aioredis.Redis,
+        max_lines: int,
+        index_symbols: frozenset[str],
+        held: Any = frozenset,  # () -> set of held ContractRef keys
+        data_type_code: int = 1,
+    ) -> None:
+        self._conn = conn
+        self._qualifier = qualifier
+        self._quotes = quotes
+        self._pacer = pacer
+        self._status = status
+        self._redis = redis
+        self._index = index_symbols
+        self._held = held
+        self._data_type = data_type_code
+        self.budget = LineBudget(max_lines)
+        self.desired: dict[str, Desired] = {}
+        self.open: dict[str, Qualified] = {}
+        self._by_contract: dict[int, str] = {}  # id(ib contract) -> key
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        conn.listeners.append(self._on_error)
+
+    def _spawn(self, aw: Any) -> None:
+        """Follow-up work from a synchronous IB callback, kept referenced until done."""
+        task = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def reset(self) -> None:
+        """Forget everything in memory (a new term reloads the desired set from Redis)."""
+        self.budget = LineBudget(self.budget.limit)
+        self.desired.clear()
+        self.open.clear()
+        self._by_contract.clear()
+        self._quotes.clear()
+
+    async def load(self) -> int:
+        """Read the desired set a previous owner left in ``gw:subs``."""
+        raw = await self._redis.hgetall(SUBS_KEY)
+        for field, value in raw.items():
+            try:
+                d = _dec.decode(value)
+            except msgspec.DecodeError:
+                continue
+            key = field.decode() if isinstance(field, bytes) else str(field)
+            if self.budget.admit(key, d.priority).ok:
+                self.desired[key] = d
+        return len(self.desired)
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def subscribe(self, refs: list[ContractRef], priority: int) -> dict[str, str]:
+        """Admit, persist and (when connected) open; returns refusal reasons by key."""
+        refused: dict[str, str] = {}
+        admitted: list[str] = []
+        held = self._held()
+        for ref in refs:
+            key = ref.key
+            prio = effective_priority(
+                priority, held=key in held, index=ref.symbol.upper() in self._index
+            )
+            adm = self.budget.admit(key, prio)
+            if not adm.ok:
+                refused[key] = adm.reason
+                self._status.error(MAX_TICKERS, adm.reason, symbol=key, severity="refused")
+                continue
+            if adm.evict is not None:
+                await self._evict(adm.evict, key, prio)
+            old = self.desired.get(key)
+            self.desired[key] = Desired(
+                ref, self.budget.priority(key) or prio, old.delayed if old else False
+            )
+            admitted.append(key)
+        if admitted:
+            await self._persist(admitted)
+            if self._conn.connected:
+                await self.open_lines(admitted)
+        return refused
+
+    async def unsubscribe(self, refs: list[ContractRef]) -> None:
+        keys = [r.key for r in refs if r.key in self.desired]
+        for key in keys:
+            self.desired.pop(key, None)
+            self.budget.release(key)
+            await self._close_line(key)
+        if keys:
+            await self._redis.hdel(SUBS_KEY, *keys)
+
+    async def _evict(self, victim: str, for_key: str, prio: int) -> None:
+        self.desired.pop(victim, None)
+        await self._close_line(victim)
+        await self._redis.hdel(SUBS_KEY, victim)
+        self._status.error(
+            MAX_TICKERS,
+            f"line evicted to make room for {for_key} (priority {prio})",
+            symbol=victim,
+            severity="evicted",
+        )
+
+    async def _persist(self, keys: list[str]) -> None:
+        mapping = {k: _enc.encode(self.desired[k]) for k in keys if k in self.desired}
+        if mapping:
+            await self._redis.hset(SUBS_KEY, mapping=mapping)  # type: ignore[arg-type]
+
+    # --- lines -----------------------------------------------------------------------------
+
+    async def open_lines(self, keys: list[str]) -> None:
+        """Qualify (cache first) and reqMktData each desired key not open yet."""
+        async with self._lock:
+            todo = [self.desired[k].ref for k in keys if k in self.desired and k not in self.open]
+            if not todo:
+                return
+            results = await self._qualifier.qualify(todo)
+            for key, res in results.items():
+                if isinstance(res, Failure):
+                    self._refuse(key, res.code, res.reason)
+                elif key in self.desired:
+                    await self._request(key, res)
+
+    async def _request(self, key: str, q: Qualified) -> None:
+        await self._pacer.take()
+        delayed = self.desired[key].delayed and self._data_type < DELAYED
+        if delayed:  # per-symbol fallback after 354: reqMarketDataType applies per request
+            self._conn.ib.reqMarketDataType(DELAYED)
+        ticker = self._conn.ib.reqMktData(q.contract)
+        if delayed:
+            self._conn.ib.reqMarketDataType(self._data_type)
+        self._by_contract[id(q.contract)] = key
+        self._quotes.route(ticker, q.ref)
+        self.open[key] = q
+
+    async def _close_line(self, key: str) -> None:
+        q = self.open.pop(key, None)
+        self._quotes.unroute(key)
+        if q is None:
+            return
+        self._by_contract.pop(id(q.contract), None)
+        if self._conn.connected:
+            await self._pacer.take()
+            self._conn.ib.cancelMktData(q.contract)
+
+    def _refuse(self, key: str, code: int, reason: str) -> None:
+        """A contract IB cannot serve: report it, forget it, keep running."""
+        self._status.error(code, reason, symbol=key, severity="refused")
+        self.desired.pop(key, None)
+        self.budget.release(key)
+        q = self.open.pop(key, None)
+        if q is not None:
+            self._by_contract.pop(id(q.contract), None)
+        self._quotes.unroute(key)
+        self._spawn(self._redis.hdel(SUBS_KEY, key))
+
+    async def reopen_all(self) -> None:
+        """After a (re)connect: every previous line is gone; open the desired set again."""
+        self.open.clear()
+        self._by_contract.clear()
+        self._quotes.clear()
+        await self.open_lines(list(self.desired))
+
+    async def resubscribe(self) -> None:
+        """1101 (connectivity restored, data lost): cancel and request every line again."""
+        keys = list(self.open)
+        for key in keys:
+            await self._close_line(key)
+        await self.open_lines(keys)
+
+    # --- IB errors about our lines -----------------------------------------------------------
+
+    def _on_error(self, req_id: int, code: int, text: str, contract: Any) -> bool:
+        key = self._by_contract.get(id(contract)) if contract is not None else None
+        if key is None:
+            return False
+        if code == NOT_SUBSCRIBED and self._data_type < DELAYED and key in self.desired:
+            d = self.desired[key]
+            if not d.delayed:
+                self._status.error(
+                    code,
+                    f"{text} (retrying as delayed)",
+                    req_id=req_id,
+                    symbol=key,
+                    severity="warning",
+                )
+                self.desired[key] = Desired(d.ref, d.priority, True)
+                self.open.pop(key, None)
+                self._spawn(self._retry(key))
+                return True
+        if code == DELAYED_INSTEAD:
+            self._status.error(code, text, req_id=req_id, symbol=key, severity="warning")
+            return True
+        if code in LINE_DEAD or code == NOT_SUBSCRIBED:
+            self._refuse(key, code, text)
+            return True
+        self._status.error(code, text, req_id=req_id, symbol=key)
+        return True
+
+    async def _retry(self, key: str) -> None:
+        await self._persist([key])
+        await self.open_lines([key])

@@ -1,0 +1,149 @@
+"""Client-id conflicts (326) and recovery from drops and IB connectivity codes."""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+from ib_async import IB
+
+from services.tws_simulator import Simulator
+from shared.schemas import ConnState, ContractRef, GatewayStatus, IbError, Subscribe
+from shared.settings import Settings
+from tests.gateway_adapter.conftest import AdapterHandle, StartAdapter, bodies
+from tests.gateway_adapter.test_quotes import send
+from tests.helpers import wait_until
+
+RECOVERY_BOUND_S = 3.0  # reconnect backoff 0.1-0.5 s + handshake + resubscribe
+
+
+async def foreign_client(sim: Simulator, client_id: int = 1) -> IB:
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", sim.port, client_id, timeout=3)
+    return ib
+
+
+async def status_reasons(redis: aioredis.Redis) -> list[str]:
+    return [s.reason for s in await bodies(redis, "gw:status", GatewayStatus)]
+
+
+async def test_connect_when_client_id_in_use_and_policy_wait_reports_326_and_retries_same_id(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis
+) -> None:
+    other = await foreign_client(sim)
+    adapter = await start_adapter(sim, ib_client_id_policy="wait")
+
+    async def conflict_reported() -> bool:
+        errors = await bodies(redis, "gw:status", IbError)
+        reasons = await status_reasons(redis)
+        return any(e.code == 326 for e in errors) and any("326" in r for r in reasons)
+
+    await wait_until(conflict_reported, timeout=4, what="326 on gw:status")
+    assert adapter.adapter.conn.client_id == 1 and not adapter.connected
+    other.disconnect()
+    await wait_until(lambda: adapter.connected, timeout=3, what="connected once the id is free")
+    assert adapter.adapter.status.info.client_id == 1
+
+
+async def test_connect_when_client_id_in_use_and_policy_next_uses_next_id(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis
+) -> None:
+    other = await foreign_client(sim)
+    adapter = await start_adapter(sim, ib_client_id_policy="next", ib_client_id_max=3)
+    await wait_until(lambda: adapter.connected, timeout=4, what="connected with another id")
+    assert adapter.adapter.status.info.client_id == 2 and 2 in sim.status()["clients"]  # type: ignore[operator]
+    assert any("326" in r for r in await status_reasons(redis))
+    other.disconnect()
+
+
+async def subscribed(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> AdapterHandle:
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    await send(
+        redis, settings, Subscribe(contracts=[ContractRef(symbol="SPY"), ContractRef(symbol="QQQ")])
+    )
+    await wait_until(lambda: len(adapter.adapter.subs.open) == 2, timeout=3)
+    return adapter
+
+
+async def quotes_flow_again(redis: aioredis.Redis) -> float:
+    """Seconds until both SPY and QQQ publish a fresh md:last after we delete them."""
+    started = time.monotonic()
+    await redis.delete("md:last:SPY", "md:last:QQQ")
+    await wait_until(
+        lambda: redis.exists("md:last:SPY", "md:last:QQQ"),
+        timeout=RECOVERY_BOUND_S,
+        what="quotes of SPY and QQQ again",
+        interval=0.01,
+    )
+    return time.monotonic() - started
+
+
+async def test_reconnect_when_simulator_drops_connection_resubscribes_same_lines(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await subscribed(sim, start_adapter, redis, settings)
+    connects = adapter.adapter.conn.connects
+    sim.drop_all()
+    await wait_until(
+        lambda: adapter.adapter.conn.connects > connects and adapter.connected,
+        timeout=RECOVERY_BOUND_S,
+        what="reconnected",
+    )
+    took = await quotes_flow_again(redis)
+    assert set(adapter.adapter.subs.open) == {"SPY", "QQQ"}
+    states = [s.state for s in await bodies(redis, "gw:status", GatewayStatus)]
+    assert ConnState.DISCONNECTED in states and states[-1] is ConnState.CONNECTED
+    print(f"quotes again {took:.2f}s after the drop")
+
+
+async def test_restore_when_1100_then_1101_resubscribes_and_quotes_flow(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await subscribed(sim, start_adapter, redis, settings)
+    sim.connectivity_lost()
+    await wait_until(lambda: adapter.adapter.status.state is ConnState.DEGRADED, timeout=2)
+    started = time.monotonic()
+    sim.connectivity_restored(data_maintained=False)  # the simulator forgets every line
+    await wait_until(lambda: len(sim.sessions[1].lines) == 2, timeout=RECOVERY_BOUND_S)
+    await quotes_flow_again(redis)
+    took = time.monotonic() - started
+    assert adapter.adapter.status.state is ConnState.CONNECTED
+    assert adapter.adapter.conn.connects == 1  # same connection, lines requested again
+    print(f"quotes again {took:.2f}s after 1101")
+
+
+async def test_restore_when_1100_then_1102_keeps_subscriptions(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await subscribed(sim, start_adapter, redis, settings)
+    before = dict(adapter.adapter.subs.open)
+    sim.connectivity_lost()
+    await wait_until(lambda: adapter.adapter.status.state is ConnState.DEGRADED, timeout=2)
+    sim.connectivity_restored(data_maintained=True)
+    await wait_until(lambda: adapter.adapter.status.state is ConnState.CONNECTED, timeout=2)
+    await quotes_flow_again(redis)
+    assert adapter.adapter.subs.open == before and len(sim.sessions[1].lines) == 2
+    codes = [e.code for e in await bodies(redis, "gw:status", IbError)]
+    assert 1100 in codes and 1102 in codes
+
+
+async def test_reconnect_when_simulator_restarts_recovers_within_bound(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await subscribed(sim, start_adapter, redis, settings)
+    started = time.monotonic()
+    await sim.restart(downtime=0.5)
+    await quotes_flow_again(redis)
+    print(f"quotes again {time.monotonic() - started:.2f}s after a 0.5 s restart")
+    assert adapter.adapter.qualifier.from_ib == 2  # cached conIds reused after reconnect
+
+
+async def test_receive_when_malformed_frame_arrives_adapter_keeps_streaming(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await subscribed(sim, start_adapter, redis, settings)
+    sim.send_malformed()
+    await quotes_flow_again(redis)

@@ -1,0 +1,88 @@
+"""Qualify + subscribe through the simulator; quotes reach md:ticks and md:last."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from services.gateway_adapter.qualify import CACHE_KEY
+from services.tws_simulator import Simulator
+from shared.bus import Publisher
+from shared.schemas import (
+    ConnState,
+    ContractRef,
+    GatewayStatus,
+    IbError,
+    OptionChain,
+    OptionChainRequest,
+    Quote,
+    SecType,
+    Subscribe,
+)
+from shared.settings import Settings
+from shared.streams import GW_COMMANDS, GW_STATUS, MD_TICKS
+from tests.gateway_adapter.conftest import StartAdapter, bodies
+from tests.helpers import wait_until
+
+SYMBOLS = [
+    ContractRef(symbol="SPY"),
+    ContractRef(symbol="QQQ"),
+    ContractRef(symbol="VIX", sec_type=SecType.IND),
+    ContractRef(symbol="AAPL"),
+]
+
+
+async def connected(redis: aioredis.Redis) -> bool:
+    states = await bodies(redis, GW_STATUS, GatewayStatus)
+    return any(s.state is ConnState.CONNECTED for s in states)
+
+
+async def send(redis: aioredis.Redis, settings: Settings, body: object, key: str = "") -> None:
+    await Publisher(redis, settings, src="test").publish(GW_COMMANDS, body, key=key)  # type: ignore[arg-type]
+
+
+async def test_subscribe_when_stocks_index_and_chain_requested_publishes_sane_quotes(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: connected(redis), timeout=5, what="connected status")
+    await send(redis, settings, Subscribe(contracts=SYMBOLS, requester="test"))
+    await send(
+        redis,
+        settings,
+        OptionChainRequest(
+            request_id="c1",
+            underlying="SPY",
+            min_dte=0,
+            max_dte=60,
+            moneyness=0.01,
+            reply_to="replies",
+        ),
+    )
+
+    async def all_last() -> bool:
+        return all([await redis.exists(f"md:last:{r.key}") for r in SYMBOLS])
+
+    await wait_until(all_last, timeout=5, what="md:last for SPY QQQ VIX AAPL")
+    vix = {k.decode(): v.decode() for k, v in (await redis.hgetall("md:last:VIX")).items()}
+    assert float(vix["mark"]) > 0 and vix["bid"] == "" and vix["ask"] == ""
+    spy = {k.decode(): v.decode() for k, v in (await redis.hgetall("md:last:SPY")).items()}
+    assert float(spy["bid"]) > 0 and float(spy["ask"]) >= float(spy["bid"])
+    assert spy["data_type"] == "live" and int(spy["ib_ts"]) > 0 and int(spy["con_id"]) > 0
+
+    chain = (await wait_until(lambda: bodies(redis, "replies", OptionChain), timeout=5))[0]
+    assert chain.error == "" and chain.contracts and all(c.con_id for c in chain.contracts)
+    option_key = chain.contracts[0].key
+
+    async def option_quote() -> list[Quote]:
+        quotes = await bodies(redis, MD_TICKS, Quote)
+        return [q for q in quotes if q.contract.key == option_key and q.delta is not None]
+
+    await wait_until(option_quote, timeout=5, what="option quote with greeks")
+    quotes = await bodies(redis, MD_TICKS, Quote)
+    vix_quotes = [q for q in quotes if q.contract.symbol == "VIX"]
+    assert vix_quotes and all(q.mark is not None and q.mark > 0 for q in vix_quotes)
+    assert all(q.bid is None or q.bid > 0 for q in quotes)
+    assert await redis.hexists(CACHE_KEY, "VIX") and await redis.hexists(CACHE_KEY, option_key)
+    assert adapter.adapter.conn.conflicts == 0
+    paced = [e for e in await bodies(redis, GW_STATUS, IbError) if e.code == 100]
+    assert not paced, "IB pacing (error 100) violated"
