@@ -68,15 +68,17 @@ async def _raw(redis: aioredis.Redis, stream: str) -> float:
 
 async def run(url: str) -> dict[str, Any]:
     redis = connect_redis(url)
+    stock = aioredis.Redis.from_url(url)  # the baseline: plain redis-py, stock settings
     ours, raw = [], []
     for r in range(ROUNDS):
         stream = f"bench:consume:{r}"
         progress(f"bus_consume round {r + 1}/{ROUNDS}: {N} entries, batch {BATCH}")
         await _fill(redis, url, stream)
-        raw.append(await _raw(redis, stream))
+        raw.append(await _raw(stock, stream))
         ours.append(await _ours(redis, url, stream))
         await redis.delete(stream)
     await redis.aclose()
+    await stock.aclose()
     return rate_result(
         best_of(ours), best_of(raw), "entries/s", entries=N, batch=BATCH, goal=">= 0.8"
     )

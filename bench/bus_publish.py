@@ -62,14 +62,16 @@ async def _raw(redis: aioredis.Redis, fields: list[dict[bytes, bytes]]) -> float
 
 async def run(url: str) -> dict[str, Any]:
     redis = connect_redis(url)
+    stock = aioredis.Redis.from_url(url)  # the baseline: plain redis-py, stock settings
     items = quotes(N)
     fields = [encode(q, "bench/1", q.contract.symbol) for q in items]
     ours, raw = [], []
     for r in range(ROUNDS):
         progress(f"bus_publish round {r + 1}/{ROUNDS}: {N} entries, batch {BATCH}")
-        raw.append(await _raw(redis, fields))
+        raw.append(await _raw(stock, fields))
         ours.append(await _ours(redis, url, items))
     await redis.aclose()
+    await stock.aclose()
     return rate_result(
         best_of(ours), best_of(raw), "entries/s", entries=N, batch=BATCH, goal=">= 0.8"
     )
