@@ -23,9 +23,9 @@ class HiredisPackingConnection(aioredis.Connection):
 
     def pack_command(self, *args: Any) -> list[bytes]:
         first = args[0]
+        if isinstance(first, bytes):
+            first = first.decode()
         if isinstance(first, str) and " " in first:  # "XGROUP CREATE" is two arguments
-            args = (*first.split(), *args[1:])
-        elif isinstance(first, bytes) and b" " in first:
             args = (*first.split(), *args[1:])
         return [hiredis.pack_command(args)]
 
