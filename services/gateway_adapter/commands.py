@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from services.gateway_adapter.account import AccountReporter
 from services.gateway_adapter.chains import Requests
 from services.gateway_adapter.execution import Executor
 from services.gateway_adapter.subscriptions import Subscriptions
-from shared.bus import DeadLetters, Publisher
-from shared.envelope import Message, encode
+from shared.bus import Publisher
+from shared.envelope import Message
 from shared.logs import get_logger
 from shared.schemas import (
     AccountRefresh,
@@ -29,10 +27,11 @@ from shared.schemas import (
     OrderCancel,
     OrderModify,
     OrderNew,
+    Schema,
     Subscribe,
     Unsubscribe,
 )
-from shared.streams import GW_COMMANDS, MD_SIGNALS, ORDERS_REQUESTS
+from shared.streams import MD_SIGNALS
 
 log = get_logger("optbot.gateway_adapter.commands")
 
@@ -50,19 +49,14 @@ class CommandHandler:
         requests: Requests,
         account: AccountReporter,
         publisher: Publisher,
-        redis: aioredis.Redis,
-        consumer: str,
-        dlq_maxlen: int,
         connected: Callable[[], bool],
     ) -> None:
         self._subs = subs
         self._requests = requests
         self._account = account
         self._pub = publisher
-        self._consumer = consumer
-        self._dlq = DeadLetters(redis, dlq_maxlen)
         self._connected = connected
-        self._routes: dict[type, Callable[[Any], Awaitable[None]]] = {
+        self._routes: dict[type[Schema], Callable[[Any], Awaitable[None]]] = {
             Subscribe: self._subscribe,
             Unsubscribe: self._unsubscribe,
             OptionChainRequest: self._chain,
@@ -70,12 +64,13 @@ class CommandHandler:
             AccountRefresh: self._refresh,
         }
 
+    @property
+    def accepts(self) -> tuple[type[Schema], ...]:
+        """What belongs on ``gw:commands``; the consumer dead-letters anything else."""
+        return tuple(self._routes)
+
     async def handle(self, msg: Message[Any]) -> None:
-        route = self._routes.get(type(msg.body))
-        if route is None:
-            await dead_letter(self._dlq, GW_COMMANDS, self._consumer, msg, "not a gateway command")
-            return
-        await route(msg.body)
+        await self._routes[type(msg.body)](msg.body)
 
     async def _subscribe(self, cmd: Subscribe) -> None:
         await self._subs.subscribe(list(cmd.contracts), cmd.priority)
@@ -116,12 +111,10 @@ class CommandHandler:
 class OrderDesk:
     """``orders:requests`` -> the configured Executor."""
 
-    def __init__(
-        self, executor: Executor, redis: aioredis.Redis, consumer: str, dlq_maxlen: int
-    ) -> None:
+    accepts: tuple[type[Schema], ...] = (OrderNew, OrderCancel, OrderModify)
+
+    def __init__(self, executor: Executor) -> None:
         self.executor = executor
-        self._consumer = consumer
-        self._dlq = DeadLetters(redis, dlq_maxlen)
 
     async def handle(self, msg: Message[Any]) -> None:
         body = msg.body
@@ -131,22 +124,3 @@ class OrderDesk:
             await self.executor.cancel(body)
         elif isinstance(body, OrderModify):
             await self.executor.modify(body)
-        else:
-            await dead_letter(
-                self._dlq, ORDERS_REQUESTS, self._consumer, msg, "not an order request"
-            )
-
-
-async def dead_letter(
-    dlq: DeadLetters, stream: str, consumer: str, msg: Message[Any], reason: str
-) -> None:
-    """Send a decodable but misplaced entry to ``sys:dlq`` (re-encoded, same header)."""
-    fields = encode(msg.body, msg.src, msg.key, msg.ts)
-    await dlq.send(
-        stream=stream,
-        group=GROUP,
-        consumer=consumer,
-        entry_id=msg.id,
-        fields=fields,
-        reason=f"{reason}: type {msg.type}",
-    )

@@ -186,12 +186,9 @@ class GatewayAdapter:
             requests=self.requests,
             account=self.account,
             publisher=ctx.publisher,
-            redis=ctx.redis,
-            consumer=ctx.instance,
-            dlq_maxlen=ctx.settings.maxlen_dlq,
             connected=lambda: self.conn.connected,
         )
-        desk = OrderDesk(self.executor, ctx.redis, ctx.instance, ctx.settings.maxlen_dlq)
+        desk = OrderDesk(self.executor)
         made = [
             GroupConsumer(
                 ctx.redis,
@@ -201,6 +198,7 @@ class GatewayAdapter:
                 consumer=ctx.instance,
                 handler=handler.handle,
                 start_id="0",
+                accept=handler.accepts,
             ),
             GroupConsumer(
                 ctx.redis,
@@ -210,6 +208,7 @@ class GatewayAdapter:
                 consumer=ctx.instance,
                 handler=desk.handle,
                 start_id="$",
+                accept=desk.accepts,
             ),
         ]
         ctx.consumers.extend(made)

@@ -30,6 +30,8 @@ from shared.schemas import (
     GatewayStatus,
     HistoryBars,
     HistoryRequest,
+    IbError,
+    OptionChain,
     Quote,
     SentimentSignal,
     Subscribe,
@@ -76,9 +78,9 @@ class MarketDataService:
         self._eval_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self.ctx.consume(GW_STATUS, self.on_status)
-        self.ctx.consume(GW_REPLIES, self.on_reply)
-        self.ctx.consume(MD_TICKS, self.on_tick)
+        self.ctx.consume(GW_STATUS, self.on_status, accept=(GatewayStatus, IbError))
+        self.ctx.consume(GW_REPLIES, self.on_reply, accept=(HistoryBars, OptionChain))
+        self.ctx.consume(MD_TICKS, self.on_tick, accept=(Quote,))
         await self.request_universe("start")
         self.ctx.spawn(self._evaluate_loop(), "evaluate")
 

@@ -7,7 +7,8 @@ Rules (see ARCHITECTURE.md, "Delivery rules"):
   group are taken over with ``XAUTOCLAIM`` (a consumer that died).
 - An entry delivered more than ``max_deliveries`` times is poison: it goes to
   ``sys:dlq`` with the reason and is acknowledged, and the consumer keeps going.
-- An entry that does not decode goes to ``sys:dlq`` at once.
+- An entry that does not decode, or whose type does not belong on the stream
+  (``accept``), goes to ``sys:dlq`` at once.
 - Optional conflation: within a batch only the newest entry per key is handled
   (a consumer that fell behind trades on the latest quote, not on old ones).
 """
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from shared.bus.dlq import DeadLetters
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
+from shared.schemas import Schema
 from shared.settings import Settings
 
 log = get_logger("optbot.bus.consumer")
@@ -53,6 +55,7 @@ class GroupConsumer:
         handler: Handler,
         start_id: str = "$",
         conflate: ConflateKey | None = None,
+        accept: tuple[type[Schema], ...] = (),
         claim_idle_ms: int | None = None,
         max_deliveries: int | None = None,
         block_ms: int | None = None,
@@ -64,6 +67,7 @@ class GroupConsumer:
         self._handler = handler
         self._start_id = start_id
         self._conflate = conflate
+        self._accept = accept
         self._batch = settings.consume_batch
         self._block_ms = block_ms or settings.consume_block_ms
         self._claim_idle_ms = claim_idle_ms or settings.claim_idle_ms
@@ -213,9 +217,15 @@ class GroupConsumer:
             if fields is None:
                 continue
             try:
-                messages.append(decode(fields, entry_id))
+                msg = decode(fields, entry_id)
             except DecodeError as exc:
                 await self._dead_letter(entry_id, fields, exc.reason)
+                continue
+            if self._accept and not isinstance(msg.body, self._accept):
+                reason = f"type {msg.type} does not belong on {self.stream}"
+                await self._dead_letter(entry_id, fields, reason)
+                continue
+            messages.append(msg)
         failed: set[str] = set()
         for msg in self._conflated(messages):
             if not await self._call(msg):

@@ -107,7 +107,7 @@ async def test_consume_when_command_malformed_sends_it_to_dlq(
     reasons = [f[b"reason"].decode() for _, f in await redis.xrange(SYS_DLQ)]
     assert any("undecodable" in r for r in reasons), reasons
     assert any("unknown type" in r for r in reasons) and any(
-        "not a gateway command" in r for r in reasons
+        "type quote does not belong on gw:commands" in r for r in reasons
     )
     assert adapter.connected
 

@@ -171,3 +171,13 @@ async def _groups_ready(redis: aioredis.Redis) -> bool:
 async def _ranked_first(redis: aioredis.Redis, prefix: bytes) -> dict[bytes, bytes] | None:
     fields = await redis.hgetall("md:candidates")
     return fields if fields.get(b"1", b"").startswith(prefix) else None
+
+
+async def test_tick_when_type_does_not_belong_on_md_ticks_goes_to_dlq(
+    service: asyncio.Event, settings: Settings, redis: aioredis.Redis
+) -> None:
+    await wait_until(lambda: _groups_ready(redis), what="consumer groups")
+    pub = Publisher(redis, settings, src="somebody")
+    await pub.publish(MD_TICKS, _bars("SPY")[0], key="SPY")
+    dead = await wait_until(lambda: redis.xrange(SYS_DLQ), what="dead letter")
+    assert dead[0][1][b"reason"] == b"type bar does not belong on md:ticks"

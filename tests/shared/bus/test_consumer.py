@@ -259,3 +259,23 @@ async def test_conflate_when_batch_has_many_quotes_per_symbol_handles_latest_onl
     assert sorted(seen) == [("QQQ", 128.0), ("SPY", 129.0)]
     assert consumer.conflated == 28
     assert int((await redis.xpending("md:ticks", "g"))["pending"]) == 0
+
+
+async def test_accept_when_type_does_not_belong_dead_letters_with_original_fields(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    pub = Publisher(redis, settings, src="t")
+    pub.add(STREAM, Quote(contract=ContractRef(symbol="SPY"), bid=1.0), key="SPY")
+    pub.add(STREAM, OrderCancel(client_order_id="c1"), key="c1")
+    await pub.flush()
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.key)
+
+    consumer = _consumer(redis, settings, "a", handle, accept=(OrderCancel,))
+    await _run_until(consumer, lambda: seen == ["c1"])
+    [(_, dead)] = await redis.xrange(SYS_DLQ)
+    assert dead[b"reason"] == b"type quote does not belong on orders:requests"
+    assert dead[b"orig.type"] == b"quote" and dead[b"orig.key"] == b"SPY"
+    assert await _pending(redis) == 0
