@@ -26,12 +26,14 @@ run: $(RUNTIME_STAMP)  ## start the whole system (simulated by default); dashboa
 	$(BIN)/optbot up
 
 test: $(DEV_STAMP)  ## install everything the tests need, run the whole suite
+	scripts/ensure-test-tools.sh
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 docs: $(RUNTIME_STAMP)  ## regenerate the README configuration table from the settings model
 	$(BIN)/python -m shared.settings_doc README.md

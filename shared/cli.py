@@ -13,12 +13,12 @@ from redis.exceptions import RedisError
 
 from shared import __version__
 from shared.bus import connect_redis
-from shared.envelope import DecodeError, decode, decode_loose, encode
+from shared.envelope import DecodeError, decode, decode_loose
 from shared.registry import SERVICES, by_name, services_for
 from shared.schemas import Control, ControlAction
 from shared.settings import ConfigError, Settings, load_settings
 from shared.status import SystemStatus, collect
-from shared.streams import ALL_STREAMS, RISK_STATE, SYS_CONTROL
+from shared.streams import ALL_STREAMS, SYS_CONTROL
 
 app = typer.Typer(
     help="optbot: an options-trading bot for Interactive Brokers over Redis Streams.",
@@ -254,60 +254,59 @@ def tail(
         raise typer.Exit(3) from exc
 
 
-def _control(action: ControlAction, why: str, who: str) -> None:
+def _control(action: ControlAction, why: str, who: str, target: str = "") -> None:
+    from shared.control import apply_control
+
     settings = _settings()
-    body = Control(action=action, who=who, why=why)
+    body = Control(action=action, who=who, why=why, target=target)
 
     async def _send() -> str:
         redis = connect_redis(settings.redis_url)
         try:
-            async with redis.pipeline(transaction=True) as pipe:
-                state = "HALTED" if action is ControlAction.HALT else "ACTIVE"
-                pipe.hset(
-                    RISK_STATE,
-                    mapping={"state": state, "why": why, "who": who, "since": f"{_now():.3f}"},
-                )
-                pipe.xadd(
-                    SYS_CONTROL,
-                    encode(body, src=f"cli/{who}", key=action.value),  # type: ignore[arg-type]
-                    maxlen=settings.maxlen_control,
-                    approximate=True,
-                )
-                _, entry_id = await pipe.execute()
-            return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            result = await apply_control(redis, settings, body, src=f"cli/{who}")
         finally:
             await redis.aclose()
+        state = result.state.value if result.state else "unchanged"
+        return f"{action.value}: risk state {state}, event {result.event_id} on {SYS_CONTROL}"
 
     try:
-        entry = asyncio.run(_send())
+        typer.echo(asyncio.run(_send()))
     except (RedisError, OSError) as exc:
         typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
         raise typer.Exit(3) from exc
-    typer.echo(f"{action.value}: risk state set, event {entry} on {SYS_CONTROL}")
 
 
-def _now() -> float:
-    return datetime.now(UTC).timestamp()
+Why = Annotated[str, typer.Option("--why", "--reason", help="Reason, kept with the event.")]
+Who = Annotated[str, typer.Option("--who", help="Operator name (default: your login).")]
+OPERATOR = getpass.getuser()
 
 
 @app.command()
-def halt(
-    why: Annotated[str, typer.Option("--why", help="Reason, kept with the event.")] = "manual halt",
-    who: Annotated[str, typer.Option("--who", help="Operator name.")] = getpass.getuser(),
-) -> None:
-    """Stop all new orders now (risk state HALTED); exits still need `resume`."""
+def halt(why: Why = "manual halt", who: Who = OPERATOR) -> None:
+    """Stop all new orders now (risk state HALTED: nothing but cancels)."""
     _control(ControlAction.HALT, why, who)
 
 
 @app.command()
-def resume(
-    why: Annotated[
-        str, typer.Option("--why", help="Reason, kept with the event.")
-    ] = "manual resume",
-    who: Annotated[str, typer.Option("--who", help="Operator name.")] = getpass.getuser(),
-) -> None:
+def reduce(why: Why = "manual reduce", who: Who = OPERATOR) -> None:
+    """Allow only orders that lower exposure (risk state REDUCING)."""
+    _control(ControlAction.REDUCE, why, who)
+
+
+@app.command()
+def resume(why: Why = "manual resume", who: Who = OPERATOR) -> None:
     """Allow trading again (risk state ACTIVE)."""
     _control(ControlAction.RESUME, why, who)
+
+
+@app.command()
+def flatten(
+    contract: Annotated[str, typer.Argument(help="Contract key, e.g. 'AAPL 20261218 250 C'.")],
+    why: Why = "manual flatten",
+    who: Who = OPERATOR,
+) -> None:
+    """Ask the strategy to close one position (the risk state is unchanged)."""
+    _control(ControlAction.FLATTEN, why, who, target=contract)
 
 
 @app.command()

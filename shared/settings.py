@@ -281,15 +281,11 @@ class Settings(BaseSettings):
         15.0, description="risk: max premium at risk over all positions, % of net liquidation"
     )
     risk_max_positions: PositiveInt = Field(3, description="risk: max open positions")
-    risk_max_contracts: PositiveInt = Field(
-        2, description="risk: max contracts per position"
-    )
+    risk_max_contracts: PositiveInt = Field(2, description="risk: max contracts per position")
     risk_max_daily_loss_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
         4.0, description="risk: daily loss, % of starting equity, that halts trading"
     )
-    risk_max_orders_per_min: PositiveInt = Field(
-        10, description="risk: max new orders per minute"
-    )
+    risk_max_orders_per_min: PositiveInt = Field(10, description="risk: max new orders per minute")
     risk_max_quote_age_s: PositiveFloat = Field(
         5.0, description="risk: no new order on a quote/greeks older than this (local clock)"
     )

@@ -50,6 +50,20 @@ def bars_key(symbol: str) -> str:
     return f"md:bars:{symbol}"
 
 
+def bar_row(bar: Bar) -> str:
+    """One bar as the compact JSON the dashboard's chart reads from ``md:bars:{SYM}``."""
+    row = {
+        "t": bar.start_ns // 1_000_000_000,
+        "o": bar.open,
+        "h": bar.high,
+        "l": bar.low,
+        "c": bar.close,
+        "v": bar.volume,
+        "gap": bar.gap,
+    }
+    return json.dumps(row)
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
@@ -118,16 +132,17 @@ class MarketDataService:
     def _publish_bar(self, bar: Bar) -> None:
         pub = self.ctx.publisher
         pub.add(MD_SIGNALS, bar, key=bar.symbol)
-        row = {
-            "t": bar.start_ns // 1_000_000_000,
-            "o": bar.open,
-            "h": bar.high,
-            "l": bar.low,
-            "c": bar.close,
-            "v": bar.volume,
-            "gap": bar.gap,
-        }
-        pub.add_list(bars_key(bar.symbol), json.dumps(row), keep=self.settings.md_bar_window)
+        pub.add_list(bars_key(bar.symbol), bar_row(bar), keep=self.settings.md_bar_window)
+
+    async def _rewrite_bar_window(self, symbol: str) -> None:
+        """After warm-up the chart's window holds history too, not only live bars."""
+        builder = self.state.builders.get(symbol)
+        if builder is None or not builder.bars:
+            return
+        async with self.ctx.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(bars_key(symbol))
+            pipe.rpush(bars_key(symbol), *[bar_row(b) for b in builder.bars])
+            await pipe.execute()
 
     async def on_reply(self, msg: Message[Any]) -> None:
         body = msg.body
@@ -138,6 +153,8 @@ class MarketDataService:
             return
         added = self.state.on_history(body.symbol, list(body.bars))
         log.info("history_seeded", symbol=body.symbol, bars=len(body.bars), new=added)
+        if added:
+            await self._rewrite_bar_window(body.symbol)
         if body.symbol in ("SPY", "QQQ", "VIX") or not self._published:
             await self.evaluate()
 

@@ -7,6 +7,7 @@ tests/integration; this one pins the service's own I/O contract.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -112,6 +113,8 @@ async def test_start_when_gateway_answers_publishes_sentiment_and_candidates(
     # Early evaluations see part of the warm-up; the screen settles once all of it is in.
     candidates = await wait_until(lambda: _ranked_first(redis, b"AAPL long"), what="AAPL first")
     assert candidates[b"2"].startswith(b"MSFT short") and b"index" in candidates[b"excluded"]
+    window = await redis.lrange("md:bars:AAPL", 0, -1)
+    assert len(window) == 40 and json.loads(window[-1])["c"] == 139.0  # warm-up in the chart
     types = [f[b"type"] for _, f in await redis.xrange(MD_SIGNALS)]
     assert b"sentiment" in types and b"candidates" in types
 

@@ -1,0 +1,91 @@
+"""The FastAPI application: page, static assets, REST API, health and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
+
+from services.monitor import models as m
+from services.monitor.api import Monitor, build_router
+from services.monitor.metrics import CONTENT_TYPE
+from services.monitor.read_system import services as read_services
+from services.monitor.read_system import system as read_system
+from shared import __version__
+from shared.logs import get_logger
+from shared.registry import services_for
+
+log = get_logger("optbot.monitor.app")
+
+STATIC = Path(__file__).parent / "static"
+# The page loads nothing from elsewhere: it must work offline and leak nothing.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(mon: Monitor) -> FastAPI:
+    """One app per monitor; routes read through ``mon.reader`` and never write, but controls."""
+    app = FastAPI(
+        title="optbot monitor",
+        version=__version__,
+        description="Dashboard, REST API, live updates (SSE) and metrics of optbot.",
+    )
+    app.include_router(build_router(mon))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(RedisError)
+    async def redis_down(_request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("redis_unreachable", error=str(exc))
+        return JSONResponse({"detail": f"Redis unreachable: {type(exc).__name__}"}, 503)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(
+            STATIC / "index.html",
+            headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+        )
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+    @app.get("/healthz", response_model=m.Health, tags=["health"])
+    async def healthz() -> m.Health:
+        """The process is up and serving (no dependency checked)."""
+        return m.Health()
+
+    @app.get(
+        "/readyz",
+        response_model=m.Readiness,
+        tags=["health"],
+        responses={503: {"model": m.Readiness, "description": "not ready, with the reasons"}},
+    )
+    async def readyz(response: Response) -> m.Readiness:
+        """Ready when Redis answers and the newest quote is fresh."""
+        ready = await mon.reader.readiness()
+        if not ready.ready:
+            response.status_code = 503
+        return ready
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics; gauges (streams, lag, DLQ, services) refresh per scrape."""
+        try:
+            services = await read_services(mon.reader.redis, services_for(mon.ctx.settings))
+            mon.metrics.observe_system(await read_system(mon.reader.redis, 0), services)
+            mon.metrics.redis_up.set(1)
+        except (RedisError, OSError):
+            mon.metrics.redis_up.set(0)
+        return Response(mon.metrics.render(), media_type=CONTENT_TYPE)
+
+    return app

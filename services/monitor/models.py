@@ -1,0 +1,330 @@
+"""Response models of the REST API; the dashboard renders exactly these shapes.
+
+Missing market values are ``None`` (shown as "—"), never -1 or NaN. Timestamps are
+seconds since the epoch (UTC, float); ages are computed by the server so a
+browser's clock skew cannot make fresh data look stale.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.schemas import ConnState, DataType
+
+
+class RiskStateName(StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+    UNKNOWN = "UNKNOWN"
+
+
+class Health(BaseModel):
+    status: str = Field(default="ok", description="always ok while the process serves requests")
+
+
+class Readiness(BaseModel):
+    ready: bool
+    redis: bool = Field(description="Redis answered a PING")
+    quote_age_s: float | None = Field(default=None, description="age of the newest quote")
+    reasons: list[str] = Field(default_factory=list, description="why not ready")
+
+
+class Quote(BaseModel):
+    key: str = Field(description="contract key: AAPL, or AAPL 20261218 250 C")
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+    close: float | None = Field(default=None, description="previous close")
+    mark: float | None = None
+    price: float | None = Field(default=None, description="last, else mark, else close")
+    change: float | None = Field(default=None, description="price - previous close")
+    change_pct: float | None = None
+    volume: float | None = None
+    iv: float | None = None
+    delta: float | None = None
+    gamma: float | None = None
+    vega: float | None = None
+    theta: float | None = None
+    und_price: float | None = None
+    data_type: DataType | None = None
+    updated: float | None = Field(default=None, description="when the adapter wrote it (epoch s)")
+    age_s: float | None = None
+    stale: bool = Field(default=True, description="no quote, or older than OPTBOT_MD_STALE_S")
+
+
+class Quotes(BaseModel):
+    now: float
+    stale_after_s: float
+    quotes: list[Quote]
+
+
+class Sentiment(BaseModel):
+    state: str | None = Field(
+        default=None, description="BULLISH, NEUTRAL, BEARISH; None while warming"
+    )
+    since: str = ""
+    reason: str = ""
+    data_type: str = ""
+    updated: str = ""
+    inputs: dict[str, float] = Field(default_factory=dict)
+
+
+class Candidate(BaseModel):
+    symbol: str
+    direction: str
+    score: float
+    inputs: dict[str, float] = Field(default_factory=dict)
+
+
+class Candidates(BaseModel):
+    updated: str = ""
+    data_type: str = ""
+    candidates: list[Candidate] = Field(default_factory=list)
+    excluded: dict[str, Any] = Field(default_factory=dict, description="symbol -> why excluded")
+
+
+class BarPoint(BaseModel):
+    t: int = Field(description="bar start, epoch seconds")
+    o: float
+    h: float
+    l: float  # noqa: E741 - the wire name market_data writes
+    c: float
+    v: float = 0.0
+    gap: bool = False
+
+
+class Bars(BaseModel):
+    symbol: str
+    bars: list[BarPoint]
+    quote: Quote | None = Field(default=None, description="latest quote, to extend the chart live")
+
+
+class Service(BaseModel):
+    name: str
+    alive: bool
+    pid: str = ""
+    uptime_s: float = 0.0
+    heartbeat_age_s: float = 0.0
+    lag: int = 0
+    state: str = ""
+
+
+class Gateway(BaseModel):
+    state: ConnState | None = Field(default=None, description="None: the adapter never reported")
+    reason: str = ""
+    client_id: int | None = None
+    server_version: int | None = None
+    data_type: DataType | None = None
+    account: str = ""
+    instance: str = ""
+    since: float | None = None
+
+
+class Risk(BaseModel):
+    state: RiskStateName
+    why: str = ""
+    who: str = ""
+    since: float | None = None
+
+
+class Status(BaseModel):
+    now: float
+    mode: str
+    version: str
+    redis: bool
+    controls_enabled: bool = Field(description="a control token is configured (never shown)")
+    gateway: Gateway
+    risk: Risk
+    services: list[Service]
+
+
+class Group(BaseModel):
+    name: str
+    consumers: int = 0
+    pending: int = 0
+    lag: int | None = Field(default=None, description="entries not yet delivered to the group")
+    last_delivered: str = ""
+
+
+class StreamInfo(BaseModel):
+    name: str
+    length: int
+    pending: int
+    groups: list[Group]
+
+
+class Entry(BaseModel):
+    """A stream entry shown loosely (DLQ, decisions): header fields plus body."""
+
+    id: str
+    ts: float | None = None
+    type: str = ""
+    src: str = ""
+    key: str = ""
+    body: Any = None
+    fields: dict[str, Any] = Field(default_factory=dict, description="other fields")
+
+
+class DeadLetters(BaseModel):
+    count: int
+    latest: list[Entry]
+
+
+class IbError(BaseModel):
+    id: str
+    ts: float
+    code: int
+    message: str
+    symbol: str = ""
+    severity: str = "error"
+
+
+class Alert(BaseModel):
+    id: str
+    ts: float
+    code: str
+    severity: str
+    message: str
+    source: str = ""
+
+
+class System(BaseModel):
+    now: float
+    redis: dict[str, str]
+    streams: list[StreamInfo]
+    dlq: DeadLetters
+    ib_errors: list[IbError]
+    alerts: list[Alert] = Field(default_factory=list, description="sys:alerts, newest first")
+
+
+class OrderEvent(BaseModel):
+    id: str
+    ts: float
+    client_order_id: str
+    kind: str
+    contract: str = ""
+    action: str = ""
+    fill_qty: int = 0
+    fill_price: float | None = None
+    commission: float = 0.0
+    filled_total: int = 0
+    remaining: int = 0
+    reason: str = ""
+    simulated: bool = True
+
+
+class OrderRequest(BaseModel):
+    id: str
+    ts: float
+    type: str
+    client_order_id: str
+    contract: str = ""
+    action: str = ""
+    quantity: int = 0
+    order_type: str = ""
+    limit_price: float | None = None
+    reason: str = ""
+
+
+class Orders(BaseModel):
+    requests: list[OrderRequest] = Field(description="newest first")
+    events: list[OrderEvent] = Field(description="newest first")
+    fills: list[OrderEvent] = Field(description="fills and partials, newest first")
+
+
+class Position(BaseModel):
+    contract: str
+    symbol: str
+    sec_type: str
+    quantity: int
+    avg_cost: float
+    mark: float | None = None
+    unrealized_pnl: float | None = None
+    delta: float | None = None
+    gamma: float | None = None
+    vega: float | None = None
+    theta: float | None = None
+    iv: float | None = None
+
+
+class EquityPoint(BaseModel):
+    ts: float
+    net_liquidation: float
+
+
+class Account(BaseModel):
+    account: str = ""
+    currency: str = "USD"
+    net_liquidation: float | None = None
+    cash: float | None = None
+    buying_power: float | None = None
+    day_pnl: float | None = None
+    unrealized_pnl: float | None = None
+    realized_pnl: float | None = None
+    commissions: float | None = None
+    updated: float | None = None
+    source: str = Field(
+        default="", description="strategy ledger (strategy:*) or broker snapshot (account)"
+    )
+    positions: list[Position] = Field(default_factory=list)
+    equity: list[EquityPoint] = Field(default_factory=list, description="oldest first")
+
+
+class Decision(BaseModel):
+    id: str
+    ts: float
+    cycle: str = ""
+    kind: str = Field(description="entry, exit, reprice, cancel, risk")
+    outcome: str = Field(description="taken, skipped, denied")
+    reason: str = ""
+    symbol: str = ""
+    direction: str = ""
+    contract: str = ""
+    quantity: int = 0
+    limit_price: float | None = None
+    client_order_id: str = ""
+    inputs: dict[str, float] = Field(default_factory=dict)
+
+
+class Decisions(BaseModel):
+    stream: str
+    decisions: list[Decision] = Field(description="newest first")
+
+
+class ControlRequest(BaseModel):
+    why: str = Field(default="", max_length=500, description="reason, kept with the event")
+    who: str = Field(default="", max_length=64, description="operator name (default: dashboard)")
+
+
+class FlattenRequest(ControlRequest):
+    target: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9.]+( [0-9]{8} [0-9.]+ [CP])?$",
+        description="contract key of the position to close",
+    )
+
+
+class ControlResult(BaseModel):
+    action: str
+    state: RiskStateName | None = Field(
+        default=None, description="risk state after (None: unchanged)"
+    )
+    who: str
+    why: str
+    target: str = ""
+    event_id: str
+    since: float
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Market(BaseModel):
+    sentiment: Sentiment
+    candidates: Candidates

@@ -1,0 +1,156 @@
+"""Market reads: latest quotes (``md:last:{KEY}``), sentiment, candidates, bars."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.monitor import models as m
+from services.monitor.convert import epoch_s, num, price, str_map, text
+from shared.schemas import DataType
+from shared.streams import last_quote_key
+
+SENTIMENT_KEY = "md:sentiment"  # written by market_data
+CANDIDATES_KEY = "md:candidates"
+INDEX_KEYS = ("SPY", "QQQ", "VIX")
+_SENTIMENT_META = {"state", "since", "reason", "data_type", "updated"}
+_GREEKS = ("iv", "delta", "gamma", "vega", "theta")
+
+
+def bars_key(symbol: str) -> str:
+    return f"md:bars:{symbol}"
+
+
+def _data_type(raw: str) -> DataType | None:
+    try:
+        return DataType(raw)
+    except ValueError:
+        return None
+
+
+def quote_from_hash(key: str, fields: dict[str, str], now: float, stale_s: float) -> m.Quote:
+    """One ``md:last`` hash as a Quote; an empty hash is a quote with nothing known."""
+    if not fields:
+        return m.Quote(key=key)
+    last, mark, close = (
+        price(fields.get("last")),
+        price(fields.get("mark")),
+        price(fields.get("close")),
+    )
+    shown = last or mark or close
+    change = shown - close if shown is not None and close is not None else None
+    updated = epoch_s(fields.get("updated"))
+    age = max(0.0, now - updated) if updated is not None else None
+    return m.Quote(
+        key=key,
+        bid=price(fields.get("bid")),
+        ask=price(fields.get("ask")),
+        last=last,
+        close=close,
+        mark=mark,
+        price=shown,
+        change=change,
+        change_pct=change / close * 100 if change is not None and close else None,
+        volume=num(fields.get("volume")),
+        und_price=price(fields.get("und_price")),
+        data_type=_data_type(fields.get("data_type", "")),
+        updated=updated,
+        age_s=age,
+        stale=age is None or age > stale_s or shown is None,
+        **{g: num(fields.get(g)) for g in _GREEKS},
+    )
+
+
+async def quotes(redis: aioredis.Redis, keys: list[str], stale_s: float) -> m.Quotes:
+    """Latest quotes of ``keys`` in one round trip, in the order asked."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hgetall(last_quote_key(key))
+        rows: list[Any] = await pipe.execute()
+    now = time.time()
+    out = [quote_from_hash(k, str_map(r), now, stale_s) for k, r in zip(keys, rows, strict=True)]
+    return m.Quotes(now=now, stale_after_s=stale_s, quotes=out)
+
+
+async def sentiment(redis: aioredis.Redis) -> m.Sentiment:
+    fields = str_map(await redis.hgetall(SENTIMENT_KEY))
+    inputs = {
+        k: v for k, raw in fields.items() if k not in _SENTIMENT_META if (v := num(raw)) is not None
+    }
+    return m.Sentiment(
+        state=fields.get("state") or None,
+        since=fields.get("since", ""),
+        reason=fields.get("reason", ""),
+        data_type=fields.get("data_type", ""),
+        updated=fields.get("updated", ""),
+        inputs=inputs,
+    )
+
+
+def _candidate(row: Any) -> m.Candidate | None:
+    if not isinstance(row, dict):
+        return None
+    score = num(row.get("score"))
+    if score is None or not row.get("symbol"):
+        return None
+    inputs = {
+        k: v
+        for k, raw in row.items()
+        if k not in ("symbol", "direction", "score")
+        if isinstance(raw, int | float) and (v := num(raw)) is not None
+    }
+    return m.Candidate(
+        symbol=str(row["symbol"]),
+        direction=str(row.get("direction", "")),
+        score=score,
+        inputs=inputs,
+    )
+
+
+def _json(raw: str, default: Any) -> Any:
+    try:
+        return json.loads(raw) if raw else default
+    except ValueError:
+        return default
+
+
+async def candidates(redis: aioredis.Redis) -> m.Candidates:
+    fields = str_map(await redis.hgetall(CANDIDATES_KEY))
+    rows = _json(fields.get("json", ""), [])
+    excluded = _json(fields.get("excluded", ""), {})
+    parsed = [c for c in map(_candidate, rows if isinstance(rows, list) else []) if c]
+    return m.Candidates(
+        updated=fields.get("updated", ""),
+        data_type=fields.get("data_type", ""),
+        candidates=parsed,
+        excluded=excluded if isinstance(excluded, dict) else {},
+    )
+
+
+def _bar(raw: Any) -> m.BarPoint | None:
+    row = _json(text(raw), None)
+    if not isinstance(row, dict):
+        return None
+    o, h, low, c = (num(row.get(k)) for k in ("o", "h", "l", "c"))
+    t = num(row.get("t"))
+    if None in (o, h, low, c, t):
+        return None
+    return m.BarPoint(
+        t=int(t or 0),
+        o=o or 0.0,
+        h=h or 0.0,
+        l=low or 0.0,
+        c=c or 0.0,
+        v=num(row.get("v")) or 0.0,
+        gap=bool(row.get("gap")),
+    )
+
+
+async def bars(redis: aioredis.Redis, symbol: str, limit: int, stale_s: float) -> m.Bars:
+    raw: list[Any] = await redis.lrange(bars_key(symbol), -limit, -1)
+    points = [b for b in map(_bar, raw) if b is not None]
+    latest = (await quotes(redis, [symbol], stale_s)).quotes[0]
+    return m.Bars(symbol=symbol, bars=points, quote=latest if latest.updated else None)

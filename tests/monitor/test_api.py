@@ -1,0 +1,300 @@
+"""REST API over real HTTP against the private Redis, with data published the way
+the services publish it (envelopes through ``Publisher``, plain hashes)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from shared.envelope import decode
+from shared.settings import Settings
+from shared.streams import RISK_STATE, SYS_CONTROL, last_quote_key
+from tests.monitor import samples
+from tests.monitor.conftest import TOKEN, StartMonitor
+
+pytestmark = pytest.mark.timeout(60)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def seeded(redis: aioredis.Redis, settings: Settings) -> None:
+    await samples.seed(redis, settings)
+
+
+@pytest.fixture
+async def client(start_monitor: StartMonitor, seeded: None) -> httpx.AsyncClient:
+    mon = await start_monitor()
+    async with httpx.AsyncClient(base_url=mon.url, timeout=10) as c:
+        yield c  # type: ignore[misc]
+
+
+async def test_get_status_when_gateway_connected_reports_client_version_and_services(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/status")).json()
+    assert body["mode"] == "simulated"
+    assert (
+        body["gateway"]
+        | {"state": "connected", "client_id": 1, "server_version": 178, "data_type": "live"}
+        == body["gateway"]
+    )
+    names = {s["name"]: s for s in body["services"]}
+    assert names["monitor"]["alive"] is True
+    assert names["gateway_adapter"]["alive"] is True
+    assert body["risk"]["state"] == "UNKNOWN"
+    assert body["controls_enabled"] is True
+
+
+async def test_get_quotes_when_vix_is_an_index_shows_positive_last_and_no_bid(
+    client: httpx.AsyncClient,
+) -> None:
+    quotes = {q["key"]: q for q in (await client.get("/api/quotes")).json()["quotes"]}
+    vix = quotes["VIX"]
+    assert vix["bid"] is None and vix["ask"] is None
+    assert vix["price"] == pytest.approx(14.0) and vix["price"] > 0
+    spy = quotes["SPY"]
+    assert spy["bid"] < spy["ask"] and spy["stale"] is False
+    assert spy["change"] == pytest.approx(spy["price"] - spy["close"])
+    assert quotes["IWM"]["price"] is None and quotes["IWM"]["stale"] is True
+
+
+async def test_get_quote_when_adapter_wrote_sentinels_returns_nulls_not_minus_one(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    old = str(time.time_ns() - 120 * 10**9)
+    await redis.hset(
+        last_quote_key("VIX"),
+        mapping={
+            "bid": "-1",
+            "ask": "-1.0",
+            "last": "nan",
+            "mark": "",
+            "close": "13.9",
+            "updated": old,
+        },
+    )
+    q = (await client.get("/api/quotes/VIX")).json()
+    assert (q["bid"], q["ask"], q["last"]) == (None, None, None)
+    assert q["price"] == pytest.approx(13.9)
+    assert q["stale"] is True and q["age_s"] > 100
+
+
+async def test_get_market_when_signals_written_returns_sentiment_and_candidates(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/market")).json()
+    assert body["sentiment"]["state"] == "BULLISH"
+    assert body["sentiment"]["inputs"]["spy_trend_pct"] == pytest.approx(0.41)
+    cands = body["candidates"]["candidates"]
+    assert [(c["symbol"], c["direction"]) for c in cands] == [("AAPL", "long"), ("MSFT", "short")]
+    assert cands[0]["inputs"] == {"roc_short": 0.5}
+    assert body["candidates"]["excluded"] == {"INTC": "price below minimum"}
+
+
+async def test_get_bars_when_market_data_wrote_window_returns_bars_and_live_quote(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/bars/SPY", params={"limit": 10})).json()
+    assert len(body["bars"]) == 10
+    assert body["bars"][-1]["c"] == pytest.approx(501.9)
+    assert body["quote"]["key"] == "SPY"
+
+
+async def test_get_orders_when_order_filled_lists_request_events_and_fill(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/orders")).json()
+    assert body["requests"][0]["contract"] == "AAPL 20261218 250 C"
+    assert [e["kind"] for e in body["events"]] == ["fill", "ack"]
+    assert body["fills"][0]["fill_price"] == pytest.approx(4.22)
+
+
+async def test_get_account_when_snapshots_published_returns_positions_greeks_and_equity(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/account")).json()
+    assert body["net_liquidation"] == pytest.approx(3760.5)
+    assert [p["net_liquidation"] for p in body["equity"]] == [3756.96, 3751.0, 3760.5]
+    (pos,) = body["positions"]
+    assert pos["contract"] == "AAPL 20261218 250 C" and pos["delta"] == pytest.approx(0.42)
+    assert pos["unrealized_pnl"] == pytest.approx((4.2 * 100 - 422.0) * 2)
+
+
+async def test_get_system_when_dlq_and_ib_warning_exist_shows_them_with_reasons(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (await client.get("/api/system")).json()
+    assert body["dlq"]["count"] == 1
+    assert "invalid body" in body["dlq"]["latest"][0]["fields"]["reason"]
+    assert body["ib_errors"][0]["code"] == 2104
+    streams = {s["name"]: s for s in body["streams"]}
+    assert streams["md:ticks"]["length"] >= 6
+    decisions = (await client.get("/api/decisions")).json()["decisions"]
+    assert [(d["symbol"], d["outcome"]) for d in decisions] == [
+        ("MSFT", "denied"),
+        ("AAPL", "taken"),
+    ]
+    assert decisions[0]["reason"] == "max_positions: 3 open"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/quotes?keys=SPY,%3Cscript%3E", 422),
+        ("/api/quotes/DROP%20TABLE", 422),
+        ("/api/quotes/ZZZZ", 404),
+        ("/api/bars/SP%3BY?limit=5", 422),
+        ("/api/bars/SPY?limit=0", 422),
+        ("/api/orders?limit=100000", 422),
+    ],
+)
+async def test_get_api_when_input_is_bad_returns_4xx_with_a_reason(
+    client: httpx.AsyncClient, path: str, status: int
+) -> None:
+    r = await client.get(path)
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+async def test_post_halt_when_token_valid_sets_halted_and_records_who_when_why(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    r = await client.post(
+        "/api/control/halt", json={"why": "vol spike", "who": "ana"}, headers=AUTH
+    )
+    assert r.status_code == 200 and r.json()["state"] == "HALTED"
+    state = {k.decode(): v.decode() for k, v in (await redis.hgetall(RISK_STATE)).items()}
+    assert (state["state"], state["why"], state["who"]) == ("HALTED", "vol spike", "ana")
+    ((_id, fields),) = await redis.xrange(SYS_CONTROL)
+    msg = decode(fields)
+    assert (msg.body.action.value, msg.body.who, msg.body.why) == ("halt", "ana", "vol spike")
+    assert msg.src.startswith("monitor/") and msg.ts > 0
+    risk = (await client.get("/api/status")).json()["risk"]
+    assert risk["state"] == "HALTED" and risk["why"] == "vol spike"
+
+
+async def test_post_halt_when_token_wrong_returns_401_logs_and_changes_nothing(
+    client: httpx.AsyncClient, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    for headers in ({"Authorization": "Bearer nope"}, {}, {"Authorization": f"Basic {TOKEN}"}):
+        r = await client.post("/api/control/halt", json={"why": "x"}, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert await redis.exists(RISK_STATE) == 0
+    assert await redis.xlen(SYS_CONTROL) == 0
+    assert caplog.text.count("control_refused") == 3
+    assert "wrong token" in caplog.text and "missing token" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_post_control_when_no_token_configured_returns_403_and_status_says_disabled(
+    start_monitor: StartMonitor, seeded: None, redis: aioredis.Redis
+) -> None:
+    mon = await start_monitor(control_token="")
+    async with httpx.AsyncClient(base_url=mon.url) as c:
+        r = await c.post("/api/control/halt", headers={"Authorization": "Bearer x"})
+        assert r.status_code == 403 and "OPTBOT_CONTROL_TOKEN" in r.json()["detail"]
+        assert (await c.get("/api/status")).json()["controls_enabled"] is False
+    assert await redis.xlen(SYS_CONTROL) == 0
+
+
+async def test_post_reduce_then_resume_when_authorized_moves_reducing_then_active(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    r = await client.post("/api/control/reduce", headers=AUTH)
+    assert r.json()["state"] == "REDUCING"
+    assert (await redis.hget(RISK_STATE, "state")) == b"REDUCING"
+    r = await client.post("/api/control/resume", json={"why": "calm again"}, headers=AUTH)
+    assert r.json()["state"] == "ACTIVE"
+    actions = [decode(f).body.action.value for _, f in await redis.xrange(SYS_CONTROL)]
+    assert actions == ["reduce", "resume"]
+
+
+async def test_post_flatten_when_authorized_publishes_control_with_target_only(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    target = "AAPL 20261218 250 C"
+    r = await client.post(
+        "/api/control/flatten", json={"target": target, "why": "take profit"}, headers=AUTH
+    )
+    assert r.status_code == 200 and r.json()["state"] is None
+    ((_, fields),) = await redis.xrange(SYS_CONTROL)
+    body = decode(fields).body
+    assert (body.action.value, body.target) == ("flatten", target)
+    assert await redis.exists(RISK_STATE) == 0
+    bad = await client.post("/api/control/flatten", json={"target": "rm -rf"}, headers=AUTH)
+    assert bad.status_code == 422
+    unauth = await client.post("/api/control/flatten", json={"target": "rm -rf"})
+    assert unauth.status_code == 401
+
+
+async def test_get_readyz_when_quotes_fresh_is_ready_and_when_empty_is_503(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    r = await client.get("/readyz")
+    assert r.status_code == 200 and r.json()["ready"] is True
+    await redis.delete("md:ticks")
+    r = await client.get("/readyz")
+    assert r.status_code == 503 and r.json()["reasons"] == ["no quotes on md:ticks yet"]
+
+
+async def test_get_page_when_served_uses_only_local_assets_and_shows_no_secret(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/")
+    assert (
+        page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    )
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in [a for a in assets if a.startswith("/static/")] + ["/favicon.ico"]:
+        assert (await client.get(asset)).status_code == 200, asset
+    for path in ("/", "/static/app.js", "/api/status", "/openapi.json", "/metrics"):
+        assert TOKEN not in (await client.get(path)).text, path
+
+
+async def test_get_account_when_strategy_ledger_runs_uses_its_positions_pnl_and_curve(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    key = samples.OPTION.key
+    row = {
+        "symbol": "AAPL",
+        "expiry": "20261218",
+        "strike": 250.0,
+        "right": "C",
+        "qty": 2,
+        "avg_price": "4.2200",
+        "mark": "4.3000",
+        "unrealized": "16.00",
+        "delta": 0.42,
+    }
+    await redis.hset("strategy:positions", key, json.dumps(row))
+    await redis.hset(
+        "strategy:pnl",
+        mapping={
+            "daily_pnl": "14.70",
+            "unrealized": "16.00",
+            "realized": "0.00",
+            "commissions": "1.30",
+            "updated": f"{time.time():.3f}",
+        },
+    )
+    for i, eq in enumerate((3756.96, 3760.0, 3771.66)):
+        await redis.rpush("strategy:equity", json.dumps({"t": 1000.0 + i, "equity": str(eq)}))
+    body = (await client.get("/api/account")).json()
+    assert body["source"] == "strategy"
+    assert (body["day_pnl"], body["commissions"]) == (14.7, 1.3)
+    (pos,) = body["positions"]
+    assert (pos["contract"], pos["quantity"], pos["mark"], pos["unrealized_pnl"]) == (
+        key,
+        2,
+        4.3,
+        16.0,
+    )
+    assert pos["gamma"] == pytest.approx(0.02)  # greeks still come from md:last
+    assert [p["net_liquidation"] for p in body["equity"]] == [3756.96, 3760.0, 3771.66]

@@ -1,0 +1,101 @@
+"""/metrics: valid Prometheus text whose counters move with the traffic on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.bus import Publisher
+from shared.schemas import Action, OrderEvent, OrderEventKind, OrderNew
+from shared.settings import Settings
+from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
+from tests.helpers import wait_until
+from tests.monitor import samples
+from tests.monitor.conftest import TOKEN, StartMonitor
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    r = await client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def value(
+    metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_when_bus_under_load_parse_and_counters_move(
+    start_monitor: StartMonitor, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await samples.seed(redis, settings)
+    mon = await start_monitor()
+    pub = Publisher(redis, settings, src="gateway_adapter/test")
+    async with httpx.AsyncClient(base_url=mon.url, timeout=10) as client:
+        before = await scrape(client)
+        assert value(before, "optbot_redis_up") == 1
+        assert value(before, "optbot_dlq_size") == 1
+        assert value(before, "optbot_service_up", service="monitor") == 1
+        for step in range(100):  # bounded load: 500 quotes, 20 orders with fills
+            samples.publish_quotes(pub, step)
+            if step % 5 == 0:
+                cid = f"load-{step}"
+                pub.add(
+                    ORDERS_REQUESTS,
+                    OrderNew(
+                        client_order_id=cid,
+                        contract=samples.OPTION,
+                        action=Action.BUY,
+                        quantity=1,
+                        limit_price=4.2,
+                    ),
+                )
+                pub.add(
+                    ORDERS_EVENTS,
+                    OrderEvent(
+                        client_order_id=cid,
+                        kind=OrderEventKind.FILL,
+                        fill_qty=1,
+                        fill_price=4.2,
+                        filled_total=1,
+                    ),
+                )
+                pub.add(
+                    ORDERS_EVENTS,
+                    OrderEvent(
+                        client_order_id=f"{cid}-r", kind=OrderEventKind.DENIED, reason="risk"
+                    ),
+                )
+            await pub.flush()
+            await asyncio.sleep(0.005)
+
+        async def moved() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+            after = await scrape(client)
+            done = value(after, "optbot_quotes_seen_total") >= 500
+            return after if done else None
+
+        after = await wait_until(moved, what="quote counter to reach 500")
+        assert value(after, "optbot_orders_total", type="order.new") == 20
+        assert value(after, "optbot_fills_total") == 20
+        assert value(after, "optbot_denials_total") == 20
+        assert value(after, "optbot_order_events_total", kind="denied") == 20
+        assert value(after, "optbot_quotes_per_second") > 0
+        assert value(after, "optbot_stream_length", stream="md:ticks") >= 500
+        await client.post("/api/control/halt", headers={"Authorization": "Bearer wrong"})
+        await client.post("/api/control/halt", headers={"Authorization": f"Bearer {TOKEN}"})
+        final = await scrape(client)
+        assert value(final, "optbot_control_actions_total", action="halt", result="ok") == 1
+        assert (
+            value(final, "optbot_control_actions_total", action="halt", result="unauthorized") == 1
+        )
