@@ -1,0 +1,315 @@
+"""Trading cycles: entries on a schedule and on new signals; exits every second.
+
+An entry cycle walks the momentum candidates that agree with market sentiment,
+asks the gateway for each one's option chain, waits briefly for the chain's
+quotes, selects a contract, sizes it and hands the order to the desk. Each step
+that stops short is a decision with its reason. Exits, repricing, marks and the
+daily-loss halt run on the faster management tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import time
+
+from services.strategy.chains import ChainClient
+from services.strategy.desk import Books, Context, Desk
+from services.strategy.exits import ExitParams, exit_reason
+from services.strategy.ledger import Holding
+from services.strategy.money import ZERO, cents, dec, fmt
+from services.strategy.orders import contract_side, entry_id, exit_id, limit_price
+from services.strategy.risk import RiskState, total_premium_cap
+from services.strategy.selection import OptionView, SelectionParams, right_for, select
+from services.strategy.sizing import size_order
+from shared.logs import get_logger
+from shared.schemas import (
+    Action,
+    Candidate,
+    ContractRef,
+    DecisionKind,
+    DecisionOutcome,
+    Direction,
+    OptionChain,
+    OrderNew,
+    Sentiment,
+    Unsubscribe,
+)
+from shared.settings import Settings
+from shared.streams import GW_COMMANDS
+
+log = get_logger("optbot.strategy.cycle")
+
+AGREES = {Direction.LONG: Sentiment.BULLISH, Direction.SHORT: Sentiment.BEARISH}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Cycles:
+    def __init__(self, books: Books, desk: Desk, chains: ChainClient, settings: Settings) -> None:
+        self.books = books
+        self.desk = desk
+        self.chains = chains
+        self.s = settings
+        self.selection = SelectionParams.from_settings(settings)
+        self.exit_params = ExitParams.from_settings(settings)
+        self.wake = asyncio.Event()
+        self.cycles = 0
+        self._seq = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    def cycle_id(self) -> str:
+        return f"{utcnow():%Y%m%d-%H%M%S}-{next(self._seq)}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Entry cycles every interval, or sooner when a signal wakes us."""
+        while not stop.is_set():
+            await self.entry_cycle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(stop, self.wake), self.s.strat_cycle_interval_s)
+            self.wake.clear()
+
+    # --- entries ------------------------------------------------------------------------
+
+    async def entry_cycle(self) -> None:
+        async with self._lock:
+            self.cycles += 1
+            cycle = self.cycle_id()
+            status = await self.desk.refresh_status()
+            if status.state is not RiskState.ACTIVE:
+                ctx = Context(cycle, DecisionKind.ENTRY)
+                reason = f"no entries: risk state {status.state.value} ({status.why})"
+                self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe="cycle")
+                return
+            picks = self.books.market.candidates[: self.s.strat_max_candidates]
+            ready = [c for c in picks if self._ready(cycle, c)]
+            chains = await asyncio.gather(*(self._chain(cycle, c) for c in ready))
+            for cand, chain in zip(ready, chains, strict=True):
+                if chain is not None:
+                    await self._choose_and_send(self._context(cycle, cand), cand, chain)
+                    await self._release(chain)
+
+    def _agreement(self, cand: Candidate) -> str | None:
+        """Why the candidate is not traded now, or None when sentiment agrees."""
+        sentiment = self.books.market.sentiment
+        if sentiment is None:
+            return "no market sentiment yet"
+        if sentiment is Sentiment.NEUTRAL and self.s.strat_trade_neutral:
+            return None
+        if sentiment is not AGREES[cand.direction]:
+            want = AGREES[cand.direction].value
+            return f"sentiment {sentiment.value}: {cand.direction.value} candidates need {want}"
+        return None
+
+    def _occupied(self, symbol: str) -> str | None:
+        for h in self.books.ledger.positions.values():
+            if h.contract.symbol == symbol and h.qty:
+                return f"already holding {h.contract.key} x{h.qty}"
+        if self.books.orders.has_entry_for(symbol):
+            return f"an entry order for {symbol} is working"
+        return None
+
+    @staticmethod
+    def _context(cycle: str, cand: Candidate) -> Context:
+        return Context(
+            cycle, DecisionKind.ENTRY, cand.symbol, cand.direction, {"score": cand.score}
+        )
+
+    def _ready(self, cycle: str, cand: Candidate) -> bool:
+        """Whether the candidate is worth a chain request; if not, the decision says why."""
+        skip = self._agreement(cand) or self._occupied(cand.symbol)
+        if skip is None and not self.books.market.gateway_connected:
+            skip = f"gateway not connected ({self.books.market.gateway_why})"
+        if skip is not None:
+            ctx = self._context(cycle, cand)
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, skip, dedupe=cand.symbol)
+        return skip is None
+
+    async def _chain(self, cycle: str, cand: Candidate) -> OptionChain | None:
+        """The chain with a first quote for its contracts (or a skip decision and None)."""
+        ctx = self._context(cycle, cand)
+        try:
+            chain = await self.chains.fetch(
+                cand.symbol,
+                right_for(cand.direction),
+                min_dte=self.s.strat_min_dte,
+                max_dte=self.s.strat_max_dte,
+                moneyness=self.s.strat_chain_moneyness,
+            )
+        except (TimeoutError, ConnectionError) as exc:
+            reason = f"no option chain: {type(exc).__name__} {exc}".strip()
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe=cand.symbol)
+            return None
+        if chain.error or not chain.contracts:
+            reason = f"no option chain: {chain.error or 'empty'}"
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe=cand.symbol)
+            return None
+        await self._wait_for_quotes(chain.contracts)
+        return chain
+
+    async def _release(self, chain: OptionChain) -> None:
+        """Give back the lines of the chain we do not hold or trade (IB's line budget)."""
+        keep = {h.contract.key for h in self.books.ledger.positions.values()}
+        keep |= {w.order.contract.key for w in self.books.orders.working.values()}
+        drop = [c for c in chain.contracts if c.key not in keep]
+        if drop:
+            await self.desk.pub.publish(
+                GW_COMMANDS, Unsubscribe(contracts=drop, requester="strategy"), key="strategy"
+            )
+
+    async def _wait_for_quotes(self, contracts: list[ContractRef]) -> None:
+        """Give the gateway's new lines a moment to send a first quote each."""
+        deadline = time.monotonic() + self.s.strat_quote_wait_s
+        market = self.books.market
+        while time.monotonic() < deadline:
+            if all(market.quote(c.key) is not None for c in contracts):
+                return
+            await asyncio.sleep(0.1)
+
+    def _views(self, contracts: list[ContractRef]) -> list[OptionView]:
+        views = []
+        for c in contracts:
+            q = self.books.market.fresh(c.key, self.s.risk_max_quote_age_s)
+            if q is None:
+                views.append(OptionView(c, quoted=False))
+                continue
+            views.append(
+                OptionView(
+                    c,
+                    bid=q.bid,
+                    ask=q.ask,
+                    delta=q.delta,
+                    iv=q.iv,
+                    und_price=q.und_price,
+                    volume=q.volume,
+                )
+            )
+        return views
+
+    async def _choose_and_send(self, ctx: Context, cand: Candidate, chain: OptionChain) -> None:
+        market = self.books.market
+        spot_q = market.fresh(cand.symbol, self.s.risk_max_quote_age_s)
+        spot = spot_q.mark if spot_q else None
+        sel = select(
+            cand.direction,
+            self._views(list(chain.contracts)),
+            now=utcnow(),
+            params=self.selection,
+            spot=spot,
+        )
+        if sel.choice is None:
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, sel.reason, dedupe=cand.symbol)
+            return
+        opt = sel.choice.option
+        assert opt.bid is not None and opt.ask is not None
+        price = limit_price(Action.BUY, opt.bid, opt.ask, 0, self.desk.pricing)
+        room = total_premium_cap(self.books.net_liq, self.desk.risk.limits)
+        room -= self.desk.view(opt.contract.key, time.monotonic()).premium_at_risk
+        size = size_order(
+            net_liquidation=float(self.books.net_liq),
+            price=price,
+            multiplier=opt.contract.multiplier,
+            premium_pct=self.desk.risk.limits.max_premium_pct,
+            max_contracts=self.desk.risk.limits.max_contracts,
+            room=max(room, ZERO),
+        )
+        inputs = {**ctx.inputs, "delta": round(sel.choice.delta, 4), "price": price}
+        ctx = Context(ctx.cycle, ctx.kind, ctx.symbol, ctx.direction, inputs)
+        if size.quantity == 0:
+            reason = f"{sel.reason}; {size.reason}"
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe=cand.symbol)
+            return
+        right = right_for(cand.direction)
+        n = self.books.orders.entries_today(utcnow().date(), cand.symbol, right)
+        order = OrderNew(
+            client_order_id=entry_id(utcnow().date(), cand.symbol, right, n),
+            contract=opt.contract,
+            action=Action.BUY,
+            quantity=size.quantity,
+            limit_price=price,
+            reason=f"entry {cand.direction.value} {cand.symbol}: {sel.reason}; {size.reason}",
+        )
+        self.books.last_reason.pop(cand.symbol, None)
+        await self.desk.submit(order, ctx)
+
+    # --- management tick ----------------------------------------------------------------
+
+    async def manage(self) -> None:
+        """Marks, daily-loss halt, exits, repricing: once a second."""
+        cycle = self.cycle_id()
+        self.mark_positions()
+        await self._check_daily_loss()
+        for key, holding in list(self.books.ledger.positions.items()):
+            await self._exit(cycle, key, holding)
+        await self.desk.manage(cycle)
+
+    def mark_positions(self) -> None:
+        for key in self.books.ledger.positions:
+            q = self.books.market.fresh(key, self.s.risk_max_quote_age_s)
+            if q is not None and q.mark is not None:
+                self.books.ledger.mark(key, q.mark)
+
+    async def _check_daily_loss(self) -> None:
+        if self.books.status.state is RiskState.HALTED:
+            return
+        reason = self.desk.risk.loss_breached(self.desk.view("-", time.monotonic()))
+        if reason is not None:
+            await self.desk.set_state(RiskState.HALTED, reason, "risk-engine")
+            await self.desk.cancel_entries("risk halted: daily loss", self.cycle_id())
+
+    async def _exit(self, cycle: str, key: str, h: Holding, why: str | None = None) -> None:
+        if not h.qty or self.books.orders.working_exit(key) is not None:
+            return
+        q = self.books.market.fresh(key, self.s.risk_max_quote_age_s)
+        mark = dec(q.mark) if q is not None and q.mark is not None else None
+        reason = why or exit_reason(
+            contract=h.contract,
+            qty=h.qty,
+            avg_price=h.avg_price,
+            mark=mark,
+            opened_ns=h.opened_ns,
+            now=utcnow(),
+            sentiment=self.books.market.sentiment,
+            params=self.exit_params,
+        )
+        if reason is None:
+            return
+        ctx = Context(cycle, DecisionKind.EXIT, h.contract.symbol)
+        if q is None or q.bid is None or q.ask is None:
+            skip = f"exit due ({reason}) but no fresh two-sided quote for {key}"
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, skip, dedupe=f"exit {key}")
+            return
+        action = contract_side(h.contract, h.qty)
+        attempt = self.books.orders.exit_attempts(h.entry_order)
+        pnl = cents((mark or ZERO) * h.qty * h.contract.multiplier - h.cost)
+        order = OrderNew(
+            client_order_id=exit_id(h.entry_order, attempt),
+            contract=h.contract,
+            action=action,
+            quantity=abs(h.qty),
+            limit_price=limit_price(action, q.bid, q.ask, 0, self.desk.pricing),
+            reduce_only=True,
+            reason=f"exit {key}: {reason} (unrealized {fmt(pnl)})",
+        )
+        self.books.last_reason.pop(f"exit {key}", None)
+        await self.desk.submit(order, ctx)
+
+    async def flatten(self, target: str, who: str) -> None:
+        """Close every position (or the one named ``target``) now, reduce-only."""
+        cycle = self.cycle_id()
+        for key, h in list(self.books.ledger.positions.items()):
+            if not target or target in (key, h.contract.symbol):
+                await self._exit(cycle, key, h, why=f"flatten requested by {who}")
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

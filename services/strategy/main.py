@@ -1,0 +1,254 @@
+"""strategy service: wiring of the bus to the cycles, the desk, the ledger and risk.
+
+Start-up order matters: risk state and ledger first (replayed from the order
+streams), then the consumers, then the loops, so no order is sent before the
+strategy knows what it already holds and has working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from services.strategy.chains import ChainClient
+from services.strategy.cycle import Cycles
+from services.strategy.desk import Books, Desk
+from services.strategy.ledger import Ledger, fill_from_event
+from services.strategy.market import MarketView
+from services.strategy.money import dec
+from services.strategy.orders import OrderBook
+from services.strategy.rebuild import apply_event, rebuild
+from services.strategy.reconcile import Reconciler, compare
+from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
+from services.strategy.views import publish_views
+from shared.envelope import DecodeError, Message, decode
+from shared.logs import get_logger
+from shared.runner import ServiceContext
+from shared.schemas import (
+    AccountSnapshot,
+    Bar,
+    Candidate,
+    CandidatesSignal,
+    ConnState,
+    Control,
+    ControlAction,
+    Direction,
+    GatewayStatus,
+    HistoryBars,
+    IbError,
+    OptionChain,
+    OrderEvent,
+    Quote,
+    Sentiment,
+    SentimentSignal,
+    Subscribe,
+)
+from shared.streams import (
+    ACCOUNT,
+    GW_COMMANDS,
+    GW_REPLIES,
+    GW_STATUS,
+    MD_SIGNALS,
+    MD_TICKS,
+    ORDERS_EVENTS,
+    SYS_ALERTS,
+    SYS_CONTROL,
+)
+
+log = get_logger("optbot.strategy")
+
+MANAGE_INTERVAL_S = 1.0
+CURVE_EVERY = 5  # management ticks between equity-curve points
+CONTROL_STATES = {
+    ControlAction.HALT: RiskState.HALTED,
+    ControlAction.REDUCE: RiskState.REDUCING,
+    ControlAction.RESUME: RiskState.ACTIVE,
+}
+
+
+class StrategyService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        s = ctx.settings
+        self.ctx = ctx
+        self.books = Books(
+            ledger=Ledger(starting_cash=dec(s.strat_starting_equity)),
+            orders=OrderBook(),
+            market=MarketView(),
+            status=RiskStatus(RiskState.HALTED, "not loaded yet"),  # until start() reads it
+        )
+        self.desk = Desk(
+            self.books,
+            risk=RiskEngine(RiskLimits.from_settings(s)),
+            publisher=ctx.publisher,
+            redis=ctx.redis,
+            settings=s,
+        )
+        self.chains = ChainClient(ctx.publisher, s.strat_chain_timeout_s)
+        self.cycles = Cycles(self.books, self.desk, self.chains, s)
+        self.reconciler = Reconciler()
+        self.ticks = 0
+
+    async def start(self) -> None:
+        ctx = self.ctx
+        self.books.status = await load_status(ctx.redis)
+        last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
+        await self._load_signals()
+        await self._load_gateway_status()
+        # ``accept`` names every type that belongs on the stream (not only those we act
+        # on): anything else is misplaced and goes to sys:dlq.
+        ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
+        ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
+        ctx.consume(
+            MD_SIGNALS,
+            self.on_signal,
+            accept=(Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
+        )
+        ctx.consume(GW_STATUS, self.on_status, accept=(GatewayStatus, IbError))
+        ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
+        ctx.consume(SYS_CONTROL, self.on_control, accept=(Control,))
+        ctx.consume(ACCOUNT, self.on_account, accept=(AccountSnapshot,))
+        await self.subscribe_held("start")
+        ctx.spawn(self.cycles.run(ctx.stop), "cycles")
+        ctx.spawn(self._manage_loop(), "manage")
+
+    # --- start-up state -----------------------------------------------------------------
+
+    async def _load_signals(self) -> None:
+        """Latest sentiment and candidates from market_data's hashes (no wait for a change)."""
+        sent: Any = await self.ctx.redis.hget("md:sentiment", "state")
+        with contextlib.suppress(ValueError, AttributeError):
+            self.books.market.sentiment = Sentiment(sent.decode()) if sent else None
+        raw: Any = await self.ctx.redis.hget("md:candidates", "json")
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            rows = json.loads(raw) if raw else []
+            self.books.market.candidates = [
+                Candidate(symbol=r["symbol"], direction=Direction(r["direction"]), score=r["score"])
+                for r in rows
+            ]
+
+    async def _load_gateway_status(self) -> None:
+        rows: Any = await self.ctx.redis.xrevrange(GW_STATUS, count=50)
+        for _id, fields in reversed(rows):
+            with contextlib.suppress(DecodeError):
+                body = decode(fields).body
+                if isinstance(body, GatewayStatus):
+                    self.books.market.on_status(body)
+
+    async def subscribe_held(self, why: str) -> None:
+        """Ask for quote lines of what we hold or have working (idempotent at the gateway)."""
+        refs = {h.contract.key: h.contract for h in self.books.ledger.positions.values()}
+        refs.update(
+            {w.order.contract.key: w.order.contract for w in self.books.orders.working.values()}
+        )
+        if refs:
+            body = Subscribe(contracts=list(refs.values()), priority=9, requester="strategy")
+            await self.ctx.publisher.publish(GW_COMMANDS, body, key="strategy")
+            log.info("subscribed_held", why=why, contracts=sorted(refs))
+
+    # --- handlers -----------------------------------------------------------------------
+
+    async def on_order_event(self, msg: Message[Any]) -> None:
+        if not isinstance(msg.body, OrderEvent):
+            return
+        new_fill = apply_event(self.books, msg)
+        if new_fill:
+            fill = fill_from_event(msg.body, msg.ts)
+            log.info(
+                "fill",
+                client_order_id=msg.body.client_order_id,
+                key=fill.contract.key if fill else "",
+                qty=msg.body.fill_qty,
+                price=msg.body.fill_price,
+                commission=msg.body.commission,
+            )
+
+    async def on_tick(self, msg: Message[Any]) -> None:
+        if isinstance(msg.body, Quote):
+            self.books.market.on_quote(msg.body)
+
+    async def on_signal(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if isinstance(body, SentimentSignal):
+            self.books.market.sentiment = body.state
+            self.cycles.wake.set()
+        elif isinstance(body, CandidatesSignal):
+            self.books.market.candidates = list(body.candidates)
+            self.cycles.wake.set()
+
+    async def on_status(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if not isinstance(body, GatewayStatus):
+            return
+        was = self.books.market.gateway_connected
+        self.books.market.on_status(body)
+        now = self.books.market.gateway_connected
+        if was and not now:
+            self.chains.fail_all(f"gateway {body.state.value}")
+        elif now and not was and body.state is ConnState.CONNECTED:
+            await self.subscribe_held("gateway connected")
+
+    async def on_control(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if not isinstance(body, Control):
+            return
+        cycle = self.cycles.cycle_id()
+        if body.action is ControlAction.FLATTEN:
+            await self.cycles.flatten(body.target, body.who)
+            return
+        target = CONTROL_STATES[body.action]
+        status = await self.desk.refresh_status()
+        if status.state is not target:  # the writer only sent the event: persist it
+            await self.desk.set_state(target, body.why, body.who)
+        if target is not RiskState.ACTIVE:
+            await self.desk.cancel_entries(f"risk {target.value} by {body.who}", cycle)
+        self.cycles.wake.set()
+
+    async def on_account(self, msg: Message[Any]) -> None:
+        body = msg.body
+        if not isinstance(body, AccountSnapshot):
+            return
+        self.books.net_liquidation = dec(body.net_liquidation)
+        broker = {k: h.qty for k, h in self.books.ledger.positions.items() if not h.simulated}
+        alert = self.reconciler.observe(compare(broker, body), time.monotonic())
+        if alert is not None:
+            self.ctx.publisher.add(SYS_ALERTS, alert, key=alert.code)
+            log.warning("reconcile", message=alert.message, details=dict(alert.details))
+
+    # --- loops --------------------------------------------------------------------------
+
+    async def _manage_loop(self) -> None:
+        stop = self.ctx.stop
+        while not stop.is_set():
+            self.ticks += 1
+            await self.cycles.manage()
+            await publish_views(
+                self.ctx.publisher,
+                self.ctx.redis,
+                self.books,
+                self.reconciler,
+                curve=self.ticks % CURVE_EVERY == 1,
+            )
+            self._heartbeat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), MANAGE_INTERVAL_S)
+
+    def _heartbeat(self) -> None:
+        b = self.books
+        self.ctx.extra.update(
+            risk=b.status.state.value,
+            positions=str(len(b.ledger.positions)),
+            working=str(len(b.orders.working)),
+            fills=str(b.ledger.fills),
+            decisions=str(b.decisions),
+            cycles=str(self.cycles.cycles),
+            sentiment=b.market.sentiment.value if b.market.sentiment else "unknown",
+            gateway="connected" if b.market.gateway_connected else "down",
+        )
+
+
+async def main(ctx: ServiceContext) -> None:
+    """Entry point for ``optbot run strategy``."""
+    await StrategyService(ctx).start()

@@ -1,0 +1,77 @@
+"""Ledger versus broker: the positions we booked against those the account reports.
+
+Only fills the broker executed (``simulated=False``) can appear in its account;
+simulated fills stay in our ledger alone, so they are left out of the comparison.
+A fill and the account snapshot that includes it race each other, so a
+difference must persist for ``grace_s`` before it is an alert; when it clears, an
+info alert says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.schemas import AccountSnapshot, Alert, AlertSeverity
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    key: str
+    ledger_qty: int
+    account_qty: int
+
+
+def compare(ledger: dict[str, int], account: AccountSnapshot) -> list[Mismatch]:
+    """Every contract whose quantity differs (sorted by key)."""
+    broker: dict[str, int] = {}
+    for p in account.positions:
+        broker[p.contract.key] = broker.get(p.contract.key, 0) + p.quantity
+    keys = sorted(set(ledger) | set(broker))
+    return [
+        Mismatch(k, ledger.get(k, 0), broker.get(k, 0))
+        for k in keys
+        if ledger.get(k, 0) != broker.get(k, 0)
+    ]
+
+
+class Reconciler:
+    """Turns comparisons into alerts: one when a difference persists, one when it clears."""
+
+    def __init__(self, grace_s: float = 3.0) -> None:
+        self.grace_s = grace_s
+        self.mismatches: list[Mismatch] = []
+        self._since: float | None = None
+        self._alerted = False
+        self.checks = 0
+
+    def observe(self, mismatches: list[Mismatch], now: float) -> Alert | None:
+        self.checks += 1
+        if mismatches != self.mismatches:
+            self.mismatches = mismatches
+            self._since = now if mismatches else None
+            if not mismatches and self._alerted:
+                self._alerted = False
+                return Alert(
+                    code="reconcile",
+                    severity=AlertSeverity.INFO,
+                    message="ledger and broker account agree again",
+                    source="strategy",
+                )
+            self._alerted = False
+        due = self._since is not None and now - self._since >= self.grace_s
+        if mismatches and not self._alerted and due:
+            self._alerted = True
+            return Alert(
+                code="reconcile",
+                severity=AlertSeverity.CRITICAL,
+                message=f"ledger and broker account disagree on {len(mismatches)} position(s)",
+                source="strategy",
+                details={
+                    m.key: f"ledger {m.ledger_qty}, account {m.account_qty}" for m in mismatches
+                },
+            )
+        return None
+
+    @property
+    def status(self) -> str:
+        return "ok" if not self.mismatches else f"mismatch ({len(self.mismatches)})"
