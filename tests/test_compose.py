@@ -1,0 +1,155 @@
+"""docker-compose.yml and Dockerfile, checked offline (no Docker engine here).
+
+Debian's docker-compose 1.29 validates the Compose Specification file, profiles and
+health-check conditions without an engine; the rest is compared with the code:
+compose must start exactly what `optbot up` starts, with known settings only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.registry import SERVICES, services_for
+from shared.settings import ConfigError, Settings, env_name, load_settings
+
+ROOT = Path(__file__).parent.parent
+INFRA = {"redis", "ib-gateway"}  # not optbot services
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail(
+            "docker-compose missing: `make test` installs it (scripts/ensure-test-tools.sh)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
+    return subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    proc = _compose("--profile", "live", "config")
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)
+
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "live"]], ids=["default", "live"])
+def test_compose_when_validated_offline_is_valid(profile: list[str]) -> None:
+    proc = _compose(*profile, "config", "-q")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_compose_when_no_profile_starts_what_optbot_up_starts(resolved: dict[str, Any]) -> None:
+    # compose 1.29 lists profiled services too; the default set is those without profiles
+    default = {n for n, svc in resolved["services"].items() if not svc.get("profiles")}
+    expected = {s.name.replace("_", "-") for s in services_for(load_settings())}
+    assert default - {"redis"} == expected
+
+
+def test_compose_when_live_profile_adds_ib_gateway_in_paper_mode(resolved: dict[str, Any]) -> None:
+    gateway = resolved["services"]["ib-gateway"]
+    assert gateway["image"].startswith("ghcr.io/gnzsnz/ib-gateway")
+    assert gateway["environment"]["TRADING_MODE"] == "paper"
+    assert {"TWS_USERID", "TWS_PASSWORD"} <= set(gateway["environment"])
+
+
+def test_compose_when_service_runs_optbot_command_is_a_run_target(resolved: dict[str, Any]) -> None:
+    targets = {s.name for s in SERVICES}
+    for name, svc in resolved["services"].items():
+        if name in INFRA:
+            continue
+        assert svc["command"][0] == "run" and svc["command"][1] in targets, name
+        assert svc["command"][1].replace("_", "-") == name
+
+
+def test_compose_when_environment_set_uses_only_valid_settings(
+    resolved: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = {env_name(f) for f in Settings.model_fields}
+    for name, svc in resolved["services"].items():
+        if name in INFRA:
+            continue
+        env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+        assert set(env) <= known, f"{name}: unknown {set(env) - known}"
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            load_settings()
+        except ConfigError as exc:  # pragma: no cover - the assertion message is the point
+            pytest.fail(f"{name}: {exc}")
+        for key in env:
+            monkeypatch.delenv(key)
+
+
+def test_compose_when_depends_on_targets_have_health_checks(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    for name, svc in services.items():
+        for target, rule in (svc.get("depends_on") or {}).items():
+            assert rule["condition"] == "service_healthy", (name, target)
+            assert "healthcheck" in services[target], f"{name} waits on {target} without a check"
+        if name not in INFRA:
+            assert svc["healthcheck"]["test"][1:3] == ["optbot", "health"], name
+
+
+def test_compose_when_ports_published_match_readme(resolved: dict[str, Any]) -> None:
+    published = {
+        (name, int(p["published"]), int(p["target"]))
+        for name, svc in resolved["services"].items()
+        for p in svc.get("ports", [])
+    }
+    assert published == {("monitor", 5001, 5001)}, "only the dashboard is published"
+    readme = (ROOT / "README.md").read_text()
+    assert "http://localhost:5001" in readme and "docker compose --profile live up" in readme
+
+
+def test_compose_when_redis_configured_persists_with_aof(resolved: dict[str, Any]) -> None:
+    redis = resolved["services"]["redis"]
+    assert "--appendonly" in redis["command"] and "yes" in redis["command"]
+    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in redis["volumes"]]
+    assert any(m.startswith("redis-data:/data") for m in mounts), mounts
+    assert "redis-data" in resolved["volumes"]
+    assert "ports" not in redis
+
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_dockerfile_when_linted_by_hadolint_has_no_findings() -> None:
+    binary = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")  # type: ignore[attr-defined]
+    proc = subprocess.run(
+        [binary, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dockerfile_when_built_runs_as_non_root_from_a_pinned_base() -> None:
+    assert re.search(r"ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim", DOCKERFILE), "pin the base"
+    assert len(re.findall(r"^FROM ", DOCKERFILE, re.M)) == 2, "multi-stage"
+    final = DOCKERFILE.split("\nFROM ")[-1]
+    user = re.findall(r"^USER (\S+)", final, re.M)
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert "HEALTHCHECK" in final and '"optbot", "health"' in final
+    assert "gcc" not in final and "build-essential" not in final
+    assert "-c constraints.txt" in DOCKERFILE
+
+
+def test_dockerfile_when_read_has_no_secrets() -> None:
+    for line in DOCKERFILE.splitlines():
+        if line.strip().startswith(("ENV", "ARG")):
+            assert not re.search(r"PASSWORD|TOKEN|SECRET|TWS_USERID", line), line
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored and ".git" in ignored
