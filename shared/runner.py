@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import __version__
+from shared.aio import sleep_or_stop
 from shared.bus import GroupConsumer, Handler, Publisher, connect_redis
 from shared.bus.consumer import ConflateKey
 from shared.logs import configure_logging, get_logger
@@ -109,8 +110,7 @@ async def wait_for_redis(redis: aioredis.Redis, stop: asyncio.Event, name: str) 
         except (RedisError, OSError) as exc:
             attempt += 1
             log.warning("redis_unavailable", service=name, attempt=attempt, error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await sleep_or_stop(stop, delay)
         delay = min(delay * 2, 5.0)
     return False
 
@@ -156,8 +156,7 @@ async def heartbeat_loop(ctx: ServiceContext, key: str) -> None:
             written = current
         except RedisError as exc:
             log.warning("heartbeat_failed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.stop.wait(), ctx.settings.heartbeat_interval_s)
+        await sleep_or_stop(ctx.stop, ctx.settings.heartbeat_interval_s)
 
 
 def _install_signals(stop: asyncio.Event) -> None:

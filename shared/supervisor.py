@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from shared.aio import sleep_or_stop
 from shared.logs import get_logger
 from shared.redis_server import RedisHandle
 from shared.registry import ServiceSpec
@@ -96,8 +97,7 @@ class Supervisor:
                 ran_s=round(ran, 1),
                 restart_in_s=child.backoff,
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), child.backoff)
+            await sleep_or_stop(self.stop, child.backoff)
             child.backoff = min(child.backoff * 2, MAX_BACKOFF_S)
             child.restarts += 1
 

@@ -8,7 +8,6 @@ feeds quotes and replies into the state, and publishes what changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from services.market_data.momentum import MomentumParams
 from services.market_data.sentiment import SentimentParams
 from services.market_data.session import MarketSession
 from services.market_data.universe import ib_bar_size, universe
+from shared.aio import sleep_or_stop
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.runner import ServiceContext
@@ -171,11 +171,8 @@ class MarketDataService:
             await self.request_universe(f"gateway {body.state.value} after {previous}")
 
     async def _evaluate_loop(self) -> None:
-        while not self.ctx.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ctx.stop.wait(), self.settings.md_eval_interval_s)
-            if not self.ctx.stop.is_set():
-                await self.evaluate()
+        while not await sleep_or_stop(self.ctx.stop, self.settings.md_eval_interval_s):
+            await self.evaluate()
 
     async def evaluate(self) -> Evaluation:
         """Run sentiment and screen; publish a change at once, else on the schedule."""

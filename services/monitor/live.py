@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.reader import PANELS, Reader
+from shared.aio import sleep_or_stop, wait_any
 from shared.bus import TailReader
 from shared.envelope import DecodeError, decode
 from shared.logs import get_logger
@@ -124,7 +125,7 @@ class LiveHub:
         yield {"event": "hello", "data": json.dumps({"panels": PANELS}), "retry": 1000}
         while not self.closed.is_set():
             if not client.pending:
-                await _wait_any(client.wake, self.closed)
+                await wait_any(client.wake, self.closed)
             for panel, data in client.take().items():
                 self.metrics.sse_events.labels(panel).inc()
                 yield {"event": panel, "data": data}
@@ -168,7 +169,7 @@ class LiveHub:
             except (RedisError, OSError) as exc:
                 log.debug("follow_failed", error=str(exc))
                 self._set_redis(False)
-                await _sleep_or_stop(stop, backoff)
+                await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 4.0)
                 tail = TailReader(self.reader.redis, streams, count=2000, block_ms=500)
                 continue
@@ -216,7 +217,7 @@ class LiveHub:
             if self.clients and (self._dirty or self._bars):
                 await self._push_once()
             spent = time.monotonic() - started
-            await _sleep_or_stop(stop, max(0.0, self.push_interval - spent))
+            await sleep_or_stop(stop, max(0.0, self.push_interval - spent))
 
     async def _push_once(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -239,22 +240,8 @@ class LiveHub:
     async def _refresh(self, stop: asyncio.Event) -> None:
         n = 0
         while not stop.is_set():
-            await _sleep_or_stop(stop, self.refresh_s)
+            await sleep_or_stop(stop, self.refresh_s)
             n += 1
             self._dirty.update(PANELS if n % FULL_REFRESH_EVERY == 0 else FAST_PANELS)
             if not self.redis_ok and await self.reader.ping():
                 self._set_redis(True)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def _wait_any(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

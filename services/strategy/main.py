@@ -7,7 +7,6 @@ strategy knows what it already holds and has working.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -24,6 +23,7 @@ from services.strategy.rebuild import apply_event, rebuild
 from services.strategy.reconcile import Reconciler, compare
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
+from shared.aio import sleep_or_stop
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
 from shared.runner import ServiceContext
@@ -232,8 +232,7 @@ class StrategyService:
                 curve=self.ticks % CURVE_EVERY == 1,
             )
             self._heartbeat()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), MANAGE_INTERVAL_S)
+            await sleep_or_stop(stop, MANAGE_INTERVAL_S)
 
     def _heartbeat(self) -> None:
         b = self.books

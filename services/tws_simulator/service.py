@@ -6,11 +6,9 @@ connects to it on ``OPTBOT_SIM_PORT`` (default 4102: none of IB's own ports).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from services.tws_simulator.config import SimConfig
 from services.tws_simulator.server import Simulator
+from shared.aio import sleep_or_stop
 from shared.runner import ServiceContext
 from shared.settings import Settings
 
@@ -39,8 +37,7 @@ async def _report(ctx: ServiceContext, sim: Simulator) -> None:
             clients=",".join(str(c) for c in status.get("clients", []) or []),  # type: ignore[attr-defined]
             regime=str(status.get("regime", "")),
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.stop.wait(), ctx.settings.heartbeat_interval_s)
+        await sleep_or_stop(ctx.stop, ctx.settings.heartbeat_interval_s)
 
 
 async def main(ctx: ServiceContext) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from shared.aio import sleep_or_stop
 from shared.bus.dlq import DeadLetters
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
@@ -119,7 +120,7 @@ class GroupConsumer:
                     backoff = 0.1
                 except RedisError as exc:
                     log.warning("consume_failed", stream=self.stream, error=str(exc))
-                    await _sleep_or_stop(stop, backoff)
+                    await sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
                     await self._recreate_group_if_lost()
         finally:
@@ -306,10 +307,3 @@ class GroupConsumer:
 
 def _entries(raw: list[Any]) -> list[_Entry]:
     return [(_sid(entry_id), fields) for entry_id, fields in raw]
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return

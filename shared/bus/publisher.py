@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shared.aio import wait_any
 from shared.envelope import encode
 from shared.logs import get_logger
 from shared.schemas import Schema
@@ -151,7 +152,7 @@ class Publisher:
         """Flush in the background until ``stop``; then flush what is left."""
         backoff = 0.05
         while not stop.is_set():
-            await _wait_any(self._has_data, stop)
+            await wait_any(self._has_data, stop)
             if stop.is_set():
                 break
             if self._linger and not self._full.is_set():
@@ -166,15 +167,3 @@ class Publisher:
                 backoff = min(backoff * 2, 2.0)
         with contextlib.suppress(RedisError):
             await self.flush()
-
-
-async def _wait_any(*events: asyncio.Event) -> None:
-    """Return as soon as one of ``events`` is set."""
-    if any(e.is_set() for e in events):
-        return
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
