@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from redis.exceptions import RedisError
 
 from services.monitor import models as m
@@ -30,7 +31,9 @@ PAGE_CSP = (
 
 def create_app(mon: Monitor) -> FastAPI:
     """One app per monitor; routes read through ``mon.reader`` and never write, but controls."""
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI / ReDoc assets from the package, not a CDN,
+    # so /docs works on a trading box without internet like the dashboard does.
+    app = FastAPIOffline(
         title="optbot monitor",
         version=__version__,
         description="Dashboard, REST API, live updates (SSE) and metrics of optbot.",

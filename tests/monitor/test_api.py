@@ -258,6 +258,21 @@ async def test_get_page_when_served_uses_only_local_assets_and_shows_no_secret(
         assert TOKEN not in (await client.get(path)).text, path
 
 
+async def test_get_docs_when_offline_serves_swagger_and_redoc_assets_locally(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/docs", "/redoc"):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assets = re.findall(
+            r'(?:src|href|url)\s*[:=]\s*["\']([^"\']+\.(?:js|css|png))["\']', page.text
+        )
+        assert assets, page.text[:500]
+        for asset in assets:
+            assert asset.startswith("/"), f"{path} loads {asset} from outside"
+            assert (await client.get(asset)).status_code == 200, asset
+
+
 async def test_get_account_when_strategy_ledger_runs_uses_its_positions_pnl_and_curve(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
