@@ -189,6 +189,7 @@ class OptionChainRequest(Schema, frozen=True, kw_only=True):
     right: Right | None = None
     subscribe: bool = True
     reply_to: str = ""
+    requester: str = ""  # owner of the chain's lines (cmd.unsubscribe with it releases them)
 
 
 class HistoryRequest(Schema, frozen=True, kw_only=True):
@@ -359,6 +360,7 @@ class AccountSnapshot(Schema, frozen=True, kw_only=True):
     realized_pnl: Money | None = None
     positions: list[Position] = []
     currency: str = "USD"
+    simulated: bool = False  # the adapter's simulated book (account id ends "-SIM")
 
 
 # --- sys:control ---------------------------------------------------------------

@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     gw_commission_min: NonNegFloat = Field(
         1.0, description="simulated minimum commission per order"
     )
+    gw_market_slippage_ticks: NonNegInt = Field(
+        1,
+        description="simulated market orders fill this many ticks (0.01) beyond the touch",
+    )
 
     # --- TWS simulator --------------------------------------------------------
     sim_host: str = Field("127.0.0.1", description="simulator bind address")

@@ -73,6 +73,10 @@ class AccountReporter:
     def account(self) -> str:
         return self._conn.status.info.account
 
+    def net_liquidation(self) -> float | None:
+        """The broker's NetLiquidation, once ib_async has the account values."""
+        return self._values().get("NetLiquidation") if self.account else None
+
     def held_keys(self) -> set[str]:
         """ContractRef keys of every non-zero position (their lines get top priority)."""
         keys: set[str] = set()

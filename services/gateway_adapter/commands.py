@@ -9,11 +9,12 @@ the consumer dead-letters them).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from services.gateway_adapter.account import AccountReporter
 from services.gateway_adapter.chains import Requests
 from services.gateway_adapter.execution import Executor
+from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.subscriptions import Subscriptions
 from shared.bus import Publisher
 from shared.envelope import Message
@@ -35,6 +36,7 @@ from shared.streams import MD_SIGNALS
 
 log = get_logger("optbot.gateway_adapter.commands")
 
+R = TypeVar("R")
 GROUP = "gateway_adapter"
 CHAIN_PRIORITY = 5
 
@@ -50,10 +52,13 @@ class CommandHandler:
         account: AccountReporter,
         publisher: Publisher,
         connected: Callable[[], bool],
+        sim_account: SimAccount | None = None,
     ) -> None:
         self._subs = subs
         self._requests = requests
         self._account = account
+        self._sim_account = sim_account
+        self.in_flight = 0  # requests to IB awaiting an answer (chain, history)
         self._pub = publisher
         self._connected = connected
         self._routes: dict[type[Schema], Callable[[Any], Awaitable[None]]] = {
@@ -73,39 +78,53 @@ class CommandHandler:
         await self._routes[type(msg.body)](msg.body)
 
     async def _subscribe(self, cmd: Subscribe) -> None:
-        await self._subs.subscribe(list(cmd.contracts), cmd.priority)
+        await self._subs.subscribe(list(cmd.contracts), cmd.priority, cmd.requester)
 
     async def _unsubscribe(self, cmd: Unsubscribe) -> None:
-        await self._subs.unsubscribe(list(cmd.contracts))
+        await self._subs.unsubscribe(list(cmd.contracts), cmd.requester)
 
     async def _chain(self, cmd: OptionChainRequest) -> None:
-        if not self._connected():
-            reply = OptionChain(
-                request_id=cmd.request_id,
-                underlying=cmd.underlying,
-                contracts=[],
-                error="gateway not connected",
-            )
-        else:
-            reply = await self._requests.option_chain(cmd)
-            if cmd.subscribe and reply.contracts:
-                await self._subs.subscribe(list(reply.contracts), CHAIN_PRIORITY)
+        reply = await self._ask(
+            lambda: self._requests.option_chain(cmd),
+            lambda error: OptionChain(
+                request_id=cmd.request_id, underlying=cmd.underlying, contracts=[], error=error
+            ),
+        )
+        if cmd.subscribe and reply.contracts:
+            await self._subs.subscribe(list(reply.contracts), CHAIN_PRIORITY, cmd.requester)
         await self._pub.publish(cmd.reply_to or MD_SIGNALS, reply, key=cmd.request_id)
 
     async def _history(self, cmd: HistoryRequest) -> None:
-        if not self._connected():
-            reply = HistoryBars(
-                request_id=cmd.request_id,
-                symbol=cmd.contract.key,
-                bars=[],
-                error="gateway not connected",
-            )
-        else:
-            reply = await self._requests.history(cmd)
+        reply = await self._ask(
+            lambda: self._requests.history(cmd),
+            lambda error: HistoryBars(
+                request_id=cmd.request_id, symbol=cmd.contract.key, bars=[], error=error
+            ),
+        )
         await self._pub.publish(cmd.reply_to or MD_SIGNALS, reply, key=cmd.request_id)
+
+    async def _ask(self, call: Callable[[], Awaitable[R]], failed: Callable[[str], R]) -> R:
+        """Run a request to IB; a dropped connection or a timeout becomes an error reply.
+
+        Never raises into the consumer: a retry could not fix it, and a dead letter
+        would leave the requester waiting for a reply that never comes.
+        """
+        if not self._connected():
+            return failed("gateway not connected")
+        self.in_flight += 1
+        try:
+            return await call()
+        except TimeoutError:
+            return failed("IB did not answer in time")
+        except (ConnectionError, OSError) as exc:
+            return failed(f"connection to IB lost during the request: {exc!r}"[:4096])
+        finally:
+            self.in_flight -= 1
 
     async def _refresh(self, cmd: AccountRefresh) -> None:
         self._account.publish()
+        if self._sim_account is not None:
+            self._sim_account.publish()
 
 
 class OrderDesk:

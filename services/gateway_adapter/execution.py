@@ -1,26 +1,38 @@
 """Order execution behind one seam: simulated fills by default, IB paper on request.
 
 ``Executor`` is what the order desk calls. ``SimulatedExecutor`` fills against the
-adapter's own quotes (buy at ask, sell at bid; resting limits fill when the quote
-crosses). ``IbExecutor`` places the order through ib_async, only when
-``OPTBOT_IB_ROUTE_ORDERS=true`` and only for a paper account (ids start with
-``D``). Both record each client order id with ``HSETNX orders:seen`` before acting,
-so a redelivered request never executes twice.
+adapter's own quotes (rules in ``fills.py``: at the touch, at most the quoted size,
+market orders with slippage; the rest waits for later quotes). ``IbExecutor``
+(``ib_orders.py``) routes to IB, only when ``OPTBOT_IB_ROUTE_ORDERS=true`` and only
+for a paper account. Every state change goes through the ``OrderJournal``: the
+seen id, the working-order book (``orders:working``), the simulated account and
+the events are written in one atomic step, so a redelivered request never
+executes twice and a restarted or standby adapter resumes the same working orders.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 import redis.asyncio as aioredis
 
+from services.gateway_adapter.fills import WorkingOrder, commission, dump, load, next_fill
+from services.gateway_adapter.journal import (
+    SEEN_KEY,
+    HashOp,
+    OrderJournal,
+    Write,
+    hdel,
+    hset,
+    seen_guard,
+)
 from services.gateway_adapter.publish import QuotePublisher
+from services.gateway_adapter.sim_account import SimAccount
 from shared.logs import get_logger
 from shared.schemas import (
-    Action,
     ContractRef,
     OrderCancel,
     OrderEvent,
@@ -29,42 +41,26 @@ from shared.schemas import (
     OrderNew,
     OrderType,
     Quote,
-    SecType,
 )
 
 log = get_logger("optbot.gateway_adapter.execution")
 
-SEEN_KEY = "orders:seen"
+WORKING_KEY = "orders:working"
 Emit = Callable[[OrderEvent], None]
 
 
 class Executor(Protocol):
     """Executes order requests and reports every outcome as an ``OrderEvent``."""
 
+    async def restore(self) -> None: ...
     async def submit(self, order: OrderNew) -> None: ...
     async def cancel(self, req: OrderCancel) -> None: ...
     async def modify(self, req: OrderModify) -> None: ...
+    def needed_keys(self) -> set[str]: ...
 
 
-async def first_time(redis: aioredis.Redis, order: OrderNew, route: str) -> bool:
-    """Record ``client_order_id`` atomically; False when it was seen before."""
-    payload = json.dumps({"route": route, "key": order.contract.key, "qty": order.quantity})
-    return bool(await redis.hsetnx(SEEN_KEY, order.client_order_id, payload))
-
-
-def commission(ref: ContractRef, qty: int, per_contract: float, minimum: float) -> float:
-    """IB fixed pricing: options per contract, stocks $0.005/share; a per-order minimum."""
-    rate = per_contract if ref.sec_type is SecType.OPT else 0.005
-    return round(max(minimum, rate * qty), 4)
-
-
-def fill_price(order_action: Action, limit: float | None, q: Quote | None) -> float | None:
-    """Where a marketable order fills now (buy at ask, sell at bid), else None."""
-    if q is None:
-        return None
-    if order_action is Action.BUY:
-        return q.ask if q.ask is not None and (limit is None or limit >= q.ask) else None
-    return q.bid if q.bid is not None and (limit is None or limit <= q.bid) else None
+def seen_payload(order: OrderNew, route: str) -> str:
+    return json.dumps({"route": route, "key": order.contract.key, "qty": order.quantity})
 
 
 def event(order: OrderNew, kind: OrderEventKind, **fields: Any) -> OrderEvent:
@@ -77,124 +73,200 @@ def event(order: OrderNew, kind: OrderEventKind, **fields: Any) -> OrderEvent:
     )
 
 
-@dataclass
-class Working:
-    order: OrderNew
-    limit: float | None
+def refused(cid: str, reason: str, simulated: bool = True) -> OrderEvent:
+    """A reject for a request about an order we do not have (cancel/modify)."""
+    return OrderEvent(
+        client_order_id=cid, kind=OrderEventKind.REJECTED, reason=reason, simulated=simulated
+    )
 
 
 class SimulatedExecutor:
-    """Fills at the adapter's latest quote; resting limits wait for a crossing quote."""
+    """Fills at the adapter's latest quotes; the working book survives restarts."""
 
     def __init__(
         self,
         *,
         quotes: QuotePublisher,
-        emit: Emit,
+        journal: OrderJournal,
         redis: aioredis.Redis,
+        account: SimAccount,
         per_contract: float,
         minimum: float,
+        slippage_ticks: int,
         live: Callable[[], bool],
         ensure_line: Callable[[ContractRef], Awaitable[None]] | None = None,
     ) -> None:
         self._quotes = quotes
-        self._emit = emit
+        self._journal = journal
         self._redis = redis
+        self.account = account
         self._per_contract = per_contract
         self._minimum = minimum
+        self._slippage = slippage_ticks
         self._live = live
         self._ensure_line = ensure_line
-        self.working: dict[str, Working] = {}
+        self.working: dict[str, WorkingOrder] = {}
+        self.restored = 0
         quotes.on_quote = self._on_quote
 
-    async def submit(self, order: OrderNew) -> None:
-        if not await first_time(self._redis, order, "sim"):
-            log.info("order_duplicate", client_order_id=order.client_order_id)
-            return
-        key = order.contract.key
-        if not self._live():
-            self._emit(event(order, OrderEventKind.REJECTED, reason="gateway not connected"))
-            return
-        q = self._quotes.quote(key)
-        limit = order.limit_price if order.order_type is OrderType.LMT else None
-        if order.order_type is OrderType.MKT and (q is None or q.mark is None):
-            self._emit(event(order, OrderEventKind.REJECTED, reason=f"no quote for {key}"))
-            return
-        self._emit(event(order, OrderEventKind.ACK, remaining=order.quantity))
-        price = fill_price(order.action, limit, q)
-        if price is not None:
-            self._fill(order, price)
-            return
-        self.working[order.client_order_id] = Working(order, limit)
-        self._quotes.watched.add(key)
-        if q is None and self._ensure_line is not None:
-            await self._ensure_line(order.contract)
+    # --- state ------------------------------------------------------------------------------
 
-    def _fill(self, order: OrderNew, price: float) -> None:
-        self._emit(
-            event(
-                order,
-                OrderEventKind.FILL,
-                fill_qty=order.quantity,
+    def needed_keys(self) -> set[str]:
+        """Contracts whose lines must stay open: working orders and simulated positions."""
+        return {w.order.contract.key for w in self.working.values()} | set(self.account.positions)
+
+    async def restore(self) -> None:
+        """Reload the working book a previous owner left; what cannot be read is cancelled."""
+        await self._journal.drain()
+        await self.account.load()
+        self.working.clear()
+        raw = await self._redis.hgetall(WORKING_KEY)
+        for field, value in raw.items():
+            cid = field.decode() if isinstance(field, bytes) else str(field)
+            try:
+                w = load(value)  # type: ignore[arg-type]
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                reason = f"working order could not be restored: {exc}"[:500]
+                log.warning("order_not_restored", client_order_id=cid, reason=reason)
+                ev = OrderEvent(client_order_id=cid, kind=OrderEventKind.CANCELLED, reason=reason)
+                await self._journal.record(Write([ev], [hdel(WORKING_KEY, cid)]))
+                continue
+            self.working[cid] = w
+            self._quotes.watched.add(w.order.contract.key)
+        self.restored = len(self.working)
+        if self.working:
+            log.info("orders_restored", count=self.restored)
+        for ref in {w.order.contract.key: w.order.contract for w in self.working.values()}.values():
+            if self._ensure_line is not None:
+                await self._ensure_line(ref)
+
+    # --- fills -----------------------------------------------------------------------------
+
+    def _execute(self, w: WorkingOrder, q: Quote | None) -> tuple[list[OrderEvent], list[HashOp]]:
+        """Fill what the quote allows now; the events plus every hash write they imply."""
+        step = next_fill(w, q, self._slippage)
+        events: list[OrderEvent] = []
+        ops: list[HashOp] = []
+        if step is not None:
+            qty, price = step
+            w.filled += qty
+            w.fills += 1
+            total = commission(w.order.contract, w.filled, self._per_contract, self._minimum)
+            fee = round(max(0.0, total - w.commission), 4)
+            w.commission = total
+            ev = event(
+                w.order,
+                OrderEventKind.FILL if w.remaining == 0 else OrderEventKind.PARTIAL,
+                fill_qty=qty,
                 fill_price=price,
-                commission=commission(
-                    order.contract, order.quantity, self._per_contract, self._minimum
-                ),
-                filled_total=order.quantity,
-                remaining=0,
-                exec_id=f"sim-{order.client_order_id}",
+                commission=fee,
+                filled_total=w.filled,
+                remaining=w.remaining,
+                exec_id=f"sim-{w.order.client_order_id}-{w.fills}",
             )
-        )
+            events.append(ev)
+            ops += self.account.apply(ev)
+        cid = w.order.client_order_id
+        ops.append(hset(WORKING_KEY, cid, dump(w)) if w.remaining else hdel(WORKING_KEY, cid))
+        return events, ops
+
+    def _track(self, w: WorkingOrder) -> None:
+        cid = w.order.client_order_id
+        if w.remaining:
+            self.working[cid] = w
+            self._quotes.watched.add(w.order.contract.key)
+        else:
+            self.working.pop(cid, None)
 
     def _on_quote(self, key: str, q: Quote) -> None:
-        """Quote hook (hot path, only for watched keys): fill resting limits that cross."""
-        for cid, w in list(self.working.items()):
-            if w.order.contract.key != key:
+        """Quote hook (hot path, only for watched keys): fill what the new quote allows."""
+        for w in [w for w in self.working.values() if w.order.contract.key == key]:
+            if next_fill(w, q, self._slippage) is None:
                 continue
-            price = fill_price(w.order.action, w.limit, q)
-            if price is not None:
-                del self.working[cid]
-                self._fill(w.order, price)
+            events, ops = self._execute(w, q)
+            self._track(w)
+            self._journal.post(Write(events, ops))
         if not any(w.order.contract.key == key for w in self.working.values()):
             self._quotes.watched.discard(key)
 
-    async def cancel(self, req: OrderCancel) -> None:
-        w = self.working.pop(req.client_order_id, None)
-        if w is None:
-            self._emit(
-                OrderEvent(
-                    client_order_id=req.client_order_id,
-                    kind=OrderEventKind.REJECTED,
-                    reason="cancel refused: order is not working (filled, cancelled or unknown)",
-                )
-            )
+    # --- requests --------------------------------------------------------------------------
+
+    async def submit(self, order: OrderNew) -> None:
+        cid = order.client_order_id
+        if cid in self.working or await self._redis.hexists(SEEN_KEY, cid):
+            log.info("order_duplicate", client_order_id=cid)
             return
-        reason = req.reason or "cancelled on request"
-        self._emit(
-            event(w.order, OrderEventKind.CANCELLED, remaining=w.order.quantity, reason=reason)
+        guard = seen_guard(cid, seen_payload(order, "sim"))
+        key = order.contract.key
+        q = self._quotes.quote(key)
+        reject = self._reject_reason(order, q)
+        if reject:
+            ev = event(order, OrderEventKind.REJECTED, reason=reject)
+            await self._journal.record(Write([ev], guard=guard))
+            return
+        limit = order.limit_price if order.order_type is OrderType.LMT else None
+        w = WorkingOrder(order=order, limit=limit)
+        events, ops = self._execute(w, q)
+        self._track(w)  # before the write: a quote during it sees the order
+        ack = event(order, OrderEventKind.ACK, remaining=order.quantity)
+        try:
+            ok = await self._journal.record(Write([ack, *events], ops, guard))
+        except BaseException:
+            self.working.pop(cid, None)
+            raise
+        if not ok:  # seen meanwhile: nothing was written
+            self.working.pop(cid, None)
+            return
+        if q is None and self._ensure_line is not None:
+            await self._ensure_line(order.contract)
+
+    def _reject_reason(self, order: OrderNew, q: Quote | None) -> str:
+        if not self._live():
+            return "gateway not connected"
+        if order.order_type is OrderType.MKT and (q is None or q.mark is None):
+            return f"no quote for {order.contract.key}"
+        return ""
+
+    async def cancel(self, req: OrderCancel) -> None:
+        cid = req.client_order_id
+        w = self.working.pop(cid, None)
+        if w is None:
+            reason = "cancel refused: order is not working (filled, cancelled or unknown)"
+            await self._journal.record(Write([refused(cid, reason)]))
+            return
+        ev = event(
+            w.order,
+            OrderEventKind.CANCELLED,
+            remaining=w.remaining,
+            filled_total=w.filled,
+            reason=req.reason or "cancelled on request",
         )
+        try:
+            await self._journal.record(Write([ev], [hdel(WORKING_KEY, cid)]))
+        except BaseException:
+            self.working[cid] = w
+            raise
 
     async def modify(self, req: OrderModify) -> None:
-        w = self.working.get(req.client_order_id)
+        cid = req.client_order_id
+        w = self.working.get(cid)
         if w is None or w.limit is None:
-            self._emit(
-                OrderEvent(
-                    client_order_id=req.client_order_id,
-                    kind=OrderEventKind.REJECTED,
-                    reason="modify refused: no working limit order with this id",
-                )
-            )
+            reason = "modify refused: no working limit order with this id"
+            await self._journal.record(Write([refused(cid, reason)]))
             return
+        before = msgspec.structs.replace(w)
         w.limit = req.limit_price
-        self._emit(
-            event(
-                w.order,
-                OrderEventKind.MODIFIED,
-                remaining=w.order.quantity,
-                reason=f"limit {req.limit_price}",
-            )
+        modified = event(
+            w.order,
+            OrderEventKind.MODIFIED,
+            remaining=w.remaining,
+            filled_total=w.filled,
+            reason=f"limit {req.limit_price}",
         )
-        price = fill_price(w.order.action, w.limit, self._quotes.quote(w.order.contract.key))
-        if price is not None:
-            del self.working[req.client_order_id]
-            self._fill(w.order, price)
+        events, ops = self._execute(w, self._quotes.quote(w.order.contract.key))
+        self._track(w)
+        try:
+            await self._journal.record(Write([modified, *events], ops))
+        except BaseException:
+            self.working[cid] = before
+            raise

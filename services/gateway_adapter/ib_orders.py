@@ -3,18 +3,27 @@
 Enabled by ``OPTBOT_IB_ROUTE_ORDERS=true``. Refused, with a reject event and a
 ``gw:status`` entry, whenever the connected account is not a paper account
 (paper ids start with ``D``): a bot bug must never reach a live account.
+
+IB's callbacks are taken at the ``IB`` level (not per ``Trade``) and matched by
+``orderRef`` = client order id, because ib_async forgets every Trade on a
+disconnect. After each reconnect ``reqExecutions`` (msg 7) reports the fills IB
+made while we were away; every fill is published once, guarded by its exec id in
+``orders:execs`` in the same atomic write as the event.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from ib_async import LimitOrder, MarketOrder, Trade
 
 from services.gateway_adapter.connection import IbConnection
-from services.gateway_adapter.execution import Emit, event, first_time
+from services.gateway_adapter.execution import event, refused, seen_payload
+from services.gateway_adapter.journal import SEEN_KEY, OrderJournal, Write, hdel, hset, seen_guard
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.qualify import Failure, Qualifier
 from shared.logs import get_logger
@@ -22,7 +31,14 @@ from shared.schemas import OrderCancel, OrderEvent, OrderEventKind, OrderModify,
 
 log = get_logger("optbot.gateway_adapter.ib_orders")
 
-ROUTING_REFUSED = 0  # our own refusal, not an IB code
+IB_ORDERS_KEY = "orders:ib"  # client order id -> OrderNew, until the order is done
+EXECS_KEY = "orders:execs"  # exec id -> client order id: fills already published
+STATES_KEY = "orders:ib:states"  # "{cid}|ack" / "{cid}|done": status events already published
+WORKING = frozenset({"PreSubmitted", "Submitted"})
+CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
+
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(OrderNew)
 
 
 def is_paper(account: str) -> bool:
@@ -38,142 +54,192 @@ class IbExecutor:
         conn: IbConnection,
         qualifier: Qualifier,
         pacer: TokenBucket,
-        emit: Emit,
+        journal: OrderJournal,
         redis: aioredis.Redis,
         refused: Callable[[str], None],
     ) -> None:
         self._conn = conn
         self._qualifier = qualifier
         self._pacer = pacer
-        self._emit = emit
+        self._journal = journal
         self._redis = redis
         self._refused = refused
-        self.trades: dict[str, tuple[OrderNew, Trade]] = {}
+        self.orders: dict[str, OrderNew] = {}
+        self.synced = 0  # fills reported by the last reqExecutions
+        self.syncs = 0
+        ib = conn.ib
+        ib.orderStatusEvent += self._on_status
+        ib.commissionReportEvent += self._on_commission
 
-    def _reject(self, order: OrderNew, reason: str) -> None:
-        self._emit(event(order, OrderEventKind.REJECTED, reason=reason, simulated=False))
+    def needed_keys(self) -> set[str]:
+        return {o.contract.key for o in self.orders.values()}
+
+    async def restore(self) -> None:
+        """Orders a previous owner routed and that may still fill."""
+        await self._journal.drain()
+        self.orders.clear()
+        for field, raw in (await self._redis.hgetall(IB_ORDERS_KEY)).items():
+            try:
+                order = _dec.decode(raw)  # type: ignore[arg-type]
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                cid = field.decode() if isinstance(field, bytes) else str(field)
+                reason = f"routed order could not be restored: {exc}"[:500]
+                ev = OrderEvent(
+                    client_order_id=cid,
+                    kind=OrderEventKind.CANCELLED,
+                    reason=reason,
+                    simulated=False,
+                )
+                await self._journal.record(Write([ev], [hdel(IB_ORDERS_KEY, cid)]))
+                continue
+            self.orders[order.client_order_id] = order
+
+    # --- requests ---------------------------------------------------------------------------
 
     async def submit(self, order: OrderNew) -> None:
-        if not await first_time(self._redis, order, "ib"):
-            log.info("order_duplicate", client_order_id=order.client_order_id)
+        cid = order.client_order_id
+        if cid in self.orders or await self._redis.hexists(SEEN_KEY, cid):
+            log.info("order_duplicate", client_order_id=cid)
             return
-        account = self._conn.status.info.account
-        if not self._conn.connected:
-            self._reject(order, "gateway not connected")
+        guard = seen_guard(cid, seen_payload(order, "ib"))
+        target = await self._refusal(order)
+        if isinstance(target, str):
+            ev = event(order, OrderEventKind.REJECTED, reason=target, simulated=False)
+            await self._journal.record(Write([ev], guard=guard))
             return
-        if not is_paper(account):
-            reason = f"routing to IB refused: account {account!r} is not a paper account"
-            self._refused(reason)
-            self._reject(order, reason)
-            return
-        res = (await self._qualifier.qualify([order.contract]))[order.contract.key]
-        if isinstance(res, Failure):
-            self._reject(order, f"contract: {res.reason} ({res.code})")
+        # Seen + "may fill" recorded before placing: a crash after this line leaves an
+        # order that restore() knows and reqExecutions can still report.
+        self.orders[cid] = order
+        if not await self._journal.record(
+            Write(hashes=[hset(IB_ORDERS_KEY, cid, _enc.encode(order))], guard=guard)
+        ):
             return
         ib_order: Any = (
             MarketOrder(order.action.value, order.quantity)
             if order.order_type is OrderType.MKT
             else LimitOrder(order.action.value, order.quantity, order.limit_price or 0.0)
         )
-        ib_order.orderRef = order.client_order_id
+        ib_order.orderRef = cid
         ib_order.tif = order.tif
-        ib_order.account = account
+        ib_order.account = self._conn.status.info.account
         await self._pacer.take()
-        trade = self._conn.ib.placeOrder(res.contract, ib_order)
-        self.trades[order.client_order_id] = (order, trade)
-        self._watch(order, trade)
+        self._conn.ib.placeOrder(target, ib_order)
 
-    def _watch(self, order: OrderNew, trade: Trade) -> None:
-        acked: list[bool] = []
+    async def _refusal(self, order: OrderNew) -> str | Any:
+        """A reason to refuse, or the qualified IB contract."""
+        account = self._conn.status.info.account
+        if not self._conn.connected or not account:  # account unknown: still logging on
+            return "gateway not connected"
+        if not is_paper(account):
+            reason = f"routing to IB refused: account {account!r} is not a paper account"
+            self._refused(reason)
+            return reason
+        res = (await self._qualifier.qualify([order.contract]))[order.contract.key]
+        if isinstance(res, Failure):
+            return f"contract: {res.reason} ({res.code})"
+        return res.contract
 
-        def on_status(t: Trade) -> None:
-            status = t.orderStatus.status
-            if status in ("PreSubmitted", "Submitted") and not acked:
-                acked.append(True)
-                self._emit(
-                    event(
-                        order,
-                        OrderEventKind.ACK,
-                        ib_order_id=t.order.orderId,
-                        remaining=order.quantity,
-                        simulated=False,
-                    )
-                )
-            elif status == "Inactive":
-                self._reject(order, _last_message(t) or "order inactive at IB")
-
-        def on_commission(t: Trade, fill: Any, report: Any) -> None:
-            remaining = int(t.orderStatus.remaining)
-            self._emit(
-                event(
-                    order,
-                    OrderEventKind.PARTIAL if remaining else OrderEventKind.FILL,
-                    ib_order_id=t.order.orderId,
-                    fill_qty=int(fill.execution.shares),
-                    fill_price=fill.execution.price,
-                    commission=abs(report.commission or 0.0),
-                    filled_total=int(t.orderStatus.filled),
-                    remaining=remaining,
-                    exec_id=fill.execution.execId,
-                    simulated=False,
-                )
-            )
-
-        def on_cancelled(t: Trade) -> None:
-            self._emit(
-                event(
-                    order,
-                    OrderEventKind.CANCELLED,
-                    ib_order_id=t.order.orderId,
-                    reason=_last_message(t),
-                    simulated=False,
-                )
-            )
-
-        trade.statusEvent += on_status
-        trade.commissionReportEvent += on_commission
-        trade.cancelledEvent += on_cancelled
+    def _trade(self, cid: str) -> Trade | None:
+        """The live Trade of ``cid`` (ib_async makes new ones after a reconnect)."""
+        if not self._conn.connected:
+            return None
+        return next((t for t in self._conn.ib.openTrades() if t.order.orderRef == cid), None)
 
     async def cancel(self, req: OrderCancel) -> None:
-        entry = self.trades.get(req.client_order_id)
-        if entry is None or entry[1].isDone() or not self._conn.connected:
-            self._emit(
-                OrderEvent(
-                    client_order_id=req.client_order_id,
-                    kind=OrderEventKind.REJECTED,
-                    reason="cancel refused: order is not working at IB",
-                    simulated=False,
-                )
-            )
+        trade = self._trade(req.client_order_id)
+        if trade is None or trade.isDone():
+            reason = "cancel refused: order is not working at IB"
+            await self._journal.record(Write([refused(req.client_order_id, reason, False)]))
             return
         await self._pacer.take()
-        self._conn.ib.cancelOrder(entry[1].order)
+        self._conn.ib.cancelOrder(trade.order)
 
     async def modify(self, req: OrderModify) -> None:
-        entry = self.trades.get(req.client_order_id)
-        if entry is None or entry[1].isDone() or not self._conn.connected:
-            self._emit(
-                OrderEvent(
-                    client_order_id=req.client_order_id,
-                    kind=OrderEventKind.REJECTED,
-                    reason="modify refused: order is not working at IB",
-                    simulated=False,
-                )
-            )
+        cid = req.client_order_id
+        trade, order = self._trade(cid), self.orders.get(cid)
+        if trade is None or trade.isDone() or order is None:
+            reason = "modify refused: order is not working at IB"
+            await self._journal.record(Write([refused(cid, reason, False)]))
             return
-        order, trade = entry
         trade.order.lmtPrice = req.limit_price
         await self._pacer.take()
         self._conn.ib.placeOrder(trade.contract, trade.order)
-        self._emit(
-            event(
+        ev = event(
+            order,
+            OrderEventKind.MODIFIED,
+            ib_order_id=trade.order.orderId,
+            reason=f"limit {req.limit_price}",
+            simulated=False,
+        )
+        await self._journal.record(Write([ev]))
+
+    # --- IB callbacks -----------------------------------------------------------------------
+
+    def _on_status(self, t: Trade) -> None:
+        """orderStatus (msg 3): ack once, cancel / inactive once (guarded in Redis)."""
+        cid, status = t.order.orderRef, t.orderStatus.status
+        order = self.orders.get(cid)
+        if order is None:
+            return
+        ib_id = t.order.orderId
+        if status in WORKING:
+            ev = event(
                 order,
-                OrderEventKind.MODIFIED,
-                ib_order_id=trade.order.orderId,
-                reason=f"limit {req.limit_price}",
+                OrderEventKind.ACK,
+                ib_order_id=ib_id,
+                remaining=int(t.orderStatus.remaining) or order.quantity,
                 simulated=False,
             )
+            self._journal.post(Write([ev], guard=(STATES_KEY, f"{cid}|ack", "1")))
+        elif status in CANCELLED or status == "Inactive":
+            kind = OrderEventKind.CANCELLED if status in CANCELLED else OrderEventKind.REJECTED
+            reason = _last_message(t) or f"order {status.lower()} at IB"
+            ev = event(order, kind, ib_order_id=ib_id, reason=reason, simulated=False)
+            self.orders.pop(cid, None)
+            self._journal.post(
+                Write([ev], [hdel(IB_ORDERS_KEY, cid)], guard=(STATES_KEY, f"{cid}|done", "1"))
+            )
+
+    def _on_commission(self, t: Trade, fill: Any, report: Any) -> None:
+        """commissionReport (msg 59) after execDetails (msg 11): one fill event."""
+        self._fill(fill, report.commission)
+
+    def _fill(self, fill: Any, fee: Any) -> bool:
+        ex = fill.execution
+        order = self.orders.get(ex.orderRef)
+        if order is None or not ex.execId:
+            return False
+        total = min(order.quantity, int(ex.cumQty or ex.shares))
+        remaining = order.quantity - total
+        ev = event(
+            order,
+            OrderEventKind.PARTIAL if remaining else OrderEventKind.FILL,
+            ib_order_id=ex.orderId,
+            fill_qty=int(ex.shares),
+            fill_price=ex.price,
+            commission=abs(fee or 0.0),
+            filled_total=total,
+            remaining=remaining,
+            exec_id=ex.execId,
+            simulated=False,
         )
+        done = [hdel(IB_ORDERS_KEY, order.client_order_id)] if not remaining else []
+        if not remaining:
+            self.orders.pop(order.client_order_id, None)
+        self._journal.post(Write([ev], done, guard=(EXECS_KEY, ex.execId, ex.orderRef)))
+        return True
+
+    async def sync(self, timeout_s: float) -> int:
+        """After a (re)connect: reqExecutions (msg 7) and report fills we have not published."""
+        if not self.orders:  # nothing routed can still fill
+            self.syncs += 1
+            return 0
+        await self._pacer.take()
+        fills = await asyncio.wait_for(self._conn.ib.reqExecutionsAsync(), timeout_s)
+        self.synced = sum(1 for f in fills if self._fill(f, f.commissionReport.commission))
+        await self._journal.drain()
+        self.syncs += 1
+        return self.synced
 
 
 def _last_message(t: Trade) -> str:

@@ -20,21 +20,24 @@ from services.gateway_adapter.commands import GROUP, CommandHandler, OrderDesk
 from services.gateway_adapter.connection import DATA_TYPE_CODES, IbConnection
 from services.gateway_adapter.execution import Executor, SimulatedExecutor
 from services.gateway_adapter.ib_orders import IbExecutor
+from services.gateway_adapter.journal import OrderJournal
 from services.gateway_adapter.lease import Lease, lease_key
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Qualifier
+from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
 from shared.bus import GroupConsumer
 from shared.logs import get_logger
 from shared.runner import ServiceContext
-from shared.schemas import ConnState, ContractRef, DataType, OrderEvent
-from shared.streams import GW_COMMANDS, ORDERS_EVENTS, ORDERS_REQUESTS, service_key
+from shared.schemas import ConnState, ContractRef, DataType
+from shared.streams import GW_COMMANDS, MD_TICKS, ORDERS_EVENTS, ORDERS_REQUESTS, service_key
 
 log = get_logger("optbot.gateway_adapter")
 
 NAME = "gateway_adapter"
+EXECUTOR = "executor"  # requester of the lines the executor needs
 
 
 class GatewayAdapter:
@@ -46,7 +49,12 @@ class GatewayAdapter:
         self.status = StatusReporter(ctx)
         self.conn = IbConnection(s, self.status)
         self.pacer = TokenBucket(s.ib_pacing_per_s)
-        self.quotes = QuotePublisher(ctx.publisher, linger_s=s.publish_linger_ms / 1000.0)
+        self.quotes = QuotePublisher(
+            ctx.publisher,
+            linger_s=s.publish_linger_ms / 1000.0,
+            redis=ctx.redis,
+            maxlen=s.maxlen(MD_TICKS),
+        )
         self.qualifier = Qualifier(self.conn, ctx.redis, self.pacer, s.ib_request_timeout_s)
         self.account = AccountReporter(self.conn, ctx.publisher)
         self.subs = Subscriptions(
@@ -58,7 +66,7 @@ class GatewayAdapter:
             redis=ctx.redis,
             max_lines=s.ib_max_lines,
             index_symbols=s.index_symbols,
-            held=self.account.held_keys,
+            held=self._held,
             data_type_code=DATA_TYPE_CODES[DataType(s.ib_market_data_type.value)],
         )
         self.requests = Requests(
@@ -68,6 +76,15 @@ class GatewayAdapter:
             self.pacer,
             timeout_s=s.ib_request_timeout_s,
             chain_max=s.gw_chain_max_contracts,
+        )
+        self.journal = OrderJournal(ctx.redis, ctx.publisher.src, s.maxlen(ORDERS_EVENTS))
+        self.sim_account = SimAccount(
+            ctx.redis,
+            ctx.publisher,
+            default_equity=s.strat_starting_equity,
+            broker_equity=self.account.net_liquidation,
+            account_id=lambda: self.account.account,
+            quote=self.quotes.quote,
         )
         self.executor = self._executor()
         self.lease = Lease(
@@ -80,6 +97,7 @@ class GatewayAdapter:
         self.standby_key = f"{self.active_key}:standby:{ctx.instance}"
         ctx.heartbeat_key = self.standby_key  # before the first heartbeat is written
         self.terms = 0
+        self.commands: CommandHandler | None = None  # per term
         self._bg_tasks: set[asyncio.Task[Any]] = set()
         self.conn.ib.pendingTickersEvent += self.quotes.on_pending
         self.conn.on_data_lost = lambda: self._bg(self.subs.resubscribe(), "resubscribe")
@@ -91,25 +109,35 @@ class GatewayAdapter:
                 conn=self.conn,
                 qualifier=self.qualifier,
                 pacer=self.pacer,
-                emit=self._emit,
+                journal=self.journal,
                 redis=ctx.redis,
                 refused=lambda r: self.status.error(0, r, severity="refused"),
             )
         return SimulatedExecutor(
             quotes=self.quotes,
-            emit=self._emit,
+            journal=self.journal,
             redis=ctx.redis,
+            account=self.sim_account,
             per_contract=s.gw_commission_per_contract,
             minimum=s.gw_commission_min,
-            live=lambda: self.conn.connected,
+            slippage_ticks=s.gw_market_slippage_ticks,
+            live=self._live,
             ensure_line=self._ensure_line,
         )
 
-    def _emit(self, ev: OrderEvent) -> None:
-        self.ctx.publisher.add(ORDERS_EVENTS, ev, key=ev.client_order_id)
+    def _live(self) -> bool:
+        return self.conn.connected
+
+    @property
+    def simulated(self) -> bool:
+        return isinstance(self.executor, SimulatedExecutor)
+
+    def _held(self) -> set[str]:
+        """Lines that must stay open: broker positions, our working orders, simulated positions."""
+        return self.account.held_keys() | self.executor.needed_keys()
 
     async def _ensure_line(self, ref: ContractRef) -> None:
-        await self.subs.subscribe([ref], 8)
+        await self.subs.subscribe([ref], 8, requester=EXECUTOR)
 
     def _bg(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -161,11 +189,13 @@ class GatewayAdapter:
         await self.qualifier.load()
         self.subs.reset()
         await self.subs.load()
+        await self.executor.restore()
         consumers = self._consumers()
         tasks = [
             asyncio.create_task(self.lease.keep(term, lost), name="lease"),
             asyncio.create_task(self.quotes.run(term), name="quotes"),
             asyncio.create_task(self.account.run(term), name="account"),
+            asyncio.create_task(self.sim_account.run(term, self._live), name="sim-account"),
             asyncio.create_task(_link(self.ctx.stop, term), name="stop-link"),
             asyncio.create_task(self._stats(term), name="stats"),
             *(asyncio.create_task(c.run(term), name=f"consume:{c.stream}") for c in consumers),
@@ -181,10 +211,11 @@ class GatewayAdapter:
 
     def _consumers(self) -> list[GroupConsumer]:
         ctx = self.ctx
-        handler = CommandHandler(
+        handler = self.commands = CommandHandler(
             subs=self.subs,
             requests=self.requests,
             account=self.account,
+            sim_account=self.sim_account if self.simulated else None,
             publisher=ctx.publisher,
             connected=lambda: self.conn.connected,
         )
@@ -217,7 +248,21 @@ class GatewayAdapter:
     async def _on_connected(self) -> None:
         """After every (re)connect: account feeds, then exactly the desired lines again."""
         self.account.on_connected()
+        if isinstance(self.executor, SimulatedExecutor):
+            await self.sim_account.open()
         await self.subs.reopen_all()
+        if isinstance(self.executor, IbExecutor):
+            self._bg(self._sync_executions(self.executor), "sync-executions")
+
+    async def _sync_executions(self, executor: IbExecutor) -> None:
+        """Fills made while we were disconnected (reqExecutions after every connect)."""
+        try:
+            found = await executor.sync(self.ctx.settings.ib_request_timeout_s)
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("sync_executions_failed", error=repr(exc))
+            return
+        if found:
+            log.info("executions_synced", reported=found)
 
     async def _stats(self, term: asyncio.Event) -> None:
         while not term.is_set():

@@ -36,7 +36,12 @@ class TokenBucket:
         return False
 
     async def take(self, n: float = 1.0) -> None:
-        """Wait until ``n`` tokens are available and take them (n may exceed burst)."""
+        """Wait until ``n`` tokens are available and take them.
+
+        ``n`` may exceed the burst, but then the caller's ``n`` messages all go out after
+        the wait, together: callers that send one message per token take at most
+        ``burst`` at a time.
+        """
         async with self._lock:
             remaining = n
             while remaining > 0:

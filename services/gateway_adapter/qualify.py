@@ -139,8 +139,12 @@ class Qualifier:
                 out[ref.key] = hit
             elif ref.key not in out:
                 missing.append(ref)
-        for i in range(0, len(missing), _CHUNK):
-            out.update(await self._ask_ib(missing[i : i + _CHUNK]))
+        # One reqContractDetails per contract: a chunk never exceeds the bucket's burst, so
+        # the messages are spread out as the tokens come, not sent together after them
+        # (IB error 100 counts any sliding second).
+        chunk = max(1, min(_CHUNK, int(self._pacer.burst)))
+        for i in range(0, len(missing), chunk):
+            out.update(await self._ask_ib(missing[i : i + chunk]))
         return out
 
     async def _ask_ib(self, refs: list[ContractRef]) -> dict[str, Qualified | Failure]:

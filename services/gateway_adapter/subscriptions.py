@@ -21,7 +21,7 @@ from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.status import StatusReporter
 from shared.logs import get_logger
-from shared.schemas import ContractRef
+from shared.schemas import ContractRef, SecType
 
 log = get_logger("optbot.gateway_adapter.subscriptions")
 
@@ -37,6 +37,7 @@ class Desired(msgspec.Struct, frozen=True):
     ref: ContractRef
     priority: int
     delayed: bool = False  # fall back to delayed data (after 354)
+    requesters: tuple[str, ...] = ("",)  # who still needs the line ("" = anonymous)
 
 
 _enc = msgspec.json.Encoder()
@@ -106,15 +107,23 @@ class Subscriptions:
 
     # --- requests ---------------------------------------------------------------------------
 
-    async def subscribe(self, refs: list[ContractRef], priority: int) -> dict[str, str]:
-        """Admit, persist and (when connected) open; returns refusal reasons by key."""
+    async def subscribe(
+        self, refs: list[ContractRef], priority: int, requester: str = ""
+    ) -> dict[str, str]:
+        """Admit, persist and (when connected) open; returns refusal reasons by key.
+
+        Each line remembers its requesters, so one requester's unsubscribe never
+        closes a line another still needs.
+        """
         refused: dict[str, str] = {}
         admitted: list[str] = []
         held = self._held()
         for ref in refs:
             key = ref.key
             prio = effective_priority(
-                priority, held=key in held, index=ref.symbol.upper() in self._index
+                priority,
+                held=key in held,
+                index=ref.sec_type is not SecType.OPT and ref.symbol.upper() in self._index,
             )
             adm = self.budget.admit(key, prio)
             if not adm.ok:
@@ -124,8 +133,9 @@ class Subscriptions:
             if adm.evict is not None:
                 await self._evict(adm.evict, key, prio)
             old = self.desired.get(key)
+            who = tuple(sorted({*(old.requesters if old else ()), requester}))
             self.desired[key] = Desired(
-                ref, self.budget.priority(key) or prio, old.delayed if old else False
+                ref, self.budget.priority(key) or prio, old.delayed if old else False, who
             )
             admitted.append(key)
         if admitted:
@@ -134,14 +144,30 @@ class Subscriptions:
                 await self.open_lines(admitted)
         return refused
 
-    async def unsubscribe(self, refs: list[ContractRef]) -> None:
-        keys = [r.key for r in refs if r.key in self.desired]
-        for key in keys:
+    async def unsubscribe(self, refs: list[ContractRef], requester: str = "") -> list[str]:
+        """Drop ``requester``'s claim; close a line only when nobody (and no position) needs it.
+
+        Returns the keys whose lines were closed.
+        """
+        held = self._held()
+        closed: list[str] = []
+        kept: list[str] = []
+        for key in dict.fromkeys(r.key for r in refs if r.key in self.desired):
+            d = self.desired[key]
+            who = tuple(r for r in d.requesters if r != requester)
+            if who or key in held:
+                self.desired[key] = Desired(d.ref, d.priority, d.delayed, who)
+                kept.append(key)
+                continue
             self.desired.pop(key, None)
             self.budget.release(key)
             await self._close_line(key)
-        if keys:
-            await self._redis.hdel(SUBS_KEY, *keys)
+            closed.append(key)
+        if closed:
+            await self._redis.hdel(SUBS_KEY, *closed)
+        if kept:
+            await self._persist(kept)
+        return closed
 
     async def _evict(self, victim: str, for_key: str, prio: int) -> None:
         self.desired.pop(victim, None)
@@ -176,7 +202,10 @@ class Subscriptions:
 
     async def _request(self, key: str, q: Qualified) -> None:
         await self._pacer.take()
-        delayed = self.desired[key].delayed and self._data_type < DELAYED
+        d = self.desired.get(key)
+        if d is None or key in self.open:  # refused or unsubscribed while we waited
+            return
+        delayed = d.delayed and self._data_type < DELAYED
         if delayed:  # per-symbol fallback after 354: reqMarketDataType applies per request
             self._conn.ib.reqMarketDataType(DELAYED)
         ticker = self._conn.ib.reqMktData(q.contract)
@@ -237,7 +266,7 @@ class Subscriptions:
                     symbol=key,
                     severity="warning",
                 )
-                self.desired[key] = Desired(d.ref, d.priority, True)
+                self.desired[key] = Desired(d.ref, d.priority, True, d.requesters)
                 self.open.pop(key, None)
                 self._spawn(self._retry(key))
                 return True

@@ -44,6 +44,7 @@ class ChainClient:
             right=right,
             subscribe=True,
             reply_to=GW_REPLIES,
+            requester="strategy",
         )
         try:
             await self._pub.publish(GW_COMMANDS, req, key=underlying)

@@ -1,15 +1,18 @@
-"""Ledger versus broker: the positions we booked against those the account reports.
+"""Ledger versus executor: the positions we booked against those the account reports.
 
-Only fills the broker executed (``simulated=False``) can appear in its account;
-simulated fills stay in our ledger alone, so they are left out of the comparison.
-A fill and the account snapshot that includes it race each other, so a
-difference must persist for ``grace_s`` before it is an alert; when it clears, an
-info alert says so.
+Two books, each compared with the fills that can appear in it: the broker's
+account (``simulated=False`` snapshots) holds only what IB executed
+(``simulated=False`` fills); the gateway's simulated book (``simulated=True``
+snapshots, account id ``...-SIM``) holds only simulated fills. A fill and the
+account snapshot that includes it race each other, so a difference must persist
+for ``grace_s`` before it is an alert; when it clears, an info alert says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from shared.schemas import AccountSnapshot, Alert, AlertSeverity
 
@@ -75,3 +78,50 @@ class Reconciler:
     @property
     def status(self) -> str:
         return "ok" if not self.mismatches else f"mismatch ({len(self.mismatches)})"
+
+
+class _Held(Protocol):
+    qty: int
+    simulated: bool
+
+
+@dataclass
+class BookReconciler:
+    """One Reconciler per book (broker, simulated); a snapshot is checked against its own."""
+
+    grace_s: float = 3.0
+    broker: Reconciler = field(init=False)
+    simulated: Reconciler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.broker = Reconciler(self.grace_s)
+        self.simulated = Reconciler(self.grace_s)
+
+    def observe(
+        self, account: AccountSnapshot, positions: Mapping[str, _Held], now: float
+    ) -> Alert | None:
+        side = {k: h.qty for k, h in positions.items() if h.simulated == account.simulated}
+        book = self.simulated if account.simulated else self.broker
+        alert = book.observe(compare(side, account), now)
+        if alert is not None and account.simulated:
+            alert = Alert(
+                code=alert.code,
+                severity=alert.severity,
+                message=alert.message.replace("broker account", "simulated book"),
+                source=alert.source,
+                details={**alert.details, "account": account.account},
+            )
+        return alert
+
+    @property
+    def checks(self) -> int:
+        return self.broker.checks + self.simulated.checks
+
+    @property
+    def mismatches(self) -> list[Mismatch]:
+        return self.broker.mismatches + self.simulated.mismatches
+
+    @property
+    def status(self) -> str:
+        n = len(self.mismatches)
+        return "ok" if not n else f"mismatch ({n})"

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from services.strategy.desk import Books
 from services.strategy.money import fmt
-from services.strategy.reconcile import Reconciler
+from services.strategy.reconcile import BookReconciler
 from shared.bus import Publisher
 from shared.streams import STRATEGY_EQUITY, STRATEGY_ORDERS, STRATEGY_PNL, STRATEGY_POSITIONS
 
@@ -51,7 +51,7 @@ def positions_fields(books: Books) -> dict[str, str]:
     return out
 
 
-def pnl_fields(books: Books, reconciler: Reconciler) -> dict[str, str]:
+def pnl_fields(books: Books, reconciler: BookReconciler) -> dict[str, str]:
     led = books.ledger
     return {
         "starting_cash": fmt(led.starting_cash),
@@ -92,7 +92,7 @@ def orders_fields(books: Books) -> dict[str, str]:
 
 
 async def publish_views(
-    pub: Publisher, redis: aioredis.Redis, books: Books, reconciler: Reconciler, curve: bool
+    pub: Publisher, redis: aioredis.Redis, books: Books, reconciler: BookReconciler, curve: bool
 ) -> None:
     """Write the hashes whole (replace), so closed positions and done orders disappear."""
     empty: list[str] = []

@@ -5,19 +5,25 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from services.tws_simulator import Simulator
+from shared.bus import Publisher
 from shared.schemas import (
     AccountRefresh,
     AccountSnapshot,
+    Action,
     ContractRef,
     HistoryBars,
     HistoryRequest,
     IbError,
+    OptionChain,
+    OptionChainRequest,
+    OrderNew,
     Quote,
     SecType,
     Subscribe,
+    Unsubscribe,
 )
 from shared.settings import Settings
-from shared.streams import ACCOUNT, GW_COMMANDS, SYS_DLQ
+from shared.streams import ACCOUNT, GW_COMMANDS, ORDERS_REQUESTS, SYS_DLQ
 from tests.gateway_adapter.conftest import StartAdapter, bodies
 from tests.gateway_adapter.test_quotes import send
 from tests.helpers import wait_until
@@ -87,6 +93,24 @@ async def test_subscribe_when_over_budget_refuses_and_index_evicts_lowest(
     )
 
 
+async def test_subscribe_when_option_of_an_index_symbol_gets_ordinary_priority(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """QQQ itself is an index line (priority 9); its options must not evict other options."""
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    await send(redis, settings, Subscribe(contracts=[ContractRef(symbol="QQQ")], priority=3))
+    request = OptionChainRequest(
+        request_id="q1", underlying="QQQ", min_dte=0, max_dte=60, moneyness=0.01, reply_to="r"
+    )
+    await send(redis, settings, request)
+    (chain,) = await wait_until(lambda: bodies(redis, "r", OptionChain), timeout=10)
+    budget = adapter.adapter.subs.budget
+    await wait_until(lambda: all(budget.priority(c.key) for c in chain.contracts), timeout=5)
+    assert budget.priority("QQQ") == 9
+    assert {budget.priority(c.key) for c in chain.contracts} == {5}
+
+
 async def test_consume_when_command_malformed_sends_it_to_dlq(
     sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
 ) -> None:
@@ -146,6 +170,72 @@ async def test_account_when_refresh_requested_publishes_snapshot(
         return int(await redis.xlen(ACCOUNT)) > len(first)
 
     await wait_until(more, timeout=3, what="refreshed snapshot")
-    snap = (await bodies(redis, ACCOUNT, AccountSnapshot))[-1]
+    snaps = await bodies(redis, ACCOUNT, AccountSnapshot)
+    snap = [s for s in snaps if not s.simulated][-1]
     assert snap.account == "DU1234567" and snap.net_liquidation > 0
+    sim = [s for s in snaps if s.simulated][-1]  # the simulated book, marked as such
+    assert sim.account == "DU1234567-SIM" and sim.net_liquidation == 3756.96
     assert (await redis.hget("account:last", "account")) == b"DU1234567"
+
+
+async def test_option_chain_when_connection_drops_mid_request_replies_error(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    sim.set_reply_delay(1000)  # the request is on the wire when the link drops
+    await send(
+        redis,
+        settings,
+        OptionChainRequest(request_id="drop-1", underlying="SPY", reply_to="replies"),
+    )
+    commands = await wait_until(lambda: adapter.adapter.commands, timeout=2)
+    await wait_until(lambda: commands.in_flight == 1, timeout=2, what="chain request in flight")
+    sim.drop_all()
+    (reply,) = await wait_until(lambda: bodies(redis, "replies", OptionChain), timeout=3)
+    assert reply.request_id == "drop-1" and not reply.contracts and reply.error
+    assert commands.in_flight == 0 and int(await redis.xlen(SYS_DLQ)) == 0
+
+
+async def test_history_when_ib_does_not_answer_in_time_replies_error(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await start_adapter(sim, ib_request_timeout_s=0.5)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    spy = ContractRef(symbol="SPY")
+    await send(redis, settings, Subscribe(contracts=[spy]))  # qualified and cached first
+    await wait_until(lambda: "SPY" in adapter.adapter.subs.open, timeout=3)
+    sim.set_reply_delay(1500)
+    await send(
+        redis, settings, HistoryRequest(request_id="slow-1", contract=spy, reply_to="replies")
+    )
+    (reply,) = await wait_until(lambda: bodies(redis, "replies", HistoryBars), timeout=3)
+    assert reply.request_id == "slow-1" and not reply.bars
+    assert reply.error == "IB did not answer in time"
+    assert int(await redis.xlen(SYS_DLQ)) == 0
+
+
+async def test_unsubscribe_when_other_requester_or_order_needs_line_keeps_it_open(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    subs = adapter.adapter.subs
+    spy, qqq, aapl = (ContractRef(symbol=s) for s in ("SPY", "QQQ", "AAPL"))
+    await send(redis, settings, Subscribe(contracts=[spy, qqq, aapl], requester="strategy"))
+    await send(redis, settings, Subscribe(contracts=[spy], requester="market_data"))
+    await wait_until(lambda: len(subs.open) == 3, timeout=3, what="three lines")
+    await wait_until(lambda: subs.desired["SPY"].requesters == ("market_data", "strategy"))
+    rest = OrderNew(
+        client_order_id="hold-1", contract=qqq, action=Action.BUY, quantity=1, limit_price=1.0
+    )
+    await Publisher(redis, settings, src="test").publish(ORDERS_REQUESTS, rest)
+    await wait_until(lambda: "hold-1" in adapter.adapter.executor.working, timeout=3)  # type: ignore[attr-defined]
+
+    await send(redis, settings, Unsubscribe(contracts=[spy, qqq, aapl], requester="strategy"))
+    await wait_until(lambda: "AAPL" not in subs.open, timeout=3, what="AAPL closed")
+    assert "SPY" in subs.open and subs.desired["SPY"].requesters == ("market_data",)
+    assert "QQQ" in subs.open  # a working order still needs its quotes
+    assert await redis.hexists("gw:subs", "SPY") and not await redis.hexists("gw:subs", "AAPL")
+    await send(redis, settings, Unsubscribe(contracts=[spy], requester="market_data"))
+    await wait_until(lambda: "SPY" not in subs.open, timeout=3, what="SPY closed by its last user")

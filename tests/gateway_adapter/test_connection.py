@@ -112,6 +112,9 @@ async def test_restore_when_1100_then_1101_resubscribes_and_quotes_flow(
     took = time.monotonic() - started
     assert adapter.adapter.status.state is ConnState.CONNECTED
     assert adapter.adapter.conn.connects == 1  # same connection, lines requested again
+    # the lost lines are not cancelled: IB no longer knows them ("Can't find EId", 300)
+    codes = [e.code for e in await bodies(redis, "gw:status", IbError)]
+    assert 300 not in codes, codes
     print(f"quotes again {took:.2f}s after 1101")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import redis.asyncio as aioredis
 
 from services.tws_simulator import Simulator
 from shared.bus import Publisher
 from shared.schemas import (
+    AccountSnapshot,
     Action,
+    ConnState,
     ContractRef,
     IbError,
     OptionChain,
@@ -20,7 +24,7 @@ from shared.schemas import (
     Right,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
+from shared.streams import ACCOUNT, ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.gateway_adapter.conftest import AdapterHandle, StartAdapter, bodies
 from tests.gateway_adapter.test_quotes import send
 from tests.helpers import wait_until
@@ -52,7 +56,8 @@ async def ready(
     **overrides: object,
 ) -> AdapterHandle:
     adapter = await start_adapter(sim, **overrides)
-    await wait_until(lambda: adapter.connected, timeout=4)
+    status = adapter.adapter.status  # logged on: account known, set-up done
+    await wait_until(lambda: status.state is ConnState.CONNECTED, timeout=4, what="logged on")
     return adapter
 
 
@@ -160,3 +165,71 @@ async def test_submit_when_routing_enabled_on_paper_fills_at_ib(
         not fill.simulated and fill.fill_qty == 10 and fill.commission == 1.0 and fill.ib_order_id
     )
     assert len(sim.book.executions) == 1
+
+
+async def test_submit_when_larger_than_touch_fills_touch_now_and_rest_at_later_quotes(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await ready(sim, start_adapter, redis, settings)
+    opt = await an_option(redis, settings)
+    touch = float(await redis.hget(f"md:last:{opt.key}", "ask_size") or 0)
+    qty = 400  # the simulator quotes at most 120 contracts at the ask
+    big = OrderNew(
+        client_order_id="big-1",
+        contract=opt,
+        action=Action.BUY,
+        quantity=qty,
+        order_type=OrderType.MKT,
+    )
+    await order(redis, settings, big)
+
+    async def done() -> list[OrderEvent]:
+        found = await events(redis, "big-1")
+        return found if found and found[-1].kind is OrderEventKind.FILL else []
+
+    evs = await wait_until(done, timeout=6, what="big-1 filled completely")
+    fills = [e for e in evs if e.kind in (OrderEventKind.PARTIAL, OrderEventKind.FILL)]
+    assert evs[0].kind is OrderEventKind.ACK and len(fills) >= 2
+    assert all(e.kind is OrderEventKind.PARTIAL for e in fills[:-1])
+    assert fills[0].fill_qty <= max(touch, 120) and fills[0].fill_qty < qty
+    assert len({e.exec_id for e in fills}) == len(fills)  # one exec id per fill
+    assert [e.filled_total for e in fills] == list(accumulate(e.fill_qty for e in fills))
+    assert fills[-1].filled_total == qty and fills[-1].remaining == 0
+    assert round(sum(e.commission for e in fills), 4) == 0.65 * qty  # one order's commission
+    assert not await redis.hexists("orders:working", "big-1")
+
+
+async def test_fill_when_simulated_publishes_sim_account_consistent_with_fills(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await ready(sim, start_adapter, redis, settings)
+    opt = await an_option(redis, settings)
+    buy = OrderNew(
+        client_order_id="acct-1",
+        contract=opt,
+        action=Action.BUY,
+        quantity=2,
+        order_type=OrderType.MKT,
+    )
+    await order(redis, settings, buy)
+    evs = await wait_until(lambda: _filled(redis, "acct-1"), timeout=4, what="acct-1 filled")
+    fills = [e for e in evs if e.fill_qty]
+    paid = sum(e.fill_qty * (e.fill_price or 0) * 100 for e in fills)
+    fees = sum(e.commission for e in fills)
+
+    async def sim_snapshot() -> AccountSnapshot | None:
+        snaps = [s for s in await bodies(redis, ACCOUNT, AccountSnapshot) if s.simulated]
+        return next((s for s in reversed(snaps) if s.positions), None)
+
+    snap = await wait_until(sim_snapshot, timeout=8, what="simulated snapshot with the fill")
+    assert snap.account == "DU1234567-SIM"
+    assert round(snap.cash, 2) == round(3756.96 - paid - fees, 2)
+    (pos,) = snap.positions
+    assert pos.contract.key == opt.key and pos.quantity == 2
+    assert round(pos.avg_cost, 4) == round(paid / 2, 4)  # per contract, as IB reports it
+    assert round(snap.net_liquidation, 2) == round(snap.cash + 2 * (pos.market_price or 0) * 100, 2)
+
+
+async def _filled(redis: aioredis.Redis, cid: str) -> list[OrderEvent]:
+    found = await events(redis, cid)
+    return found if found and found[-1].kind is OrderEventKind.FILL else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from services.gateway_adapter.qualify import CACHE_KEY
@@ -86,3 +88,34 @@ async def test_subscribe_when_stocks_index_and_chain_requested_publishes_sane_qu
     assert adapter.adapter.conn.conflicts == 0
     paced = [e for e in await bodies(redis, GW_STATUS, IbError) if e.code == 100]
     assert not paced, "IB pacing (error 100) violated"
+
+
+async def test_pacing_when_chains_and_many_lines_requested_together_never_trips_error_100(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """Qualification sends one message per contract: it must be spread like the rest."""
+    await start_adapter(sim)
+    await wait_until(lambda: connected(redis), timeout=5, what="connected status")
+    stocks = ["IWM", "DIA", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "TSLA", "AMD", "NFLX"]
+    await send(redis, settings, Subscribe(contracts=[ContractRef(symbol=s) for s in stocks]))
+    for n, underlying in enumerate(("SPY", "QQQ", "AAPL")):
+        request = OptionChainRequest(
+            request_id=f"p{n}",
+            underlying=underlying,
+            min_dte=0,
+            max_dte=60,
+            moneyness=0.05,
+            reply_to="replies",
+        )
+        await send(redis, settings, request)
+    replies = await wait_until(
+        lambda: _all(bodies(redis, "replies", OptionChain), 3), timeout=20, what="3 chains"
+    )
+    assert sum(len(r.contracts) for r in replies) >= 60  # > 50 qualifications in a burst
+    codes = [e.code for e in await bodies(redis, GW_STATUS, IbError)]
+    assert 100 not in codes, codes
+
+
+async def _all(rows: Any, n: int) -> Any:
+    got = await rows
+    return got if len(got) >= n else None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from services.strategy.reconcile import Mismatch, Reconciler, compare
+from dataclasses import dataclass
+
+from msgspec.structs import replace
+
+from services.strategy.reconcile import BookReconciler, Mismatch, Reconciler, compare
 from shared.schemas import AccountSnapshot, AlertSeverity, ContractRef, Position, Right, SecType
 
 CALL = ContractRef(
@@ -49,3 +53,23 @@ def test_reconcile_when_difference_clears_within_grace_stays_silent() -> None:
     r = Reconciler(grace_s=3.0)
     assert r.observe(compare({CALL.key: 1}, account(0)), 0.0) is None
     assert r.observe([], 1.0) is None
+
+
+@dataclass
+class Held:
+    qty: int
+    simulated: bool
+
+
+def test_reconcile_when_simulated_book_differs_from_ledger_alerts_and_broker_ignores_it() -> None:
+    books = BookReconciler(grace_s=3.0)
+    ledger = {CALL.key: Held(qty=2, simulated=True)}  # two simulated fills booked
+    sim_book = replace(account(1), account="DU1-SIM", simulated=True)  # executor holds one
+    assert books.observe(account(0), ledger, 0.0) is None  # broker never sees simulated fills
+    assert books.observe(sim_book, ledger, 0.0) is None
+    alert = books.observe(sim_book, ledger, 3.0)
+    assert alert is not None and alert.severity is AlertSeverity.CRITICAL
+    assert "simulated book" in alert.message and alert.details[CALL.key] == "ledger 2, account 1"
+    assert books.observe(account(0), ledger, 3.5) is None and books.status == "mismatch (1)"
+    cleared = books.observe(replace(sim_book, positions=account(2).positions), ledger, 4.0)
+    assert cleared is not None and cleared.severity is AlertSeverity.INFO and books.status == "ok"
