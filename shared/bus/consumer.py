@@ -35,7 +35,7 @@ log = get_logger("optbot.bus.consumer")
 
 Handler = Callable[[Message[Any]], Awaitable[None]]
 ConflateKey = Callable[[Message[Any]], Hashable | None]
-_Entry = tuple[str, dict[bytes, bytes]]
+_Entry = tuple[bytes, dict[bytes, bytes]]  # raw id as Redis sent it, fields
 
 
 def _sid(raw: bytes | str) -> str:
@@ -171,7 +171,7 @@ class GroupConsumer:
             if not entries:
                 return
             await self._handle(entries, check_deliveries=True)
-            cursor = entries[-1][0]
+            cursor = entries[-1][0].decode()
 
     async def _reclaim(self) -> int:
         """Take over entries idle past the limit (their consumer died or failed)."""
@@ -197,11 +197,11 @@ class GroupConsumer:
             if cursor == "0-0":
                 return handled
 
-    async def _delivery_counts(self, ids: list[str]) -> dict[str, int]:
+    async def _delivery_counts(self, ids: list[bytes]) -> dict[bytes, int]:
         pipe = self._redis.pipeline(transaction=False)
         for entry_id in ids:
             pipe.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
-        counts: dict[str, int] = {}
+        counts: dict[bytes, int] = {}
         for entry_id, rows in zip(ids, await pipe.execute(), strict=True):
             if rows:
                 counts[entry_id] = int(rows[0]["times_delivered"])
@@ -210,44 +210,71 @@ class GroupConsumer:
     async def _handle(self, entries: list[_Entry], *, check_deliveries: bool) -> int:
         if check_deliveries:
             entries = await self._drop_poison(entries)
-        messages: list[Message[Any]] = []
         trimmed = [i for i, f in entries if f is None]  # trimmed by MAXLEN while pending
         if trimmed:
             await self._redis.xack(self.stream, self.group, *trimmed)
-        for entry_id, fields in entries:
+        messages, raw_ids = await self._decode(entries)
+        failed = await self._call_all(self._conflated(messages))
+        # Acks ride with the next read (one round trip), as the ids came from Redis:
+        # bytes skip redis-py's per-argument str encoding (measurable at 100k entries/s).
+        if failed:
+            raw_ids = [r for r, m in zip(raw_ids, messages, strict=True) if m.id not in failed]
+        self._acks.extend(raw_ids)
+        return len(raw_ids)
+
+    async def _decode(self, entries: list[_Entry]) -> tuple[list[Message[Any]], list[bytes]]:
+        """Decoded, accepted messages and their raw ids; the rest is dead-lettered."""
+        messages: list[Message[Any]] = []
+        raw_ids: list[bytes] = []
+        accept = self._accept
+        for raw_id, fields in entries:
             if fields is None:
                 continue
+            entry_id = raw_id.decode()
             try:
                 msg = decode(fields, entry_id)
             except DecodeError as exc:
                 await self._dead_letter(entry_id, fields, exc.reason)
                 continue
-            if self._accept and not isinstance(msg.body, self._accept):
+            if accept and not isinstance(msg.body, accept):
                 reason = f"type {msg.type} does not belong on {self.stream}"
                 await self._dead_letter(entry_id, fields, reason)
                 continue
             messages.append(msg)
+            raw_ids.append(raw_id)
+        return messages, raw_ids
+
+    async def _call_all(self, messages: list[Message[Any]]) -> set[str]:
+        """Run the handler on each message (inline: no coroutine per message for the
+        wrapper); the ids of the failed ones are returned and stay pending."""
         failed: set[str] = set()
-        for msg in self._conflated(messages):
-            if not await self._call(msg):
+        handler = self._handler
+        for msg in messages:
+            try:
+                await handler(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the handler's bug must not kill the consumer
+                self._failed(msg, exc)
                 failed.add(msg.id)
-        # Acks ride with the next read (one round trip); bytes ids skip redis-py's
-        # per-argument str encoding (measurable at 100k entries/s).
-        to_ack = [m.id.encode() for m in messages if m.id not in failed]
-        self._acks.extend(to_ack)
-        return len(to_ack)
+                continue
+            if self._last_error:
+                self._last_error.pop(msg.id, None)
+        self.handled += len(messages) - len(failed)
+        return failed
 
     async def _drop_poison(self, entries: list[_Entry]) -> list[_Entry]:
         counts = await self._delivery_counts([i for i, _ in entries])
         keep: list[_Entry] = []
-        for entry_id, fields in entries:
-            delivered = counts.get(entry_id, 0)
+        for raw_id, fields in entries:
+            delivered = counts.get(raw_id, 0)
             if delivered > self._max_deliveries:
+                entry_id = raw_id.decode()
                 last = self._last_error.pop(entry_id, "handler failed in another consumer")
                 reason = f"delivered {delivered} times (cap {self._max_deliveries}): {last}"
                 await self._dead_letter(entry_id, fields, reason)
             else:
-                keep.append((entry_id, fields))
+                keep.append((raw_id, fields))
         return keep
 
     def _conflated(self, messages: list[Message[Any]]) -> list[Message[Any]]:
@@ -266,26 +293,16 @@ class GroupConsumer:
         self.conflated += len(messages) - len(kept)
         return [m for m in messages if id(m) in kept]
 
-    async def _call(self, msg: Message[Any]) -> bool:
-        try:
-            await self._handler(msg)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the handler's bug must not kill the consumer
-            self.failed += 1
-            self._last_error[msg.id] = f"{type(exc).__name__}: {exc}"[:1000]
-            log.warning(
-                "handler_failed",
-                stream=self.stream,
-                entry=msg.id,
-                type=msg.type,
-                error=self._last_error[msg.id],
-            )
-            return False
-        self.handled += 1
-        if self._last_error:
-            self._last_error.pop(msg.id, None)
-        return True
+    def _failed(self, msg: Message[Any], exc: Exception) -> None:
+        self.failed += 1
+        self._last_error[msg.id] = f"{type(exc).__name__}: {exc}"[:1000]
+        log.warning(
+            "handler_failed",
+            stream=self.stream,
+            entry=msg.id,
+            type=msg.type,
+            error=self._last_error[msg.id],
+        )
 
     async def _dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
         await self._dlq.send(
@@ -306,4 +323,5 @@ class GroupConsumer:
 
 
 def _entries(raw: list[Any]) -> list[_Entry]:
-    return [(_sid(entry_id), fields) for entry_id, fields in raw]
+    """Entries with bytes ids (a client with ``decode_responses`` sends str)."""
+    return [(i if isinstance(i, bytes) else i.encode(), fields) for i, fields in raw]
