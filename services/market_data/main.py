@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from services.market_data.engine import Evaluation, MarketState, worst
 from services.market_data.momentum import MomentumParams
 from services.market_data.sentiment import SentimentParams
@@ -172,7 +174,10 @@ class MarketDataService:
 
     async def _evaluate_loop(self) -> None:
         while not await sleep_or_stop(self.ctx.stop, self.settings.md_eval_interval_s):
-            await self.evaluate()
+            try:
+                await self.evaluate()
+            except RedisError as exc:  # Redis away: the next evaluation tries again
+                log.warning("evaluate_failed", error=str(exc))
 
     async def evaluate(self) -> Evaluation:
         """Run sentiment and screen; publish a change at once, else on the schedule."""

@@ -50,7 +50,9 @@ async def _decoded(redis: aioredis.Redis, stream: str, count: int) -> list[Messa
 
 def _request(msg: Message[Any]) -> m.OrderRequest | None:
     b = msg.body
-    base = {"id": msg.id, "ts": msg.ts / 1e9, "type": msg.type, "reason": b.reason}
+    if not isinstance(b, OrderNew | OrderCancel | OrderModify):
+        return None  # a misplaced type on the stream (the adapter dead-letters it)
+    base: dict[str, Any] = {"id": msg.id, "ts": msg.ts / 1e9, "type": msg.type, "reason": b.reason}
     if isinstance(b, OrderNew):
         return m.OrderRequest(
             **base,
@@ -195,12 +197,19 @@ def _apply_ledger(acct: m.Account, pnl: dict[str, str]) -> m.Account:
 
 
 async def account(redis: aioredis.Redis, equity_points: int) -> m.Account:
-    """Broker snapshot plus the strategy's ledger (positions, P&L, equity) when present."""
+    """The book orders execute on, plus the strategy's ledger when present.
+
+    With simulated execution the adapter publishes its own book (``simulated``) next to
+    the broker's static account: the trader's money is the simulated book, and the two
+    are never mixed in one figure or curve.
+    """
     snaps = [
         x
         for x in await _decoded(redis, ACCOUNT, equity_points)
         if isinstance(x.body, AccountSnapshot)
     ]
+    simulated = [x for x in snaps if x.body.simulated]
+    snaps = simulated or snaps
     acct = m.Account()
     positions: list[m.Position] = []
     if snaps:
@@ -215,7 +224,7 @@ async def account(redis: aioredis.Redis, equity_points: int) -> m.Account:
             unrealized_pnl=b.unrealized_pnl,
             realized_pnl=b.realized_pnl,
             updated=snaps[0].ts / 1e9,
-            source="account",
+            source="account (simulated book)" if b.simulated else "account",
             equity=[
                 m.EquityPoint(ts=s.ts / 1e9, net_liquidation=s.body.net_liquidation)
                 for s in reversed(snaps)

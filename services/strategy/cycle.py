@@ -15,6 +15,8 @@ import datetime as dt
 import itertools
 import time
 
+from redis.exceptions import RedisError
+
 from services.strategy.chains import ChainClient
 from services.strategy.desk import Books, Context, Desk
 from services.strategy.exits import ExitParams, exit_reason
@@ -68,7 +70,10 @@ class Cycles:
     async def run(self, stop: asyncio.Event) -> None:
         """Entry cycles every interval, or sooner when a signal wakes us."""
         while not stop.is_set():
-            await self.entry_cycle()
+            try:
+                await self.entry_cycle()
+            except RedisError as exc:  # Redis away: the next cycle tries again
+                log.warning("cycle_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(stop, self.wake), self.s.strat_cycle_interval_s)
             self.wake.clear()

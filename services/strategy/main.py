@@ -12,6 +12,8 @@ import json
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from services.strategy.chains import ChainClient
 from services.strategy.cycle import Cycles
 from services.strategy.desk import Books, Desk
@@ -20,7 +22,7 @@ from services.strategy.market import MarketView
 from services.strategy.money import dec
 from services.strategy.orders import OrderBook
 from services.strategy.rebuild import apply_event, rebuild
-from services.strategy.reconcile import Reconciler, compare
+from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
@@ -62,6 +64,7 @@ log = get_logger("optbot.strategy")
 
 MANAGE_INTERVAL_S = 1.0
 CURVE_EVERY = 5  # management ticks between equity-curve points
+STATUS_PAGE, STATUS_PAGES = 500, 20  # gw:status read back at start-up (at most 10,000)
 CONTROL_STATES = {
     ControlAction.HALT: RiskState.HALTED,
     ControlAction.REDUCE: RiskState.REDUCING,
@@ -88,7 +91,7 @@ class StrategyService:
         )
         self.chains = ChainClient(ctx.publisher, s.strat_chain_timeout_s)
         self.cycles = Cycles(self.books, self.desk, self.chains, s)
-        self.reconciler = Reconciler()
+        self.reconciler = BookReconciler()
         self.ticks = 0
 
     async def start(self) -> None:
@@ -130,12 +133,22 @@ class StrategyService:
             ]
 
     async def _load_gateway_status(self) -> None:
-        rows: Any = await self.ctx.redis.xrevrange(GW_STATUS, count=50)
-        for _id, fields in reversed(rows):
-            with contextlib.suppress(DecodeError):
-                body = decode(fields).body
-                if isinstance(body, GatewayStatus):
-                    self.books.market.on_status(body)
+        """The active adapter's newest state. IB errors share ``gw:status`` and can bury
+        it under hundreds of entries, so page back until a state is found: a restart
+        must not leave the strategy believing the gateway is down."""
+        high = "+"
+        for _ in range(STATUS_PAGES):
+            rows: Any = await self.ctx.redis.xrevrange(GW_STATUS, max=high, count=STATUS_PAGE)
+            for _id, fields in rows:
+                with contextlib.suppress(DecodeError):
+                    body = decode(fields).body
+                    if isinstance(body, GatewayStatus) and body.state is not ConnState.STANDBY:
+                        self.books.market.on_status(body)
+                        return
+            if len(rows) < STATUS_PAGE:
+                return
+            last = rows[-1][0]
+            high = f"({last.decode() if isinstance(last, bytes) else last}"
 
     async def subscribe_held(self, why: str) -> None:
         """Ask for quote lines of what we hold or have working (idempotent at the gateway)."""
@@ -210,9 +223,9 @@ class StrategyService:
         body = msg.body
         if not isinstance(body, AccountSnapshot):
             return
-        self.books.net_liquidation = dec(body.net_liquidation)
-        broker = {k: h.qty for k, h in self.books.ledger.positions.items() if not h.simulated}
-        alert = self.reconciler.observe(compare(broker, body), time.monotonic())
+        if body.simulated != self.ctx.settings.ib_route_orders:  # the book we trade on
+            self.books.net_liquidation = dec(body.net_liquidation)
+        alert = self.reconciler.observe(body, self.books.ledger.positions, time.monotonic())
         if alert is not None:
             self.ctx.publisher.add(SYS_ALERTS, alert, key=alert.code)
             log.warning("reconcile", message=alert.message, details=dict(alert.details))
@@ -223,14 +236,17 @@ class StrategyService:
         stop = self.ctx.stop
         while not stop.is_set():
             self.ticks += 1
-            await self.cycles.manage()
-            await publish_views(
-                self.ctx.publisher,
-                self.ctx.redis,
-                self.books,
-                self.reconciler,
-                curve=self.ticks % CURVE_EVERY == 1,
-            )
+            try:
+                await self.cycles.manage()
+                await publish_views(
+                    self.ctx.publisher,
+                    self.ctx.redis,
+                    self.books,
+                    self.reconciler,
+                    curve=self.ticks % CURVE_EVERY == 1,
+                )
+            except RedisError as exc:  # Redis away: the next tick tries again
+                log.warning("manage_failed", error=str(exc))
             self._heartbeat()
             await sleep_or_stop(stop, MANAGE_INTERVAL_S)
 

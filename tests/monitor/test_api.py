@@ -8,12 +8,14 @@ import re
 import time
 
 import httpx
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from shared.bus import Publisher
 from shared.envelope import decode
 from shared.settings import Settings
-from shared.streams import RISK_STATE, SYS_CONTROL, last_quote_key
+from shared.streams import ACCOUNT, RISK_STATE, SYS_CONTROL, last_quote_key
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
 
@@ -123,6 +125,24 @@ async def test_get_account_when_snapshots_published_returns_positions_greeks_and
     (pos,) = body["positions"]
     assert pos["contract"] == "AAPL 20261218 250 C" and pos["delta"] == pytest.approx(0.42)
     assert pos["unrealized_pnl"] == pytest.approx((4.2 * 100 - 422.0) * 2)
+
+
+async def test_get_account_when_simulated_book_published_shows_it_not_the_broker_account(
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    pub = Publisher(redis, settings, src="gateway_adapter/t")
+    for net_liq in (3756.96, 3700.0):
+        sim = msgspec.structs.replace(
+            samples.account_snapshot(net_liq), account="DU1234567-SIM", simulated=True
+        )
+        pub.add(ACCOUNT, sim, key="DU1234567-SIM")
+    pub.add(ACCOUNT, samples.account_snapshot(3756.96), key="DU1234567")  # broker's, newest
+    await pub.flush()
+    body = (await client.get("/api/account")).json()
+    assert body["account"] == "DU1234567-SIM" and body["net_liquidation"] == pytest.approx(3700.0)
+    assert body["source"] == "account (simulated book)"
+    curve = [p["net_liquidation"] for p in body["equity"]]
+    assert 3751.0 not in curve and 3760.5 not in curve  # the broker's points stay out
 
 
 async def test_get_system_when_dlq_and_ib_warning_exist_shows_them_with_reasons(
