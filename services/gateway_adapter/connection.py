@@ -17,6 +17,7 @@ from typing import Any
 from ib_async import IB
 
 from services.gateway_adapter.status import StatusReporter
+from shared.aio import sleep_or_stop, wait_any
 from shared.logs import get_logger
 from shared.schemas import ConnState, DataType
 from shared.settings import ClientIdPolicy, Settings
@@ -159,7 +160,7 @@ class IbConnection:
                     break
             else:
                 delay = min(delay * 2, self._s.ib_reconnect_max_s)
-            await _sleep_or(term, delay * random.uniform(0.5, 1.0))
+            await sleep_or_stop(term, delay * random.uniform(0.5, 1.0))
         self.disconnect("stopping")
 
     async def _attempt(
@@ -189,7 +190,7 @@ class IbConnection:
             self.status.transition(ConnState.DISCONNECTED, f"lost while setting up: {exc}")
             return True
         self.status.transition(ConnState.CONNECTED, "logged on")
-        await _wait_any(self._lost, term)
+        await wait_any(self._lost, term)
         if not term.is_set():
             self.status.transition(ConnState.DISCONNECTED, "connection lost")
         return True
@@ -210,17 +211,3 @@ class IbConnection:
         if self.ib.isConnected() or self.ib.client.connState != self.ib.client.DISCONNECTED:
             log.info("ib_disconnect", reason=reason)
             self.ib.disconnect()
-
-
-async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-
-
-async def _wait_any(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
