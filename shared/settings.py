@@ -306,6 +306,12 @@ class Settings(BaseSettings):
     monitor_refresh_s: Annotated[float, Field(ge=0.1, le=60)] = Field(
         1.0, description="seconds between periodic panel refreshes (heartbeat ages, staleness)"
     )
+    monitor_control_max_failures: PositiveInt = Field(
+        5, description="failed control attempts from one client before a lockout"
+    )
+    monitor_control_lockout_s: PositiveFloat = Field(
+        60.0, description="window of those failures, and the lockout after them"
+    )
     monitor_ready_stale_s: PositiveFloat = Field(
         30.0, description="/readyz fails when the newest quote is older than this"
     )
@@ -384,6 +390,16 @@ class Settings(BaseSettings):
         return self.maxlen_signals
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: safe to print or log."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    user = f"{parsed.username}:" if parsed.username else ":"
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    return parsed._replace(netloc=f"{user}***@{host}").geturl()
+
+
 def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
@@ -393,6 +409,8 @@ def _describe(error: dict[str, Any]) -> str:
     field = str(loc[0])
     name = env_name(field)
     given = error.get("input")
+    if field == "redis_url" and isinstance(given, str):
+        given = redact_url(given)
     msg = str(error.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     field_info = Settings.model_fields.get(field)

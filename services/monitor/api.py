@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from services.monitor import models as m
 from services.monitor import read_market, read_system, read_trading
-from services.monitor.controls import authorize, perform
+from services.monitor.controls import FailureLimiter, authorize, perform
 from services.monitor.live import LiveHub
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.reader import Reader
@@ -32,6 +32,7 @@ _CONTROL_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": m.Problem, "description": "the body is not JSON"},
     401: {"model": m.Problem, "description": "missing or wrong Bearer token"},
     403: {"model": m.Problem, "description": "controls disabled (no OPTBOT_CONTROL_TOKEN)"},
+    429: {"model": m.Problem, "description": "too many failed attempts from this client"},
     **_PROBLEM,
 }
 
@@ -182,13 +183,17 @@ def build_router(mon: Monitor) -> APIRouter:  # noqa: C901 - one small closure p
 
 
 def _control_routes(api: APIRouter, mon: Monitor) -> None:
-    token = mon.ctx.settings.control_token.get_secret_value()
+    settings = mon.ctx.settings
+    token = settings.control_token.get_secret_value()
+    limiter = FailureLimiter(
+        settings.monitor_control_max_failures, settings.monitor_control_lockout_s
+    )
 
     def guard(action: ControlAction) -> Any:
         """Auth runs as a dependency, so a bad token is refused before the body is read."""
 
         def check(request: Request) -> None:
-            authorize(request, action, token, mon.metrics)
+            authorize(request, action, token, mon.metrics, limiter)
 
         return Depends(check)
 

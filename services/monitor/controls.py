@@ -8,6 +8,8 @@ caller's address so an operator can see who tried.
 from __future__ import annotations
 
 import hmac
+import time
+from collections import deque
 
 from fastapi import HTTPException, Request, status
 
@@ -27,14 +29,64 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def authorize(request: Request, action: ControlAction, token: str, metrics: MonitorMetrics) -> None:
-    """Raise 403 when controls are off, 401 on a missing or wrong Bearer token."""
+class FailureLimiter:
+    """Locks a client out after ``limit`` failed attempts within ``window_s`` seconds.
+
+    Guessing the token costs an attacker the lockout each ``limit`` tries; the
+    legitimate operator on another address is not affected.
+    """
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(client, deque())
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0: now)."""
+        now = time.monotonic()
+        times = self._recent(client, now)
+        if len(times) < self.limit:
+            return 0.0
+        return max(0.0, self.window_s - (now - times[0]))
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        self._recent(client, now).append(now)
+        if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
+            self._failures.pop(next(iter(self._failures)))
+
+
+def authorize(
+    request: Request,
+    action: ControlAction,
+    token: str,
+    metrics: MonitorMetrics,
+    limiter: FailureLimiter,
+) -> None:
+    """403 when controls are off, 429 while a client is locked out, 401 on a bad token."""
     if not token:
         metrics.controls.labels(action.value, "disabled").inc()
         raise HTTPException(status.HTTP_403_FORBIDDEN, DISABLED)
+    client = _client(request)
+    wait = limiter.retry_after(client)
+    if wait > 0:
+        metrics.controls.labels(action.value, "throttled").inc()
+        log.warning("control_throttled", action=action.value, client=client, retry_after_s=wait)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed attempts; try again later",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     ok = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
     if not ok:
+        limiter.failed(client)
         metrics.controls.labels(action.value, "unauthorized").inc()
         log.warning(
             "control_refused",

@@ -137,3 +137,30 @@ def test_health_when_no_name_checks_services_run_here(
         env=env,
     )
     assert ok.returncode == 0 and "market_data: healthy" in ok.stdout
+
+
+def test_redis_password_when_in_url_works_and_is_never_printed(tmp_path: Path) -> None:
+    from shared.redis_server import start_redis
+    from tests.conftest import redis_binary
+
+    secret = "s3cr3t-pw-4711"
+    handle = start_redis(
+        redis_binary(), tmp_path, appendonly=False, extra_args=("--requirepass", secret)
+    )
+    try:
+        assert secret in handle.url
+        outputs = [
+            optbot("halt", "--why", "test", url=handle.url),
+            optbot("status", url=handle.url),
+            optbot("config", url=handle.url),
+            optbot("tail", "sys:control", url=handle.url),
+            optbot("status", url=handle.url.replace(secret, secret + "-wrong")),
+        ]
+    finally:
+        handle.stop()
+    assert outputs[0].returncode == 0, outputs[0].stderr
+    assert outputs[1].returncode == 1 and "sys:control" in outputs[1].stdout  # reached Redis
+    assert "OPTBOT_REDIS_URL=redis://:***@127.0.0.1:" in outputs[2].stdout
+    assert outputs[4].returncode == 3 and ":***@" in outputs[4].stderr
+    for proc in outputs:
+        assert secret not in proc.stdout + proc.stderr
