@@ -350,9 +350,9 @@ class Settings(BaseSettings):
             raise ValueError(f"must be >= {env_name(other)} ({info.data[other]})")
         return value
 
-    @field_validator("md_watchlist")
+    @field_validator("md_watchlist", "gw_index_symbols")
     @classmethod
-    def _check_watchlist(cls, value: str) -> str:
+    def _check_symbols(cls, value: str) -> str:
         symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
         bad = [s for s in symbols if not s.replace(".", "").isalnum() or len(s) > 12]
         if not symbols or bad:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import ConfigError, Mode, load_settings
+from shared.settings import ConfigError, Mode, Settings, load_settings
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,34 @@ def test_load_when_dotenv_has_typo_names_it_and_ignores_foreign_keys(
         ConfigError, match="OPTBOT_MODEE: unknown setting; did you mean OPTBOT_MODE"
     ):
         load_settings()
+
+
+CANDIDATES = ("abc", "-1", "maybe", "", "1e400", "999999999999", "bad url", "0")
+# Free text by nature: any string is a valid host name, path, label or secret.
+FREE_TEXT = {
+    "var_dir",
+    "instance",
+    "ib_host",
+    "ib_password",
+    "sim_host",
+    "sim_account",
+    "monitor_host",
+    "control_token",
+    "md_history_duration",
+}
+
+
+@pytest.mark.parametrize("field", [f for f in Settings.model_fields if f not in FREE_TEXT])
+def test_load_when_any_setting_has_an_invalid_value_names_it(
+    monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    """Every setting that can be wrong stops start-up with a message naming it."""
+    name = f"OPTBOT_{field.upper()}"
+    for value in CANDIDATES:
+        monkeypatch.setenv(name, value)
+        try:
+            load_settings()
+        except ConfigError as exc:
+            assert name in str(exc), str(exc)
+            return
+    pytest.fail(f"no invalid value found for {name}; is it free text? add it to FREE_TEXT")
