@@ -38,7 +38,13 @@ lint: $(DEV_STAMP)  ## ruff and mypy, as CI runs them
 docs: $(RUNTIME_STAMP)  ## regenerate the README configuration table from the settings model
 	$(BIN)/python -m shared.settings_doc README.md
 
-bench: $(DEV_STAMP)  ## benchmarks: ratios against baselines measured in the same run
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): pyproject.toml constraints.txt $(DEV_STAMP)
+	$(PIP) -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP)  ## benchmarks: ratios against baselines measured in the same run
 	$(BIN)/python -m bench
 
 clean:  ## remove the virtualenv and runtime state
