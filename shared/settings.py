@@ -312,6 +312,9 @@ class Settings(BaseSettings):
     monitor_control_lockout_s: PositiveFloat = Field(
         60.0, description="window of those failures, and the lockout after them"
     )
+    monitor_max_body_bytes: Annotated[int, Field(ge=1024, le=10_000_000)] = Field(
+        65_536, description="largest request body the monitor reads (larger: 413)"
+    )
     monitor_ready_stale_s: PositiveFloat = Field(
         30.0, description="/readyz fails when the newest quote is older than this"
     )

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from services.monitor import models as m
 from services.monitor.api import Monitor, build_router
+from services.monitor.body_limit import BodyLimit
 from services.monitor.metrics import CONTENT_TYPE
 from services.monitor.read_system import services as read_services
 from services.monitor.read_system import system as read_system
@@ -40,6 +41,7 @@ def create_app(mon: Monitor) -> FastAPI:
     )
     app.include_router(build_router(mon))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit, limit=mon.ctx.settings.monitor_max_body_bytes)
 
     @app.exception_handler(RedisError)
     async def redis_down(_request: Request, exc: RedisError) -> JSONResponse:

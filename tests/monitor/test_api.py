@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Any
 
 import httpx
 import msgspec
@@ -347,3 +348,29 @@ async def test_post_halt_when_token_guessed_repeatedly_locks_client_out_with_429
     right = {"Authorization": f"Bearer {TOKEN}"}
     assert (await client.post("/api/control/halt", headers=right)).status_code == 429
     assert not await redis.exists(RISK_STATE)
+
+
+async def test_post_when_body_oversized_returns_413_before_reading_it(
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    right = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    huge = b'{"why": "' + b"x" * (settings.monitor_max_body_bytes + 1) + b'"}'
+    declared = await client.post("/api/control/halt", headers=right, content=huge)
+    assert declared.status_code == 413 and "request body over" in declared.json()["detail"]
+
+    async def chunks() -> Any:  # no Content-Length: the limit applies as it streams in
+        for i in range(0, len(huge), 8192):
+            yield huge[i : i + 8192]
+
+    streamed = await client.post("/api/control/halt", headers=right, content=chunks())
+    assert streamed.status_code == 413
+    assert not await redis.exists(RISK_STATE)
+    small = await client.post("/api/control/halt", headers=right, json={"why": "fine"})
+    assert small.status_code == 200
+
+
+async def test_post_when_body_malformed_returns_4xx_with_reason(client: httpx.AsyncClient) -> None:
+    right = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    for body in (b"{not json", b'{"why": 5}', b"[1, 2]"):
+        r = await client.post("/api/control/halt", headers=right, content=body)
+        assert 400 <= r.status_code < 500 and r.json()["detail"], (body, r.status_code)
