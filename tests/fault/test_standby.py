@@ -11,11 +11,15 @@ import asyncio
 import signal
 import time
 
+import pytest
+
 from shared.envelope import decode
 from shared.schemas import IbError
 from shared.streams import GW_STATUS
 from tests.fault.conftest import MakeSystem, assert_invariants, first_fill
 from tests.fault.harness import FaultSystem, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 TAKEOVER_BOUND_S = 10.0  # lease TTL (3 s default) + renewal slack + connect, on a loaded box
 
