@@ -40,7 +40,8 @@ from tests.strategy.stack import SERVICE_SETTINGS
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
 CONTROL_TOKEN = "fault-token-S3CR3T-7f3a9c"
 IB_PASSWORD = "ib-pass-S3CR3T-91c2e4"
-SECRETS = (CONTROL_TOKEN, IB_PASSWORD)
+REDIS_PASSWORD = "redis-pass-S3CR3T-5d8e21"  # the fault system's Redis requires it
+SECRETS = (CONTROL_TOKEN, IB_PASSWORD, REDIS_PASSWORD)
 
 FAULT_SETTINGS: dict[str, Any] = {
     **SERVICE_SETTINGS,
@@ -69,7 +70,7 @@ class FaultSystem:
         self.redis_binary = redis_binary
         self.redis_dir = root / "redis"
         self.redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis_url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.redis_port}/0"
         self.monitor_port = free_port()
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,11 @@ class FaultSystem:
 
     def start_redis(self) -> None:
         self.redis_handle = start_redis(
-            self.redis_binary, self.redis_dir, port=self.redis_port, appendonly=True
+            self.redis_binary,
+            self.redis_dir,
+            port=self.redis_port,
+            appendonly=True,
+            extra_args=("--requirepass", REDIS_PASSWORD),
         )
 
     def stop_redis(self) -> None:
