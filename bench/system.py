@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import redis.asyncio as aioredis
 
 from bench.common import progress
 from services.tws_simulator import SimConfig, Simulator
+from shared.redis_server import free_port
 from shared.streams import service_key
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
@@ -49,12 +49,6 @@ SERVICE_SETTINGS: dict[str, Any] = {
     "risk_max_total_premium_pct": 45.0,
     "risk_max_orders_per_min": 30,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 StepHook = Callable[[Simulator, int], None]

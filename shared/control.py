@@ -15,6 +15,7 @@ from enum import StrEnum
 import redis.asyncio as aioredis
 
 from shared.envelope import encode
+from shared.redis_text import as_str
 from shared.schemas import Control, ControlAction
 from shared.settings import Settings
 from shared.streams import RISK_STATE, SYS_CONTROL
@@ -78,5 +79,5 @@ async def apply_control(
         )
         replies = await pipe.execute()
     raw = replies[-1]
-    event_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+    event_id = as_str(raw)
     return ControlResult(action=body.action, state=state, event_id=event_id, since=since)

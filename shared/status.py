@@ -9,12 +9,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from shared.redis_text import as_str
 from shared.registry import ServiceSpec
 from shared.streams import ALL_STREAMS, service_key
-
-
-def _s(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 @dataclass
@@ -55,7 +52,7 @@ async def service_rows(redis: aioredis.Redis, specs: list[ServiceSpec]) -> list[
     rows: list[ServiceRow] = []
     for spec in specs:
         raw = await redis.hgetall(service_key(spec.name))
-        info = {_s(k): _s(v) for k, v in raw.items()}
+        info = {as_str(k): as_str(v) for k, v in raw.items()}
         if not info:
             rows.append(ServiceRow(spec.name, alive=False))
             continue
@@ -83,7 +80,8 @@ async def stream_rows(
         if length or await redis.exists(name):
             try:
                 groups = [
-                    {_s(k): _s(v) for k, v in g.items()} for g in await redis.xinfo_groups(name)
+                    {as_str(k): as_str(v) for k, v in g.items()}
+                    for g in await redis.xinfo_groups(name)
                 ]
             except ResponseError:
                 groups = []
@@ -98,5 +96,5 @@ async def collect(redis: aioredis.Redis, specs: list[ServiceSpec]) -> SystemStat
     return SystemStatus(
         services=await service_rows(redis, specs),
         streams=await stream_rows(redis),
-        redis={k: _s(info.get(k, "")) for k in keep},
+        redis={k: as_str(info.get(k, "")) for k in keep},
     )

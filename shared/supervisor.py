@@ -29,7 +29,7 @@ STABLE_AFTER_S = 30.0
 MAX_BACKOFF_S = 30.0
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the child gets SIGTERM when the supervisor dies, however it dies."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -72,7 +72,7 @@ class Supervisor:
             child.spec.name,
             env=self._env,
             stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         child.process = proc
         child.started = time.monotonic()

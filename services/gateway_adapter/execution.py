@@ -32,6 +32,7 @@ from services.gateway_adapter.journal import (
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.sim_account import SimAccount
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import (
     ContractRef,
     OrderCancel,
@@ -122,7 +123,7 @@ class SimulatedExecutor:
         self.working.clear()
         raw = await self._redis.hgetall(WORKING_KEY)
         for field, value in raw.items():
-            cid = field.decode() if isinstance(field, bytes) else str(field)
+            cid = as_str(field)
             try:
                 w = load(value)  # type: ignore[arg-type]
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -27,6 +27,7 @@ from services.gateway_adapter.journal import SEEN_KEY, OrderJournal, Write, hdel
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.qualify import Failure, Qualifier
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import OrderCancel, OrderEvent, OrderEventKind, OrderModify, OrderNew, OrderType
 
 log = get_logger("optbot.gateway_adapter.ib_orders")
@@ -82,7 +83,7 @@ class IbExecutor:
             try:
                 order = _dec.decode(raw)  # type: ignore[arg-type]
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                cid = field.decode() if isinstance(field, bytes) else str(field)
+                cid = as_str(field)
                 reason = f"routed order could not be restored: {exc}"[:500]
                 ev = OrderEvent(
                     client_order_id=cid,

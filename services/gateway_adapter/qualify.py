@@ -20,6 +20,7 @@ from ib_async import Contract, Index, Option, Stock
 from services.gateway_adapter.connection import IbConnection
 from services.gateway_adapter.pacing import TokenBucket
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import ContractRef, SecType
 
 log = get_logger("optbot.gateway_adapter.qualify")
@@ -118,7 +119,7 @@ class Qualifier:
         """Read ``gw:contracts``; incomplete entries are dropped (and re-qualified later)."""
         raw = await self._redis.hgetall(CACHE_KEY)
         for field, value in raw.items():
-            key = field.decode() if isinstance(field, bytes) else str(field)
+            key = as_str(field)
             c = contract_from_json(value)
             if c is not None:
                 self.cache[key] = c

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from services.gateway_adapter.journal import HashOp, hset
 from shared.bus import Publisher
+from shared.redis_text import as_str
 from shared.schemas import AccountSnapshot, Action, ContractRef, OrderEvent, Position, Quote
 from shared.streams import ACCOUNT
 
@@ -69,7 +70,7 @@ class SimAccount:
     async def load(self) -> None:
         """Read the book a previous owner left (positions, cash, starting equity)."""
         raw = await self._redis.hgetall(SIM_ACCOUNT_KEY)
-        fields = {_text(k): v for k, v in raw.items()}
+        fields = {as_str(k): v for k, v in raw.items()}
         self.positions.clear()
         self.start = float(fields["start"]) if "start" in fields else None
         self.cash = float(fields.get("cash", fields.get("start", b"0")))
@@ -186,7 +187,3 @@ class SimAccount:
             self._dirty.clear()
             if live():
                 self.publish()
-
-
-def _text(x: bytes | str) -> str:
-    return x.decode() if isinstance(x, bytes) else x

@@ -21,6 +21,7 @@ from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.status import StatusReporter
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import ContractRef, SecType
 
 log = get_logger("optbot.gateway_adapter.subscriptions")
@@ -100,7 +101,7 @@ class Subscriptions:
                 d = _dec.decode(value)
             except msgspec.DecodeError:
                 continue
-            key = field.decode() if isinstance(field, bytes) else str(field)
+            key = as_str(field)
             if self.budget.admit(key, d.priority).ok:
                 self.desired[key] = d
         return len(self.desired)

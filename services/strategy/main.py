@@ -28,6 +28,7 @@ from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.runner import ServiceContext
 from shared.schemas import (
     AccountSnapshot,
@@ -148,7 +149,7 @@ class StrategyService:
             if len(rows) < STATUS_PAGE:
                 return
             last = rows[-1][0]
-            high = f"({last.decode() if isinstance(last, bytes) else last}"
+            high = f"({as_str(last)}"
 
     async def subscribe_held(self, why: str) -> None:
         """Ask for quote lines of what we hold or have working (idempotent at the gateway)."""

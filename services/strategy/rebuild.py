@@ -18,6 +18,7 @@ from services.strategy.desk import Books
 from services.strategy.ledger import fill_from_event
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import OrderCancel, OrderEvent, OrderModify, OrderNew
 from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 
@@ -34,7 +35,7 @@ async def replay(
     while True:
         rows: Any = await redis.xrange(stream, min=low, max="+", count=PAGE)
         for raw_id, fields in rows:
-            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            entry_id = as_str(raw_id)
             last = entry_id
             try:
                 msg = decode(fields, entry_id)

@@ -19,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.strategy.money import cents, dec, fmt
+from shared.redis_text import as_str
 from shared.schemas import Action, ContractRef
 from shared.settings import Settings
 from shared.streams import RISK_STATE
@@ -227,7 +228,7 @@ class RiskEngine:
 async def load_status(redis: aioredis.Redis) -> RiskStatus:
     """The persisted state; a missing or unreadable one is ACTIVE (fresh install)."""
     raw: Any = await redis.hgetall(RISK_STATE)
-    fields = {_s(k): _s(v) for k, v in raw.items()}
+    fields = {as_str(k): as_str(v) for k, v in raw.items()}
     try:
         state = RiskState(fields.get("state", "ACTIVE").upper())
     except ValueError:
@@ -247,7 +248,3 @@ def status_fields(status: RiskStatus) -> dict[str, str]:
         "who": status.who,
         "since": f"{status.since or time.time():.3f}",
     }
-
-
-def _s(x: bytes | str) -> str:
-    return x.decode() if isinstance(x, bytes) else x

@@ -28,6 +28,7 @@ from shared.aio import sleep_or_stop
 from shared.bus.dlq import DeadLetters
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import Schema
 from shared.settings import Settings
 
@@ -36,10 +37,6 @@ log = get_logger("optbot.bus.consumer")
 Handler = Callable[[Message[Any]], Awaitable[None]]
 ConflateKey = Callable[[Message[Any]], Hashable | None]
 _Entry = tuple[bytes, dict[bytes, bytes]]  # raw id as Redis sent it, fields
-
-
-def _sid(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class GroupConsumer:
@@ -102,7 +99,7 @@ class GroupConsumer:
         except ResponseError:
             return 0
         for info in groups:
-            if _sid(info.get("name", b"")) == self.group:
+            if as_str(info.get("name", b"")) == self.group:
                 pending = int(info.get("pending") or 0)
                 unread = info.get("lag")
                 return pending + (int(unread) if unread is not None else 0)
@@ -187,7 +184,7 @@ class GroupConsumer:
                 start_id=cursor,
                 count=self._batch,
             )
-            cursor = _sid(reply[0])
+            cursor = as_str(reply[0])
             entries = _entries(reply[1])
             if entries:
                 self.reclaimed += len(entries)

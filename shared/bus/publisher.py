@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from shared.aio import wait_any
 from shared.envelope import encode
 from shared.logs import get_logger
+from shared.redis_text import as_str
 from shared.schemas import Schema
 from shared.settings import Settings
 
@@ -106,7 +107,7 @@ class Publisher:
         )
         self.round_trips += 1
         self.published += 1
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return as_str(entry_id)
 
     async def flush(self) -> int:
         """Write everything queued, one pipeline per batch; returns entries written.

@@ -7,11 +7,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from shared.redis_text import as_str
+
 Entry = tuple[str, str, dict[bytes, bytes]]  # (stream, id, fields)
-
-
-def _sid(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class TailReader:
@@ -34,14 +32,14 @@ class TailReader:
     async def recent(self, stream: str, count: int) -> list[Entry]:
         """The newest ``count`` entries of ``stream``, oldest first."""
         rows: Any = await self._redis.xrevrange(stream, count=count)
-        return [(stream, _sid(i), f) for i, f in reversed(rows)]
+        return [(stream, as_str(i), f) for i, f in reversed(rows)]
 
     async def _pin_cursors(self) -> None:
         """Turn ``$`` into the current last id, so nothing between reads is missed."""
         for stream, cursor in self._cursor.items():
             if cursor == "$":
                 rows: Any = await self._redis.xrevrange(stream, count=1)
-                self._cursor[stream] = _sid(rows[0][0]) if rows else "0-0"
+                self._cursor[stream] = as_str(rows[0][0]) if rows else "0-0"
 
     async def read(self) -> list[Entry]:
         """Entries after the cursors (blocks up to ``block_ms``), advancing them."""
@@ -50,11 +48,11 @@ class TailReader:
         reply: Any = await self._redis.xread(cursors, count=self._count, block=self._block_ms)
         out: list[Entry] = []
         for raw_stream, entries in reply or []:
-            stream = _sid(raw_stream)
+            stream = as_str(raw_stream)
             for entry_id, fields in entries:
-                out.append((stream, _sid(entry_id), fields))
+                out.append((stream, as_str(entry_id), fields))
             if entries:
-                self._cursor[stream] = _sid(entries[-1][0])
+                self._cursor[stream] = as_str(entries[-1][0])
         return out
 
     async def follow(self) -> AsyncIterator[Entry]:

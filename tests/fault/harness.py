@@ -34,7 +34,7 @@ from shared.health import healthy
 from shared.redis_server import RedisHandle, free_port, start_redis
 from shared.settings import Settings, load_settings
 from shared.streams import service_key
-from shared.supervisor import _die_with_parent
+from shared.supervisor import die_with_parent
 from tests.strategy.stack import SERVICE_SETTINGS
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
@@ -152,7 +152,7 @@ class FaultSystem:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # no orphan if the test run is killed
+                preexec_fn=die_with_parent,  # no orphan if the test run is killed
             )
         svc = self.services[name] = Service(name, proc, log)
         return svc

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -24,12 +23,6 @@ from tests.helpers import wait_until
 
 TOKEN = "test-token-7f3a"
 FAST = {"heartbeat_interval_s": 0.2, "monitor_refresh_s": 0.3}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MonitorHandle:

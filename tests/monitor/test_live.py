@@ -10,12 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.bus import Publisher, connect_redis
-from shared.redis_server import start_redis
+from shared.redis_server import free_port, start_redis
 from shared.settings import Settings
 from tests.conftest import redis_binary
 from tests.helpers import wait_until
 from tests.monitor import samples
-from tests.monitor.conftest import StartMonitor, free_port
+from tests.monitor.conftest import StartMonitor
 from tests.monitor.sse import SseClient
 
 pytestmark = pytest.mark.timeout(90)
