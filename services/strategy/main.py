@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import msgspec
 from redis.exceptions import RedisError
 
 from services.strategy.chains import ChainClient
@@ -26,7 +27,7 @@ from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
-from shared.envelope import DecodeError, Message, decode
+from shared.envelope import Message
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.runner import ServiceContext
@@ -38,6 +39,7 @@ from shared.schemas import (
     ConnState,
     Control,
     ControlAction,
+    DataType,
     Direction,
     GatewayStatus,
     HistoryBars,
@@ -59,13 +61,13 @@ from shared.streams import (
     ORDERS_EVENTS,
     SYS_ALERTS,
     SYS_CONTROL,
+    service_key,
 )
 
 log = get_logger("optbot.strategy")
 
 MANAGE_INTERVAL_S = 1.0
 CURVE_EVERY = 5  # management ticks between equity-curve points
-STATUS_PAGE, STATUS_PAGES = 500, 20  # gw:status read back at start-up (at most 10,000)
 CONTROL_STATES = {
     ControlAction.HALT: RiskState.HALTED,
     ControlAction.REDUCE: RiskState.REDUCING,
@@ -134,22 +136,25 @@ class StrategyService:
             ]
 
     async def _load_gateway_status(self) -> None:
-        """The active adapter's newest state. IB errors share ``gw:status`` and can bury
-        it under hundreds of entries, so page back until a state is found: a restart
-        must not leave the strategy believing the gateway is down."""
-        high = "+"
-        for _ in range(STATUS_PAGES):
-            rows: Any = await self.ctx.redis.xrevrange(GW_STATUS, max=high, count=STATUS_PAGE)
-            for _id, fields in rows:
-                with contextlib.suppress(DecodeError):
-                    body = decode(fields).body
-                    if isinstance(body, GatewayStatus) and body.state is not ConnState.STANDBY:
-                        self.books.market.on_status(body)
-                        return
-            if len(rows) < STATUS_PAGE:
-                return
-            last = rows[-1][0]
-            high = f"({as_str(last)}"
+        """The active adapter's state from its heartbeat (``ib_state``), where the adapter
+        mirrors every transition: one read, however many IB errors share ``gw:status``.
+        No heartbeat means no active adapter: the state stays unknown (no entries) until
+        the ``gw:status`` consumer sees one."""
+        raw: Any = await self.ctx.redis.hgetall(service_key("gateway_adapter"))
+        beat = {as_str(k): as_str(v) for k, v in raw.items()}
+        with contextlib.suppress(ValueError, msgspec.ValidationError):
+            state = ConnState(beat.get("ib_state", ""))
+            self.books.market.on_status(
+                GatewayStatus(
+                    state=state,
+                    reason=beat.get("ib_reason", ""),
+                    client_id=int(beat.get("client_id") or 0),
+                    server_version=int(beat.get("server_version") or 0),
+                    data_type=DataType(beat.get("data_type") or DataType.LIVE.value),
+                    account=beat.get("account", ""),
+                    instance=beat.get("instance", ""),
+                )
+            )
 
     async def subscribe_held(self, why: str) -> None:
         """Ask for quote lines of what we hold or have working (idempotent at the gateway)."""

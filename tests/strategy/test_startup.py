@@ -1,0 +1,47 @@
+"""Start-up state: a restarted strategy knows the gateway is up at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
+from services.strategy.main import main as strategy_main
+from shared.bus import Publisher
+from shared.runner import run_service
+from shared.schemas import ConnState, GatewayStatus, IbError
+from shared.settings import Settings
+from shared.streams import GW_STATUS
+from tests.helpers import wait_until
+
+
+async def test_start_when_gateway_status_buried_under_ib_errors_knows_gateway_is_connected(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """The old read of the newest 50 gw:status entries missed the state behind 101/300s."""
+    pub = Publisher(redis, settings, src="gateway_adapter/a")
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1))
+    for i in range(2000):
+        pub.add(GW_STATUS, IbError(code=101, message="Max number of tickers", req_id=i))
+    await pub.flush()
+    # the active adapter mirrors its state into its heartbeat
+    await redis.hset(
+        "svc:gateway_adapter",
+        mapping={
+            "heartbeat": f"{time.time():.3f}",
+            "ib_state": "connected",
+            "client_id": "1",
+            "server_version": "178",
+            "data_type": "live",
+            "account": "DU1234567",
+        },
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_service("strategy", strategy_main, settings, stop=stop))
+    beat = await wait_until(
+        lambda: redis.hget("svc:strategy", "gateway"), timeout=15, what="strategy heartbeat"
+    )
+    stop.set()
+    assert await asyncio.wait_for(task, 20) == 0
+    assert beat == b"connected"
