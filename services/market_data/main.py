@@ -20,7 +20,7 @@ from services.market_data.momentum import MomentumParams
 from services.market_data.sentiment import SentimentParams
 from services.market_data.session import MarketSession
 from services.market_data.universe import ib_bar_size, universe
-from shared.aio import sleep_or_stop
+from shared.aio import sleep_or_stop, wait_any
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.runner import ServiceContext
@@ -29,6 +29,7 @@ from shared.schemas import (
     Candidate,
     CandidatesSignal,
     ConnState,
+    ContractRef,
     GatewayStatus,
     HistoryBars,
     HistoryRequest,
@@ -46,6 +47,7 @@ SENTIMENT_KEY = "md:sentiment"
 CANDIDATES_KEY = "md:candidates"
 REQUEST_PREFIX = "md-"
 MIN_REREQUEST_S = 2.0
+HISTORY_RETRY_S = (1.0, 30.0)  # first and longest wait before asking again for failed history
 
 
 def bars_key(symbol: str) -> str:
@@ -92,6 +94,12 @@ class MarketDataService:
         self._published_at = 0.0
         self._sentiment_since = 0.0
         self._eval_lock = asyncio.Lock()
+        # Warm-up history: the request id awaited per symbol, and the symbols whose last
+        # request failed (e.g. sent before the gateway was connected) and are asked again.
+        self._history_awaited: dict[str, str] = {}
+        self._history_failed: set[str] = set()
+        self._retry_delay = HISTORY_RETRY_S[0]
+        self._retry_wake = asyncio.Event()
 
     async def start(self) -> None:
         self.ctx.consume(GW_STATUS, self.on_status, accept=(GatewayStatus, IbError))
@@ -99,19 +107,30 @@ class MarketDataService:
         self.ctx.consume(MD_TICKS, self.on_tick, accept=(Quote,))
         await self.request_universe("start")
         self.ctx.spawn(self._evaluate_loop(), "evaluate")
+        self.ctx.spawn(self._history_retry_loop(), "history-retry")
 
     async def request_universe(self, reason: str) -> None:
         """Subscribe the watchlist and ask for warm-up bars (idempotent at the gateway)."""
-        self._round += 1
         self._requested_at = time.monotonic()
-        pub = self.ctx.publisher
-        pub.add(
+        self.ctx.publisher.add(
             GW_COMMANDS, Subscribe(contracts=self.contracts, priority=8, requester="market_data")
         )
+        self._history_failed.clear()
+        await self._request_history(self.contracts)
+        log.info(
+            "universe_requested", reason=reason, symbols=len(self.contracts), round=self._round
+        )
+
+    async def _request_history(self, contracts: list[ContractRef]) -> None:
+        """Ask for warm-up bars; only the newest request per symbol counts when it answers."""
+        self._round += 1
+        pub = self.ctx.publisher
         bar_size = ib_bar_size(self.settings.md_bar_seconds)
-        for contract in self.contracts:
+        for contract in contracts:
+            request_id = f"{REQUEST_PREFIX}{self._round}-{contract.symbol}"
+            self._history_awaited[contract.symbol] = request_id
             request = HistoryRequest(
-                request_id=f"{REQUEST_PREFIX}{self._round}-{contract.symbol}",
+                request_id=request_id,
                 contract=contract,
                 duration=self.settings.md_history_duration,
                 bar_size=bar_size,
@@ -119,9 +138,32 @@ class MarketDataService:
             )
             pub.add(GW_COMMANDS, request, key=contract.symbol)
         await pub.flush()
-        log.info(
-            "universe_requested", reason=reason, symbols=len(self.contracts), round=self._round
-        )
+
+    async def _history_retry_loop(self) -> None:
+        """Ask again for history that failed, backing off while the gateway cannot serve it.
+
+        Without warm-up bars no indicator is valid for an hour, so a failure (the
+        gateway not connected yet, a pacing refusal) must not be the last word.
+        """
+        while not self.ctx.stop.is_set():
+            await wait_any(self.ctx.stop, self._retry_wake)
+            if await sleep_or_stop(self.ctx.stop, self._retry_delay):
+                return
+            self._retry_wake.clear()
+            gateway_down = self._gateway is not None and self._gateway is not ConnState.CONNECTED
+            if not self._history_failed or gateway_down:
+                continue  # a CONNECTED status (or the next failure) wakes this again
+            retry = [c for c in self.contracts if c.symbol in self._history_failed]
+            self._history_failed.clear()
+            self._retry_delay = min(self._retry_delay * 2, HISTORY_RETRY_S[1])
+            try:
+                await self._request_history(retry)
+            except RedisError as exc:  # Redis away: keep the symbols for the next round
+                self._history_failed.update(c.symbol for c in retry)
+                self._retry_wake.set()
+                log.warning("history_retry_failed", error=str(exc))
+                continue
+            log.info("history_retried", symbols=[c.symbol for c in retry], round=self._round)
 
     async def on_tick(self, msg: Message[Any]) -> None:
         body = msg.body
@@ -150,9 +192,17 @@ class MarketDataService:
         body = msg.body
         if not isinstance(body, HistoryBars) or not body.request_id.startswith(REQUEST_PREFIX):
             return
+        if self._history_awaited.get(body.symbol) != body.request_id:
+            return  # an older request's answer: a newer one is on its way
         if body.error:
-            log.warning("history_failed", symbol=body.symbol, error=body.error)
+            self._history_failed.add(body.symbol)
+            self._retry_wake.set()
+            log.warning(
+                "history_failed", symbol=body.symbol, error=body.error, retry_s=self._retry_delay
+            )
             return
+        self._history_awaited.pop(body.symbol, None)
+        self._retry_delay = HISTORY_RETRY_S[0]
         added = self.state.on_history(body.symbol, list(body.bars))
         log.info("history_seeded", symbol=body.symbol, bars=len(body.bars), new=added)
         if added:
@@ -171,6 +221,9 @@ class MarketDataService:
             self.state.mark_gap()  # the gateway was away: bars may have missed data
         if time.monotonic() - self._requested_at > MIN_REREQUEST_S:
             await self.request_universe(f"gateway {body.state.value} after {previous}")
+        else:  # just asked: only what failed meanwhile is asked again, without waiting long
+            self._retry_delay = HISTORY_RETRY_S[0]
+            self._retry_wake.set()
 
     async def _evaluate_loop(self) -> None:
         while not await sleep_or_stop(self.ctx.stop, self.settings.md_eval_interval_s):

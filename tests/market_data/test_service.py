@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from services.market_data.main import MIN_REREQUEST_S
+from services.market_data.main import HISTORY_RETRY_S, MIN_REREQUEST_S
 from services.market_data.main import main as market_data_main
 from shared.bus import Publisher
 from shared.envelope import decode
@@ -155,6 +155,45 @@ async def test_status_when_gateway_reconnects_requests_universe_again(
         what="re-request after reconnect",
     )
     assert again
+
+
+async def test_history_when_refused_before_gateway_connects_is_asked_again_and_warms_up(
+    service: asyncio.Event, settings: Settings, redis: aioredis.Redis
+) -> None:
+    # The start-up race CI caught: market_data asks before the adapter is logged on,
+    # every history request is refused, and CONNECTED arrives within MIN_REREQUEST_S.
+    first = await wait_until(lambda: _history_requests(redis, 6), what="start-up history")
+    await wait_until(lambda: _groups_ready(redis), what="consumer groups")
+    pub = Publisher(redis, settings, src="fake-gateway")
+    await pub.publish(GW_STATUS, GatewayStatus(state=ConnState.CONNECTING, client_id=1))
+    for cmd in first:
+        sym = cmd.contract.symbol
+        pub.add(
+            GW_REPLIES,
+            HistoryBars(
+                request_id=cmd.request_id, symbol=sym, bars=[], error="gateway not connected"
+            ),
+        )
+    await pub.flush()
+    # Refused while the gateway is known to be away: nothing is asked again yet.
+    await asyncio.sleep(HISTORY_RETRY_S[0] + 0.5)  # deliberate: proving nothing is sent
+    assert len(await _history_requests(redis, 0)) == 6
+    await pub.publish(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1))
+    again = await wait_until(lambda: _history_requests(redis, 12), timeout=10, what="retry")
+    retried = again[6:]
+    assert sorted(c.contract.symbol for c in retried) == sorted(PATHS)
+    assert {c.request_id for c in retried}.isdisjoint(c.request_id for c in first)
+    subscribes = [c for c in await _commands(redis) if isinstance(c, Subscribe)]
+    assert len(subscribes) == 1  # the subscription itself was never refused
+    await _play_gateway(redis, settings)  # answers every request; only the newest count
+    sentiment = await wait_until(lambda: redis.hgetall("md:sentiment"), what="md:sentiment")
+    assert sentiment[b"state"] == b"BULLISH"
+    assert await wait_until(lambda: _ranked_first(redis, b"AAPL long"), what="warm screen")
+
+
+async def _history_requests(redis: aioredis.Redis, at_least: int) -> list[HistoryRequest]:
+    found = [c for c in await _commands(redis) if isinstance(c, HistoryRequest)]
+    return found if len(found) >= at_least else []
 
 
 async def _more_subscribes(redis: aioredis.Redis, before: int) -> bool:
