@@ -26,7 +26,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from shared.aio import sleep_or_stop
 from shared.bus.dlq import DeadLetters
-from shared.envelope import DecodeError, Message, decode
+from shared.bus.raw_reads import RAW_ENTRIES, enable_raw_reads, xreadgroup_args
+from shared.envelope import DecodeError, Message, decode, decode_flat, fields_dict
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Schema
@@ -36,7 +37,9 @@ log = get_logger("optbot.bus.consumer")
 
 Handler = Callable[[Message[Any]], Awaitable[None]]
 ConflateKey = Callable[[Message[Any]], Hashable | None]
-_Entry = tuple[bytes, dict[bytes, bytes]]  # raw id as Redis sent it, fields
+# Raw id as Redis sent it, and the fields: a flat [name, value, ...] list from our own
+# reads (raw_reads), a dict from XAUTOCLAIM, None when MAXLEN trimmed a pending entry.
+_Entry = tuple[bytes, Any]
 
 
 class GroupConsumer:
@@ -71,6 +74,7 @@ class GroupConsumer:
         self._claim_idle_ms = claim_idle_ms or settings.claim_idle_ms
         self._max_deliveries = max_deliveries or settings.max_deliveries
         self._dlq = DeadLetters(redis, settings.maxlen_dlq)
+        enable_raw_reads(redis)
         self._last_error: dict[str, str] = {}
         self._acks: list[bytes] = []  # handled, to be acked with the next read
         self._next_claim = 0.0
@@ -136,16 +140,14 @@ class GroupConsumer:
 
     async def _ack_and_read(self, cursor: str, block: int | None) -> Any:
         """XACK of the last batch and the next XREADGROUP in one round trip."""
+        args = xreadgroup_args(self.group, self.consumer, self.stream, cursor, self._batch, block)
         if not self._acks:
-            return await self._redis.xreadgroup(
-                self.group, self.consumer, {self.stream: cursor}, count=self._batch, block=block
-            )
+            raw = {RAW_ENTRIES: True}
+            return await self._redis.execute_command(*args, **raw)  # type: ignore[no-untyped-call]
         acks, self._acks = self._acks, []
         pipe = self._redis.pipeline(transaction=False)
         pipe.xack(self.stream, self.group, *acks)
-        pipe.xreadgroup(
-            self.group, self.consumer, {self.stream: cursor}, count=self._batch, block=block
-        )
+        pipe.execute_command(*args, **{RAW_ENTRIES: True})
         try:
             _, reply = await pipe.execute()
         except RedisError:
@@ -229,7 +231,11 @@ class GroupConsumer:
                 continue
             entry_id = raw_id.decode()
             try:
-                msg = decode(fields, entry_id)
+                msg = (
+                    decode_flat(fields, entry_id)
+                    if type(fields) is list
+                    else decode(fields, entry_id)
+                )
             except DecodeError as exc:
                 await self._dead_letter(entry_id, fields, exc.reason)
                 continue
@@ -301,13 +307,13 @@ class GroupConsumer:
             error=self._last_error[msg.id],
         )
 
-    async def _dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
+    async def _dead_letter(self, entry_id: str, fields: Any, reason: str) -> None:
         await self._dlq.send(
             stream=self.stream,
             group=self.group,
             consumer=self.consumer,
             entry_id=entry_id,
-            fields=fields,
+            fields=fields_dict(fields) if isinstance(fields, list) else fields,
             reason=reason,
         )
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.envelope import DecodeError, decode, decode_loose, encode
+from shared.envelope import DecodeError, decode, decode_flat, decode_loose, encode
 from shared.schemas import ContractRef, Quote, Schema
 from tests.shared.samples import SAMPLES, SPY
 
@@ -162,6 +162,48 @@ def test_decode_when_body_is_arbitrary_msgpack_raises_only_decode_error(body: ob
         except DecodeError:
             continue
         assert isinstance(msg.body, Schema.registry[type_name])
+
+
+def _flat(fields: dict[bytes, object]) -> list[object]:
+    return [x for pair in fields.items() for x in pair]
+
+
+def _outcome(decoder: object, fields: object) -> object:
+    try:
+        msg = decoder(fields, "1-0")  # type: ignore[operator]
+    except DecodeError as exc:
+        return ("error", exc.reason)
+    return (msg.body, msg.src, msg.ts, msg.key, msg.id)
+
+
+@pytest.mark.parametrize("body", SAMPLES, ids=lambda b: b.TYPE)
+def test_decode_flat_when_entry_is_as_published_equals_decode(body: Schema) -> None:
+    fields = dict(encode(body, src="svc/1", key="K"))
+    assert _outcome(decode_flat, _flat(fields)) == _outcome(decode, fields)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from([b"type", b"v", b"src", b"ts", b"key", b"body", b"junk"]), field_values
+    ),
+    order=st.randoms(use_true_random=False),
+)
+def test_decode_flat_when_fields_are_arbitrary_agrees_with_decode(
+    fields: dict[bytes, object], order: object
+) -> None:
+    # Same verdict and the same reason whatever the field order: the positional fast
+    # path may only ever take entries the careful path would accept identically.
+    published = {**dict(encode(SAMPLES[0], src="s", key="SPY")), **fields}
+    items = list(published.items())
+    order.shuffle(items)  # type: ignore[attr-defined]
+    shuffled = dict(items)
+    assert _outcome(decode_flat, _flat(shuffled)) == _outcome(decode, shuffled)
+
+
+def test_decode_flat_when_not_pairs_raises_decode_error() -> None:
+    with pytest.raises(DecodeError, match="pairs"):
+        decode_flat([b"type", b"quote", b"v"])
 
 
 def test_contract_key_when_option_is_readable() -> None:

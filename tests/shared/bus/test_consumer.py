@@ -279,3 +279,42 @@ async def test_accept_when_type_does_not_belong_dead_letters_with_original_field
     assert dead[b"reason"] == b"type quote does not belong on orders:requests"
     assert dead[b"orig.type"] == b"quote" and dead[b"orig.key"] == b"SPY"
     assert await _pending(redis) == 0
+
+
+async def test_raw_reads_when_enabled_leave_other_xreadgroup_callers_their_dicts(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    # The consumer reads entries as Redis sends them (no dict per entry); that switch
+    # is per call, so code sharing the client still gets redis-py's usual shape.
+    await _publish_cancels(redis, settings, 3)
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.body.client_order_id)
+
+    consumer = _consumer(redis, settings, "a", handle)
+    await _run_until(consumer, lambda: len(seen) == 3)
+    await redis.xgroup_create(STREAM, "plain", "0")
+    reply: Any = await redis.xreadgroup("plain", "p", {STREAM: ">"}, count=10)
+    fields = reply[0][1][0][1]
+    assert isinstance(fields, dict) and decode(fields).body == OrderCancel(client_order_id="c0")
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xreadgroup("plain", "p", {STREAM: "0"}, count=10)
+        (piped,) = await pipe.execute()
+    assert isinstance(piped[0][1][0][1], dict)
+
+
+async def test_raw_reads_when_entry_is_malformed_dead_letters_the_original_fields(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await redis.xadd(STREAM, {b"type": b"order.cancel", b"v": b"1", b"src": b"x", b"ts": b"oops"})
+    handled: list[Any] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        handled.append(msg)
+
+    consumer = _consumer(redis, settings, "a", handle)
+    await _run_until(consumer, lambda: consumer.dead_lettered == 1)
+    ((_, dead),) = await redis.xrange(SYS_DLQ)
+    assert dead[b"orig.ts"] == b"oops" and b"not a non-negative integer" in dead[b"reason"]
+    assert handled == [] and await _pending(redis) == 0
