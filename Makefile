@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constra
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
-.PHONY: run test lint docs bench clean help
+.PHONY: run test lint audit docs bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -34,6 +34,9 @@ lint: $(DEV_STAMP)  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+
+audit: $(DEV_STAMP)  ## known vulnerabilities in constraints.txt: pip-audit, else the committed snapshot
+	$(BIN)/python scripts/audit.py
 
 docs: $(RUNTIME_STAMP)  ## regenerate the README configuration table from the settings model
 	$(BIN)/python -m shared.settings_doc README.md
