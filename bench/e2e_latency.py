@@ -27,9 +27,12 @@ receipt. ``ratio`` = ours p50 / baseline p50. Goal (issue 9): quote p99 < 10 ms.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import time
-from collections import defaultdict, deque
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -39,14 +42,16 @@ from bench.system import WATCHLIST, start_system
 from services.tws_simulator import Simulator
 from shared.bus import GroupConsumer, connect_redis
 from shared.envelope import Message
-from shared.schemas import Bar, CandidatesSignal, OrderNew, Quote
+from shared.schemas import Bar, CandidatesSignal, OrderNew, Quote, SecType
 from shared.settings import load_settings
 from shared.streams import MD_SIGNALS, MD_TICKS, ORDERS_REQUESTS
 
 SECONDS = float(os.environ.get("BENCH_E2E_S", "60"))
-QUOTES_PER_S = 2000  # the issue's fixed rate
+QUOTES_PER_S = 2000  # the issue's fixed rate: all md:ticks entries together
+FASTEST_STEP_S = 0.005  # the simulator paces steps so that all open lines make QUOTES_PER_S
 SYMBOLS = [s for s in WATCHLIST.split(",") if s != "VIX"]  # the index has no bid/ask
 BASELINE_SECONDS = 5.0
+WARMUP_S = 3.0  # history, first subscriptions
 
 
 def percentiles(samples_ns: list[int]) -> dict[str, Any]:
@@ -96,123 +101,217 @@ async def baseline(url: str, rate: float, seconds: float) -> list[int]:
     return samples
 
 
-class Probe:
-    """Stamps simulator steps and reads md:ticks, md:signals, orders:requests."""
+class Stamps:
+    """The simulator side (this process): when each new bid/ask went to the socket."""
 
     def __init__(self) -> None:
-        self.moved: dict[tuple[str, float | None, float | None], int] = {}
-        self._sim_pair: dict[str, tuple[float, float]] = {}
-        self._seen_pair: dict[str, tuple[float | None, float | None]] = {}
-        self.total: list[int] = []
-        self.sim_to_adapter: list[int] = []
-        self.adapter_to_redis: list[int] = []
-        self.redis_to_reader: list[int] = []
-        self.unmatched = 0
-        self.quotes = 0
-        self._recent: dict[str, deque[tuple[int, int]]] = defaultdict(lambda: deque(maxlen=400))
-        self.bar: list[int] = []
-        self._candidates: dict[str, int] = {}
-        self.order: list[int] = []
-        self.orders = 0
+        # (symbol, bid, ask) -> every time that pair went out (prices come back)
+        self.moved: dict[tuple[str, float | None, float | None], list[int]] = defaultdict(list)
+        self._pair: dict[str, tuple[float, float]] = {}
 
-    def on_step(self, sim: Simulator, started_ns: int) -> None:
+    def on_step(self, sim: Simulator, sent_ns: int) -> None:
         for sym, q in sim.market.quotes.items():
             pair = (q.bid, q.ask)
-            if self._sim_pair.get(sym) != pair:
-                self._sim_pair[sym] = pair
-                self.moved[(sym, q.bid, q.ask)] = started_ns
+            if self._pair.get(sym) != pair:
+                self._pair[sym] = pair
+                self.moved[(sym, q.bid, q.ask)].append(sent_ns)
+
+    def sent(self, key: tuple[str, float | None, float | None], before_ns: int) -> int | None:
+        """When ``key`` last went out before ``before_ns`` (when it was read)."""
+        times = self.moved.get(key)
+        if not times:
+            return None
+        i = bisect_right(times, before_ns)
+        return times[i - 1] if i else None
+
+
+@dataclass
+class Reading:
+    """What the reader process saw; times are ``time.time_ns()`` of this host."""
+
+    # every stock quote: symbol, bid, ask, ib_ts, envelope ts, read at, new bid/ask?
+    ticks: list[tuple[str, float | None, float | None, int, int, int, bool]] = field(
+        default_factory=list
+    )
+    all_quotes: int = 0  # every md:ticks entry read: stocks, the VIX index, options
+    bars: list[tuple[str, int, int, int]] = field(default_factory=list)  # sym, start, s, ts
+    candidates: list[tuple[str, int]] = field(default_factory=list)  # symbol, signal ts
+    orders: list[tuple[str, int]] = field(default_factory=list)  # symbol, order ts
+    started_ns: int = 0  # when the timed part began (samples before it are warm-up)
+    lines: int = 0  # market-data lines open at the simulator at the end
+    requests: int = 0  # orders:requests entries at the end
+
+
+class Recorder:
+    """The reader's handlers: as cheap as possible, everything is matched afterwards."""
+
+    def __init__(self) -> None:
+        self.r = Reading()
+        self._pair: dict[str, tuple[float | None, float | None]] = {}
 
     async def on_tick(self, msg: Message[Any]) -> None:
         now = time.time_ns()
         q = msg.body
-        if not isinstance(q, Quote) or q.contract.sec_type.value != "STK":
+        self.r.all_quotes += 1
+        if not isinstance(q, Quote) or q.contract.sec_type is not SecType.STK:
             return
         sym = q.contract.symbol
-        self.quotes += 1
-        self._recent[sym].append((q.ib_ts, msg.ts))
-        pair = (q.bid, q.ask)
-        if self._seen_pair.get(sym) == pair:
-            return  # another field changed: not a new bid/ask
-        self._seen_pair[sym] = pair
-        stamped = self.moved.get((sym, q.bid, q.ask))
-        if stamped is None or not q.ib_ts:
-            self.unmatched += 1
-            return
-        self.total.append(now - stamped)
-        self.sim_to_adapter.append(q.ib_ts - stamped)
-        self.adapter_to_redis.append(msg.ts - q.ib_ts)
-        self.redis_to_reader.append(now - msg.ts)
+        new = self._pair.get(sym) != (q.bid, q.ask)  # else another field changed
+        self._pair[sym] = (q.bid, q.ask)
+        self.r.ticks.append((sym, q.bid, q.ask, q.ib_ts or 0, msg.ts, now, new))
 
     async def on_signal(self, msg: Message[Any]) -> None:
         body = msg.body
         if isinstance(body, Bar):
-            end = body.start_ns + body.interval_s * 1_000_000_000
-            closing = next((ts for ib_ts, ts in self._recent[body.symbol] if ib_ts >= end), None)
-            if closing is not None:
-                self.bar.append(msg.ts - closing)
+            self.r.bars.append((body.symbol, body.start_ns, body.interval_s, msg.ts))
         elif isinstance(body, CandidatesSignal):
-            for c in body.candidates:
-                self._candidates[c.symbol] = msg.ts
+            self.r.candidates.extend((c.symbol, msg.ts) for c in body.candidates)
 
     async def on_order(self, msg: Message[Any]) -> None:
         body = msg.body
         if isinstance(body, OrderNew) and not body.reduce_only:
-            self.orders += 1
-            since = self._candidates.get(body.contract.symbol)
-            if since is not None:
-                self.order.append(msg.ts - since)
+            self.r.orders.append((body.contract.symbol, msg.ts))
 
 
-async def _system_run(url: str, seconds: float) -> Probe:
-    probe = Probe()
-    tick_interval = len(SYMBOLS) / QUOTES_PER_S  # every stock moves every step
-    system = await start_system(url, tick_interval=tick_interval, step_hook=probe.on_step)
+def reader_process(url: str, warmup_s: float, stop: Any, out: Any) -> None:
+    """Entry point of the reader process (a stand-in for the strategy's reading):
+    group consumers on md:ticks, md:signals and orders:requests, as the services
+    read them; sends its Reading through ``out`` when ``stop`` is set."""
+    out.send(asyncio.run(_read(url, warmup_s, stop)))
+
+
+async def _read(url: str, warmup_s: float, stop_flag: Any) -> Reading:
+    rec = Recorder()
     redis = connect_redis(url)
     settings = load_settings(redis_url=url, consume_block_ms=100, consume_batch=500)
     stop = asyncio.Event()
     consumers = [
         GroupConsumer(redis, settings, stream=s, group="bench-probe", consumer="p", handler=h)
         for s, h in (
-            (MD_TICKS, probe.on_tick),
-            (MD_SIGNALS, probe.on_signal),
-            (ORDERS_REQUESTS, probe.on_order),
+            (MD_TICKS, rec.on_tick),
+            (MD_SIGNALS, rec.on_signal),
+            (ORDERS_REQUESTS, rec.on_order),
         )
     ]
     tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+    await asyncio.sleep(warmup_s)
+    rec.r.started_ns = time.time_ns()
+    await asyncio.to_thread(stop_flag.wait)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await redis.aclose()
+    return rec.r
+
+
+@dataclass
+class Matched:
+    total: list[int] = field(default_factory=list)
+    sim_to_adapter: list[int] = field(default_factory=list)
+    adapter_to_redis: list[int] = field(default_factory=list)
+    redis_to_reader: list[int] = field(default_factory=list)
+    bar: list[int] = field(default_factory=list)
+    order: list[int] = field(default_factory=list)
+    unmatched: int = 0
+
+
+def match(stamps: Stamps, r: Reading) -> Matched:
+    """Pair every new bid/ask the reader saw with the step that sent it."""
+    m = Matched()
+    last_sent: dict[str, int] = {}
+    arrivals: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for sym, bid, ask, ib_ts, ts, read_at, new in r.ticks:
+        ib_times, entry_times = arrivals[sym]
+        ib_times.append(ib_ts)
+        entry_times.append(ts)
+        if not new or read_at < r.started_ns:
+            continue
+        sent = stamps.sent((sym, bid, ask), read_at)
+        if sent is None or not ib_ts or sent < last_sent.get(sym, 0):
+            # a pair seen before: the new bid arrived without its ask yet (IB sends
+            # them as separate ticks), so it matches an older step; not a sample
+            m.unmatched += 1
+            continue
+        last_sent[sym] = sent
+        m.total.append(read_at - sent)
+        m.sim_to_adapter.append(ib_ts - sent)
+        m.adapter_to_redis.append(ts - ib_ts)
+        m.redis_to_reader.append(read_at - ts)
+    for sym, start_ns, interval_s, bar_ts in r.bars:
+        # the bar closes on the first quote at or past its end
+        ib_times, entry_times = arrivals[sym]
+        i = bisect_left(ib_times, start_ns + interval_s * 1_000_000_000)
+        if i < len(ib_times) and bar_ts >= entry_times[i]:
+            m.bar.append(bar_ts - entry_times[i])
+    events = sorted([(ts, 0, s) for s, ts in r.candidates] + [(ts, 1, s) for s, ts in r.orders])
+    since: dict[str, int] = {}
+    for ts, kind, sym in events:
+        if kind == 0:
+            since[sym] = ts
+        elif sym in since:
+            m.order.append(ts - since[sym])
+    return m
+
+
+async def _system_run(url: str, seconds: float) -> tuple[Stamps, Reading]:
+    stamps = Stamps()
+    system = await start_system(
+        url, tick_interval=FASTEST_STEP_S, quotes_per_sec=QUOTES_PER_S, step_hook=stamps.on_step
+    )
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    receive, send = ctx.Pipe(duplex=False)
+    reader = ctx.Process(target=reader_process, args=(url, WARMUP_S, stop, send), daemon=True)
+    reader.start()
+    redis = connect_redis(url)
     try:
-        await asyncio.sleep(3.0)  # warm-up: history, first subscriptions
-        for lst in (probe.total, probe.sim_to_adapter, probe.adapter_to_redis):
-            lst.clear()
-        probe.redis_to_reader.clear()
+        await asyncio.sleep(WARMUP_S)  # warm-up: history, first subscriptions
         started = last_t = time.monotonic()
-        last_q = probe.quotes
+        last_n = first_n = await _entries_added(redis)
         while (left := seconds - (time.monotonic() - started)) > 0:
             await asyncio.sleep(min(10.0, left))
-            now = time.monotonic()
-            rate = (probe.quotes - last_q) / max(now - last_t, 1e-9)
-            last_q, last_t = probe.quotes, now
+            now, n = time.monotonic(), await _entries_added(redis)
             progress(
                 f"e2e_latency: {now - started:4.0f}/{seconds:.0f} s, "
-                f"{len(probe.total)} quote samples, {rate:,.0f} stock quotes/s read, "
-                f"{len(probe.bar)} bars, {probe.orders} orders"
+                f"{(n - last_n) / max(now - last_t, 1e-9):,.0f} md:ticks entries/s"
             )
+            last_n, last_t = n, now
+        rate = (last_n - first_n) / max(time.monotonic() - started, 1e-9)
+        lines = sum(len(session.lines) for session in system.sim._all)
+        orders = await redis.xlen(ORDERS_REQUESTS)
         dead = [n for n, ok in system.alive().items() if not ok]
         if dead:
             raise RuntimeError(f"service died during the run: {dead}")
+        stop.set()
+        reading: Reading = await asyncio.to_thread(_receive, receive, 30.0)
+        reading.all_quotes = round(rate)  # entries/s written over the timed part
+        reading.lines, reading.requests = lines, orders
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(reader.join, 10)
         await redis.aclose()
         await system.stop()
-    return probe
+    return stamps, reading
+
+
+def _receive(conn: Any, timeout: float) -> Reading:
+    if not conn.poll(timeout):
+        raise RuntimeError("the reader process sent nothing")
+    reading: Reading = conn.recv()
+    return reading
+
+
+async def _entries_added(redis: aioredis.Redis) -> int:
+    info: Any = await redis.xinfo_stream(MD_TICKS)
+    return int(info.get(b"entries-added", info.get("entries-added", 0)))
 
 
 async def run(url: str) -> dict[str, Any]:
     progress(f"e2e_latency: baseline, bare XADD -> XREADGROUP at {QUOTES_PER_S}/s")
     base = percentiles(await baseline(url, QUOTES_PER_S, BASELINE_SECONDS))
     progress(f"e2e_latency: system at {QUOTES_PER_S} quotes/s for {SECONDS:.0f} s")
-    probe = await _system_run(url, SECONDS)
-    ours = percentiles(probe.total)
+    stamps, reading = await _system_run(url, SECONDS)
+    m = match(stamps, reading)
+    ours = percentiles(m.total)
     ratio = round(ours["p50_ms"] / base["p50_ms"], 2) if ours["p50_ms"] and base["p50_ms"] else None
     return {
         **ours,
@@ -222,14 +321,18 @@ async def run(url: str) -> dict[str, Any]:
         "met": bool(ours["p99_ms"] is not None and ours["p99_ms"] < 10.0),
         "baseline": base,
         "segments": {
-            "sim_to_adapter": percentiles(probe.sim_to_adapter),
-            "adapter_to_redis": percentiles(probe.adapter_to_redis),
-            "redis_to_reader": percentiles(probe.redis_to_reader),
+            "sim_to_adapter": percentiles(m.sim_to_adapter),
+            "adapter_to_redis": percentiles(m.adapter_to_redis),
+            "redis_to_reader": percentiles(m.redis_to_reader),
         },
-        "quote_to_bar": percentiles(probe.bar),
-        "candidates_to_order": percentiles(probe.order),
-        "unmatched_quotes": probe.unmatched,
+        "quote_to_bar": percentiles(m.bar),
+        "candidates_to_order": percentiles(m.order),
+        "orders": len(reading.orders),
+        "order_requests": reading.requests,
+        "lines_open": reading.lines,
+        "unmatched_quotes": m.unmatched,
         "quotes_per_s_target": QUOTES_PER_S,
+        "quotes_per_s_measured": reading.all_quotes,
         "run_s": SECONDS,
         "clock": "time.time_ns() (CLOCK_REALTIME, one host, shared by all processes)",
     }

@@ -115,6 +115,7 @@ async def start_system(
     redis_url: str,
     *,
     tick_interval: float,
+    quotes_per_sec: float = 0.0,
     step_hook: StepHook | None = None,
     services: tuple[str, ...] = SERVICES,
     **overrides: Any,
@@ -124,6 +125,7 @@ async def start_system(
         SimConfig(
             port=0,
             tick_interval=tick_interval,
+            quotes_per_sec=quotes_per_sec,
             time_scale=60.0,
             regime_period=0,
             initial_regime="trending_up",
@@ -133,9 +135,8 @@ async def start_system(
         original = sim.step
 
         def step(n: int = 1) -> None:  # time stamp every market step (the clock calls step())
-            started = time.time_ns()
-            original(n)
-            step_hook(sim, started)
+            original(n)  # prices the step and writes its frames to every client socket
+            step_hook(sim, time.time_ns())
 
         sim.step = step  # type: ignore[method-assign]
     await sim.start()

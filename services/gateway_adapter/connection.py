@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ib_async import IB
+from ib_async import __version__ as ib_async_version
 
+from services.gateway_adapter.framing import SlicedFraming, install_sliced_framing
 from services.gateway_adapter.status import StatusReporter
 from shared.aio import sleep_or_stop, wait_any
 from shared.logs import get_logger
@@ -59,6 +61,11 @@ class IbConnection:
         self.conflicts = 0
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._lost.set
+        self.framing: SlicedFraming | None = None
+        if settings.ib_decode_slice:
+            self.framing = install_sliced_framing(self.ib.client, settings.ib_decode_slice)
+            if self.framing is None:
+                log.warning("sliced_framing_unavailable", ib_async=ib_async_version)
 
     @property
     def connected(self) -> bool:

@@ -276,6 +276,11 @@ class GatewayAdapter:
                     "term": str(self.terms),
                 }
             )
+            framing = self.conn.framing
+            if framing is not None:  # how far the decoding of IB's stream is behind
+                self.ctx.extra.update(
+                    ib_backlog_bytes=str(framing.backlog), ib_read_pauses=str(framing.pauses)
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(term.wait(), self.ctx.settings.heartbeat_interval_s)
 

@@ -28,6 +28,9 @@ class SimConfig:
     regime_period: float = 1800.0  # simulated seconds between scheduled regime draws
     initial_regime: str = "choppy"
     flood_ticks_per_sec: int = 0  # >0: benchmark mode, N tick messages/s over all lines
+    # >0: pace market steps so all open lines together send about N quotes/s (a step
+    # moves every line); tick_interval is then the fastest pace. For fixed-rate loads.
+    quotes_per_sec: float = 0.0
     first_order_id: int = 1
     restart_downtime: float = 0.3  # seconds the listener stays down on a restart fault
     write_buffer_limit: int = 8 << 20  # ticks are skipped while a slow client lags this much

@@ -178,7 +178,7 @@ class Simulator:
         interval = FLOOD_BATCH_SECONDS if flood else self.config.tick_interval
         deadline = loop.time()
         while True:
-            deadline += interval
+            deadline += interval if flood else self._step_interval()
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             if loop.time() - deadline > 1.0:  # fell far behind: do not try to catch up
                 deadline = loop.time()
@@ -189,6 +189,15 @@ class Simulator:
                     self.step()
             except Exception:
                 log.exception("market step failed")
+
+    def _step_interval(self) -> float:
+        """Seconds to the next market step: the configured interval, or longer when
+        ``quotes_per_sec`` caps the quote rate of all open lines together."""
+        rate = self.config.quotes_per_sec
+        if rate <= 0:
+            return self.config.tick_interval
+        lines = sum(len(s.lines) for s in self._all)
+        return max(self.config.tick_interval, lines / rate)
 
     def _flood_batch(self, budget: int) -> None:
         """Benchmark mode: ``budget`` tick messages round-robin over every live line."""

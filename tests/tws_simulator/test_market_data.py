@@ -121,3 +121,20 @@ async def test_snapshot_when_requested_completes_with_tick_snapshot_end(
     await client.ib.qualifyContractsAsync(qqq)
     [ticker] = await client.ib.reqTickersAsync(qqq)
     assert ticker.bid > 0 and ticker.ask > ticker.bid
+
+
+async def test_quotes_per_sec_when_lines_open_paces_steps_to_the_total_rate(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    # Benchmarks need "N quotes/s" for the whole feed, options included: the step
+    # interval stretches with the number of open lines (never below tick_interval).
+    sim = await make_sim(tick_interval=0.002, quotes_per_sec=400.0)
+    assert sim._step_interval() == 0.002  # no lines yet: the fastest pace
+    client = await connect(sim)
+    stocks = [Stock(s, "SMART", "USD") for s in ("SPY", "QQQ", "AAPL", "MSFT")]
+    await client.ib.qualifyContractsAsync(*stocks)
+    tickers = [client.ib.reqMktData(s) for s in stocks]
+    await until(lambda: len(sim.sessions[1].lines) == 4 and all(t.bid > 0 for t in tickers))
+    assert sim._step_interval() == 4 / 400.0
+    steps = sim.market.steps
+    await until(lambda: sim.market.steps > steps + 3)  # and the clock keeps stepping
