@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     maxlen_signals: PositiveInt = Field(50_000, description="cap of md:signals")
     maxlen_commands: PositiveInt = Field(10_000, description="cap of gw:commands")
     maxlen_status: PositiveInt = Field(10_000, description="cap of gw:status")
+    maxlen_replies: PositiveInt = Field(
+        1_000, description="cap of gw:replies (option chains are large; read within seconds)"
+    )
     maxlen_orders: PositiveInt = Field(1_000_000, description="cap of orders:* streams")
     maxlen_account: PositiveInt = Field(10_000, description="cap of account")
     maxlen_dlq: PositiveInt = Field(100_000, description="cap of sys:dlq")
@@ -154,6 +157,9 @@ class Settings(BaseSettings):
     )
 
     # --- gateway adapter --------------------------------------------------------
+    gw_last_ttl_s: PositiveInt = Field(
+        3600, description="md:last of a closed line expires after this (reopening keeps it)"
+    )
     gw_lease_ttl_ms: PositiveInt = Field(
         3000, description="IB connection lease TTL; a standby takes over after it lapses"
     )
@@ -382,7 +388,7 @@ class Settings(BaseSettings):
             "md:signals": self.maxlen_signals,
             "gw:commands": self.maxlen_commands,
             "gw:status": self.maxlen_status,
-            "gw:replies": self.maxlen_status,
+            "gw:replies": self.maxlen_replies,
             "account": self.maxlen_account,
             "sys:dlq": self.maxlen_dlq,
             "sys:control": self.maxlen_control,

@@ -68,6 +68,7 @@ class GatewayAdapter:
             index_symbols=s.index_symbols,
             held=self._held,
             data_type_code=DATA_TYPE_CODES[DataType(s.ib_market_data_type.value)],
+            last_ttl_s=s.gw_last_ttl_s,
         )
         self.requests = Requests(
             self.conn,

@@ -23,6 +23,7 @@ from services.gateway_adapter.status import StatusReporter
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import ContractRef, SecType
+from shared.streams import last_quote_key
 
 log = get_logger("optbot.gateway_adapter.subscriptions")
 
@@ -61,8 +62,10 @@ class Subscriptions:
         index_symbols: frozenset[str],
         held: Any = frozenset,  # () -> set of held ContractRef keys
         data_type_code: int = 1,
+        last_ttl_s: int = 3600,
     ) -> None:
         self._conn = conn
+        self._last_ttl_s = last_ttl_s
         self._qualifier = qualifier
         self._quotes = quotes
         self._pacer = pacer
@@ -215,12 +218,16 @@ class Subscriptions:
         self._by_contract[id(q.contract)] = key
         self._quotes.route(ticker, q.ref)
         self.open[key] = q
+        self._spawn(self._redis.persist(last_quote_key(key)))  # live again: no expiry
 
     async def _close_line(self, key: str) -> None:
         q = self.open.pop(key, None)
         self._quotes.unroute(key)
         if q is None:
             return
+        # Its last quote stays readable for a while, then goes: the strategy streams new
+        # option contracts all day and each would otherwise leave a hash behind forever.
+        self._spawn(self._redis.expire(last_quote_key(key), self._last_ttl_s))
         self._by_contract.pop(id(q.contract), None)
         if self._conn.connected:
             await self._pacer.take()
@@ -236,6 +243,7 @@ class Subscriptions:
             self._by_contract.pop(id(q.contract), None)
         self._quotes.unroute(key)
         self._spawn(self._redis.hdel(SUBS_KEY, key))
+        self._spawn(self._redis.expire(last_quote_key(key), self._last_ttl_s))
 
     async def reopen_all(self) -> None:
         """After a (re)connect: every previous line is gone; open the desired set again."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from services.tws_simulator import Simulator
@@ -239,3 +241,19 @@ async def test_unsubscribe_when_other_requester_or_order_needs_line_keeps_it_ope
     assert await redis.hexists("gw:subs", "SPY") and not await redis.hexists("gw:subs", "AAPL")
     await send(redis, settings, Unsubscribe(contracts=[spy], requester="market_data"))
     await wait_until(lambda: "SPY" not in subs.open, timeout=3, what="SPY closed by its last user")
+    # A closed line's last quote expires (no hash per contract left forever) ...
+    ttl = await wait_until(lambda: _positive(redis.ttl("md:last:SPY")), what="md:last TTL")
+    assert ttl <= settings.gw_last_ttl_s and await redis.ttl("md:last:QQQ") == -1
+    # ... and stays when the line opens again.
+    await send(redis, settings, Subscribe(contracts=[spy], requester="market_data"))
+    await wait_until(lambda: "SPY" in subs.open, timeout=3, what="SPY open again")
+    await wait_until(lambda: _equals(redis.ttl("md:last:SPY"), -1), what="md:last persisted")
+
+
+async def _positive(ttl: Any) -> int:
+    value = int(await ttl)
+    return value if value > 0 else 0
+
+
+async def _equals(value: Any, expected: int) -> bool:
+    return int(await value) == expected
