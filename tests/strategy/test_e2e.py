@@ -88,10 +88,14 @@ async def test_trade_when_bullish_regime_buys_calls_fills_and_exits_then_halt_st
     await wait_until(realized, timeout=15, what="realized P&L after the exit fill")
     print(f"\nfirst order {t_order:.1f}s, first fill {t_fill:.1f}s after strategy start")
 
-    # optbot halt: entries stop within one cycle (2 s); the strategy says why.
+    # optbot halt: the strategy applies it from sys:control at once (any entry after it
+    # is denied by the risk check) and says so by the next cycle. A cycle in progress
+    # may be waiting on a chain (request timeout) and its first quotes (quote wait).
     await asyncio.to_thread(cli, stack, "halt", "--why", "e2e test", "--who", "tester")
+    s = stack.settings
+    longest_cycle = s.ib_request_timeout_s + s.strat_quote_wait_s + s.strat_cycle_interval_s
     halted = await wait_until(
-        lambda: _halt_decision(redis), timeout=2 * stack.settings.strat_cycle_interval_s + 1
+        lambda: _halt_decision(redis), timeout=longest_cycle + 1, what="the halt decision"
     )
     await asyncio.sleep(2 * stack.settings.strat_cycle_interval_s)  # two more cycles, watched
     late = [o for i, o in await orders(redis) if i > halted and not o.reduce_only]
@@ -103,8 +107,9 @@ async def _entries(redis: aioredis.Redis) -> list[Any]:
 
 
 async def _halt_decision(redis: aioredis.Redis) -> str | None:
+    """The first decision made under the halt: an entry denied, or a cycle skipped."""
     for entry_id, d in await decisions(redis):
-        if d.outcome is DecisionOutcome.SKIPPED and "HALTED" in d.reason:
+        if d.outcome in (DecisionOutcome.SKIPPED, DecisionOutcome.DENIED) and "HALTED" in d.reason:
             return entry_id
     return None
 
