@@ -1,11 +1,13 @@
 """Live updates: follow the streams, mark panels dirty, push coalesced snapshots.
 
 One follower (``XREAD``, no group: the monitor never acks or steals work) marks
-which panels changed; a push loop runs at most ``OPTBOT_MONITOR_PUSH_HZ`` times a
-second and sends each dirty panel once, as the same JSON its REST endpoint
-returns. A slow browser never queues: it holds only the newest body per panel.
-A Redis outage is reported as a ``connection`` event, and the follower resumes
-from the newest entries (ids may have restarted with Redis).
+which panels changed. Quotes are not read one by one (they are most of the traffic
+and the monitor only counts them): ``md:ticks``' ``entries-added`` is polled instead.
+A push loop runs at most ``OPTBOT_MONITOR_PUSH_HZ`` times a second and sends each
+dirty panel once, as the same JSON its REST endpoint returns. A slow browser never
+queues: it holds only the newest body per panel. A Redis outage is reported as a
+``connection`` event, and the follower resumes from the newest entries (ids may
+have restarted with Redis).
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ from shared.streams import (
 
 log = get_logger("optbot.monitor.live")
 
-# Which panels an entry on each stream changes.
+# Which panels an entry on each stream changes (md:ticks: counted, not followed).
+QUOTE_PANELS = ("quotes",)
+QUOTE_POLL_S = 0.5
 STREAM_PANELS: dict[str, tuple[str, ...]] = {
-    MD_TICKS: ("quotes",),
     MD_SIGNALS: ("market",),
     GW_STATUS: ("status", "system"),
     ORDERS_REQUESTS: ("orders",),
@@ -138,6 +141,7 @@ class LiveHub:
             asyncio.create_task(self._follow(stop), name="monitor:follow"),
             asyncio.create_task(self._push(stop), name="monitor:push"),
             asyncio.create_task(self._refresh(stop), name="monitor:refresh"),
+            asyncio.create_task(self._count_quotes(stop), name="monitor:quotes"),
         ]
         try:
             await stop.wait()
@@ -181,9 +185,7 @@ class LiveHub:
         self.metrics.entries.labels(stream).inc()
         self._dirty.update(STREAM_PANELS.get(stream, ()))
         kind = fields.get(b"type", b"")
-        if stream == MD_TICKS:
-            self.metrics.saw_quotes(1)
-        elif stream == MD_SIGNALS and kind == b"bar":
+        if stream == MD_SIGNALS and kind == b"bar":
             self._bars.add(fields.get(b"key", b"").decode(errors="replace"))
         elif stream == ORDERS_REQUESTS:
             self.metrics.orders.labels(kind.decode(errors="replace")[:32]).inc()
@@ -236,6 +238,29 @@ class LiveHub:
                 return
             self._latest[panel] = data
             self._broadcast(panel, data)
+
+    async def _count_quotes(self, stop: asyncio.Event) -> None:
+        """Quotes counted from ``md:ticks``' ``entries-added`` (Redis >= 7), so the
+        monitor does not wake and decode for every one of thousands a second."""
+        added = await self._quotes_added()  # counted from the monitor's start on
+        while not await sleep_or_stop(stop, QUOTE_POLL_S):
+            now = await self._quotes_added()
+            if now is None:
+                continue
+            if added is None:
+                added = 0  # the stream appeared after we started: all of it is new
+            if now > added:
+                self.metrics.saw_quotes(now - added)
+                self.metrics.entries.labels(MD_TICKS).inc(now - added)
+                self._dirty.update(QUOTE_PANELS)
+            added = now  # also after a Redis restart, when the count starts again
+
+    async def _quotes_added(self) -> int | None:
+        try:
+            info: Any = await self.reader.redis.xinfo_stream(MD_TICKS)
+        except (RedisError, OSError):  # no stream yet, or Redis away (the follower says)
+            return None
+        return int(info.get("entries-added", 0) or 0)
 
     async def _refresh(self, stop: asyncio.Event) -> None:
         n = 0
