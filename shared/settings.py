@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     ib_max_lines: PositiveInt = Field(100, description="market-data lines the adapter may hold")
     ib_pacing_per_s: PositiveFloat = Field(35.0, description="requests/s sent to IB (IB allows 50)")
     ib_decode_slice: NonNegInt = Field(
-        200, description="IB messages decoded per event-loop turn (0: ib_async's own framing)"
+        100, description="IB messages decoded per event-loop turn (0: ib_async's own framing)"
     )
 
     # --- gateway adapter --------------------------------------------------------

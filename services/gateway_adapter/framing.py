@@ -9,15 +9,15 @@ of its buffer (``self._data = self._data[msgEnd:]``), copying the rest each time
   (every option line moving at once) holds back the publishing of the quotes at its
   front and any order command behind it.
 
-This handler walks the buffer by offset and decodes at most ``slice_messages``
-messages per event-loop turn; between slices the loop runs the publisher and
-command handlers, and reading from the socket is paused until the backlog is
-decoded (TCP flow control pushes back on the sender, as ib_async's synchronous
-handling does). The decoder gets exactly the fields the library would give it, and
-each slice looks to ib_async like one TCP read (``tcpDataArrived`` /
-``tcpDataProcessed`` around it, so ``pendingTickersEvent`` fires per slice). The
-handshake and the first messages, until the API is ready, still go through the
-library's own method, which owns that logic.
+This handler walks the buffer by offset and decodes about ``slice_messages``
+messages per event-loop turn; a slice ends between tickers, never inside one.
+Between slices the loop runs the publisher and the command handlers, and reading
+from the socket is paused until the backlog is decoded (TCP flow control pushes
+back on the sender, as ib_async's synchronous handling does). The decoder gets
+exactly the fields the library would give it, and each slice looks to ib_async like
+one TCP read (``tcpDataArrived`` / ``tcpDataProcessed`` around it, so
+``pendingTickersEvent`` fires per slice). The handshake and the first messages,
+until the API is ready, still go through the library's own method.
 """
 
 from __future__ import annotations
@@ -107,23 +107,7 @@ class SlicedFraming:
             return
         if client._tcpDataArrived:
             client._tcpDataArrived()
-        interpret = client.decoder.interpret
-        debug = self._log.isEnabledFor(logging.DEBUG)
-        n = 0
-        while n < self.slice and size - pos > _HEADER:
-            end = pos + _HEADER + unpack_from(">I", buf, pos)[0]
-            if end > size:
-                break  # the rest of this message comes with the next read
-            fields = buf[pos + _HEADER : end].decode(errors="backslashreplace").split("\0")
-            fields.pop()  # the empty string after the last NUL
-            pos = end
-            n += 1
-            client._numMsgRecv += 1
-            if debug:
-                self._log.debug("<<< %s", ",".join(fields))
-            interpret(fields)
-            if not self._live(transport):
-                break  # disconnected while handling: the rest is dropped, as ib_async does
+        pos = self._decode_slice(buf, pos, size, transport)
         self._pos = pos
         self.slices += 1
         if client._tcpDataProcessed:
@@ -137,6 +121,34 @@ class SlicedFraming:
             asyncio.get_running_loop().call_soon(self._run)
         else:
             self._resume(transport)
+
+    def _decode_slice(self, buf: bytes, pos: int, size: int, transport: Any) -> int:
+        """Hand the decoder one slice of messages from ``pos``; returns the new offset."""
+        client = self.client
+        interpret = client.decoder.interpret
+        debug = self._log.isEnabledFor(logging.DEBUG)
+        limit, n, last_ticker = self.slice, 0, None
+        while size - pos > _HEADER and n < 2 * limit:
+            end = pos + _HEADER + unpack_from(">I", buf, pos)[0]
+            if end > size:
+                break  # the rest of this message comes with the next read
+            fields = buf[pos + _HEADER : end].decode(errors="backslashreplace").split("\0")
+            fields.pop()  # the empty string after the last NUL
+            if n >= limit:  # past the slice: only finish the ticker in hand
+                ticker = ticker_id(fields)
+                if ticker is None or ticker != last_ticker:
+                    break
+            pos = end
+            n += 1
+            client._numMsgRecv += 1
+            if debug:
+                self._log.debug("<<< %s", ",".join(fields))
+            interpret(fields)
+            if not self._live(transport):
+                break  # disconnected while handling: the rest is dropped, as ib_async does
+            if n >= limit:
+                last_ticker = ticker_id(fields)
+        return pos
 
     def _live(self, transport: Any) -> bool:
         """Still the connection the buffer belongs to (ib_async's reset() on disconnect
@@ -166,6 +178,21 @@ class SlicedFraming:
             self._paused = False
             if transport is not None and not transport.is_closing():
                 transport.resume_reading()
+
+
+# Market-data messages and where their request (ticker) id stands: tickPrice, tickSize,
+# tickGeneric and tickString carry a version field first; tickOptionComputation does not.
+_TICKER_ID_AT = {"1": 2, "2": 2, "45": 2, "46": 2, "21": 1}
+
+
+def ticker_id(fields: list[str]) -> str | None:
+    """The request id of a market-data message, else None.
+
+    A slice never ends inside one ticker's run of messages: IB sends a quote's bid and
+    ask as separate ticks, and cutting between them would publish the new bid with the
+    old ask (a torn, possibly crossed quote)."""
+    at = _TICKER_ID_AT.get(fields[0]) if fields else None
+    return fields[at] if at is not None and len(fields) > at else None
 
 
 def install_sliced_framing(client: Any, slice_messages: int) -> SlicedFraming | None:

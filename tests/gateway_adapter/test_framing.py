@@ -53,6 +53,7 @@ class Wire:
     writer: asyncio.StreamWriter
     seen: list[list[str]] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)  # "arrived" / "processed", in order
+    slice_of: list[int] = field(default_factory=list)  # per message seen: its slice
     loop_turns_seen: list[int] = field(default_factory=list)
     turns: int = 0
 
@@ -76,6 +77,7 @@ async def wire() -> AsyncIterator[Wire]:
     def record(fields: list[str]) -> None:
         w.seen.append(fields)
         w.loop_turns_seen.append(w.turns)
+        w.slice_of.append(w.reads.count("arrived"))
 
     client.decoder.interpret = record  # type: ignore[method-assign]
     # The wrapper's per-read hooks (ticker times, pendingTickersEvent) run per slice.
@@ -131,6 +133,30 @@ async def test_burst_when_larger_than_a_slice_is_decoded_over_several_loop_turns
     assert wire.framing.slices >= len(sent) // 50 and wire.framing.pauses >= 1
     assert wire.reads == ["arrived", "processed"] * wire.framing.slices
     assert not wire.framing._paused  # reading resumed once the backlog was decoded
+
+
+async def test_burst_when_tickers_send_runs_of_ticks_never_splits_a_run_across_slices(
+    wire: Wire,
+) -> None:
+    # IB sends a quote as a run of ticks (bid, ask, sizes, greeks). Cutting a run would
+    # publish the new bid with the old ask: a torn, possibly crossed quote.
+    sent: list[list[str]] = []
+    for req in range(120):
+        for tick in range(7):
+            sent.append(["1", "6", str(req), str(tick), f"{100 + req}.0{tick}", "5", "0"])
+        sent.append(
+            ["21", str(req), "13", "0", "0.2", "0.5", "1", "0", "0.1", "0.2", "-0.1", "100"]
+        )
+    wire.writer.write(b"".join(frame(m) for m in sent))
+    await wire.writer.drain()
+    await wait_until(lambda: len(wire.seen) == len(sent), timeout=10, what="the burst")
+    assert wire.seen == sent
+    slices_of_ticker: dict[str, set[int]] = {}
+    for fields, slice_no in zip(wire.seen, wire.slice_of, strict=True):
+        ticker = fields[1] if fields[0] == "21" else fields[2]
+        slices_of_ticker.setdefault(ticker, set()).add(slice_no)
+    assert all(len(slices) == 1 for slices in slices_of_ticker.values()), slices_of_ticker
+    assert wire.framing.slices >= len(sent) // 100  # still sliced
 
 
 async def test_disconnect_when_a_handler_disconnects_mid_burst_drops_the_rest(
