@@ -46,7 +46,7 @@ class Right(StrEnum):
     PUT = "P"
 
 
-class Schema(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Schema(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Base of all bodies; subclasses register their wire type and version."""
 
     TYPE: ClassVar[str] = ""
@@ -64,7 +64,7 @@ class Schema(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # --- md:ticks ------------------------------------------------------------------
 
 
-class ContractRef(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ContractRef(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """What identifies a contract on the bus; options add expiry/strike/right."""
 
     symbol: Symbol
