@@ -31,6 +31,7 @@ _HEADER = 4
 # What the handler relies on; a future ib_async without them keeps its own framing.
 _NEEDS = (
     "_onSocketHasData",
+    "_data",
     "_apiReady",
     "_serverVersion",
     "_numMsgRecv",
@@ -81,6 +82,12 @@ class SlicedFraming:
         client._numBytesRecv += len(data)
         if self._owner is not transport:
             self._reset(transport)
+        if client._data:
+            # ib_async's own handler ran until the API was ready and kept the start of
+            # a message it had not received whole: it comes first.
+            self._buf = self._buf[self._pos :] + client._data
+            self._pos = 0
+            client._data = b""
         if self._pos:
             self._buf = self._buf[self._pos :] + data
             self._pos = 0

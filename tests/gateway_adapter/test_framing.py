@@ -159,6 +159,26 @@ async def test_burst_when_tickers_send_runs_of_ticks_never_splits_a_run_across_s
     assert wire.framing.slices >= len(sent) // 100  # still sliced
 
 
+async def test_handover_when_api_gets_ready_mid_read_keeps_the_partial_message(
+    wire: Wire,
+) -> None:
+    # Until the API is ready ib_async's own handler frames the stream; the read that
+    # makes it ready (nextValidId + managedAccounts) may end inside the next message,
+    # which ib_async keeps in its buffer. Our framing must start from those bytes.
+    wire.client._apiReady = False
+    ready = [["9", "1", "100"], ["15", "1", "DU1234567"]]
+    sent = messages(300)
+    data = b"".join(frame(m) for m in sent)
+    wire.writer.write(b"".join(frame(m) for m in ready) + data[:7])  # cut in a body
+    await wire.writer.drain()
+    await wait_until(lambda: wire.client._apiReady, timeout=5, what="API ready")
+    wire.writer.write(data[7:])
+    await wire.writer.drain()
+    await wait_until(lambda: len(wire.seen) == len(ready) + len(sent), what="every message")
+    assert wire.seen == ready + sent
+    assert wire.framing.backlog == 0 and wire.client._data == b""
+
+
 async def test_disconnect_when_a_handler_disconnects_mid_burst_drops_the_rest(
     wire: Wire,
 ) -> None:
