@@ -56,6 +56,7 @@ class IbConnection:
         self.on_data_lost: Callable[[], None] | None = None  # 1101: resubscribe
         self._lost = asyncio.Event()
         self._conflict: asyncio.Future[str] | None = None
+        self._link_lost: str | None = None  # IB's 1100 text until 1101/1102
         self._watched: dict[int, list[tuple[int, str]]] = {}  # id(contract) -> IB errors
         self.connects = 0
         self.conflicts = 0
@@ -109,10 +110,13 @@ class IbConnection:
         state = self.status.state
         if code == LOST or code in FARM_DOWN:
             self.status.error(code, text, severity="warning")
+            if code == LOST:  # also while still setting up: logon must not say "connected"
+                self._link_lost = f"{code}: {text}"
             if state in (ConnState.CONNECTED, ConnState.DEGRADED):
                 self.status.transition(ConnState.DEGRADED, f"{code}: {text}")
             return True
         if code in (RESTORED_DATA_LOST, RESTORED_DATA_KEPT):
+            self._link_lost = None
             self.status.error(code, text, severity="info")
             if code == RESTORED_DATA_LOST and self.on_data_lost is not None:
                 self.on_data_lost()
@@ -129,6 +133,7 @@ class IbConnection:
     async def connect_once(self) -> None:
         """One attempt; raises ClientIdInUse on 326, OSError/TimeoutError/ConnectionError else."""
         self._lost.clear()
+        self._link_lost = None  # a new session: IB repeats 1100 if the link is still down
         self._conflict = asyncio.get_running_loop().create_future()
         attempt = asyncio.ensure_future(
             self.ib.connectAsync(
@@ -196,7 +201,10 @@ class IbConnection:
         except ConnectionError as exc:
             self.status.transition(ConnState.DISCONNECTED, f"lost while setting up: {exc}")
             return True
-        self.status.transition(ConnState.CONNECTED, "logged on")
+        if self._link_lost:  # 1100 arrived while we were setting up: not serving yet
+            self.status.transition(ConnState.DEGRADED, f"logged on, {self._link_lost}")
+        else:
+            self.status.transition(ConnState.CONNECTED, "logged on")
         await wait_any(self._lost, term)
         if not term.is_set():
             self.status.transition(ConnState.DISCONNECTED, "connection lost")

@@ -12,6 +12,7 @@ from .session import Session
 Handler = Callable[[Session, list[str]], None]
 
 IN_USE = "Unable to connect as the client id is already in use. Retry with a unique client id."
+LINK_LOST = "Connectivity between IB and Trader Workstation has been lost."
 FARM_NOTICES = (
     (2104, "Market data farm connection is OK:usfarm"),
     (2106, "HMDS data farm connection is OK:ushmds"),
@@ -34,6 +35,8 @@ def start_api(s: Session, f: list[str]) -> None:
         frame(Out.NEXT_VALID_ID, 1, s.sim.next_order_id),
     ]
     frames += [frame(Out.ERR_MSG, 2, -1, code, text, "") for code, text in FARM_NOTICES]
+    if s.sim.data_paused:  # as TWS: a client logging on while IB is unreachable hears 1100
+        frames.append(frame(Out.ERR_MSG, 2, -1, 1100, LINK_LOST, ""))
     s.send(frames)
 
 

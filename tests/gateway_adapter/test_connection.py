@@ -133,6 +133,22 @@ async def test_restore_when_1100_then_1102_keeps_subscriptions(
     assert 1100 in codes and 1102 in codes
 
 
+async def test_logon_when_ib_link_already_lost_reports_degraded_until_restored(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis
+) -> None:
+    # 1100 can reach the adapter while it is still setting up (before its "connected"):
+    # the fault suite caught it losing that 1100 and saying "connected, logged on".
+    sim.connectivity_lost()  # nobody connected: the next client hears 1100 at logon
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.adapter.status.state is ConnState.DEGRADED, timeout=5)
+    assert "1100" in adapter.adapter.status.reason
+    assert ConnState.CONNECTED not in [
+        s.state for s in await bodies(redis, "gw:status", GatewayStatus)
+    ]
+    sim.connectivity_restored(data_maintained=True)
+    await wait_until(lambda: adapter.adapter.status.state is ConnState.CONNECTED, timeout=2)
+
+
 async def test_reconnect_when_simulator_restarts_recovers_within_bound(
     sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
 ) -> None:
