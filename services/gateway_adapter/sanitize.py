@@ -76,6 +76,10 @@ def quote_from_ticker(t: Any, ref: ContractRef, is_index: bool) -> Quote:
         mk = last if last is not None else close
     else:
         bid, ask = price(t.bid), price(t.ask)
+        if bid is not None and ask is not None and bid > ask:
+            # Crossed: IB sends bid and ask as separate ticks, so a read can end between
+            # them (new bid, old ask); a crossed book is no price to trade or mark on.
+            bid = ask = None
         bid_size, ask_size = size(t.bidSize), size(t.askSize)
         mk = mark(bid, ask, last, close)
     g = t.modelGreeks or t.lastGreeks

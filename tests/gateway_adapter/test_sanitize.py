@@ -125,6 +125,13 @@ def test_quote_when_greek_is_sentinel_becomes_none(field: str, value: float) -> 
     )
 
 
+def test_quote_when_book_is_crossed_drops_both_sides_and_marks_last() -> None:
+    q = quote_from_ticker(ticker(bid=101.0, ask=100.5, last=100.7, close=99.0), SPY, False)
+    assert q.bid is None and q.ask is None and q.mark == 100.7
+    locked = quote_from_ticker(ticker(bid=100.5, ask=100.5), SPY, False)
+    assert locked.bid == locked.ask == 100.5 and locked.mark == 100.5  # locked is a price
+
+
 def test_hash_fields_when_value_missing_writes_empty_string() -> None:
     q = quote_from_ticker(ticker(last=17.0), VIX, True)
     fields = hash_fields(q, 5)
