@@ -207,11 +207,12 @@ class GroupConsumer:
         return counts
 
     async def _handle(self, entries: list[_Entry], *, check_deliveries: bool) -> int:
+        trimmed = [i for i, f in entries if f is None]  # trimmed by MAXLEN while pending
+        if trimmed:  # nothing left to handle or dead-letter: just let go of them
+            await self._redis.xack(self.stream, self.group, *trimmed)
+            entries = [(i, f) for i, f in entries if f is not None]
         if check_deliveries:
             entries = await self._drop_poison(entries)
-        trimmed = [i for i, f in entries if f is None]  # trimmed by MAXLEN while pending
-        if trimmed:
-            await self._redis.xack(self.stream, self.group, *trimmed)
         messages, raw_ids = await self._decode(entries)
         failed = await self._call_all(self._conflated(messages))
         # Acks ride with the next read (one round trip), as the ids came from Redis:
@@ -313,7 +314,7 @@ class GroupConsumer:
             group=self.group,
             consumer=self.consumer,
             entry_id=entry_id,
-            fields=fields_dict(fields) if isinstance(fields, list) else fields,
+            fields=fields_dict(fields) if isinstance(fields, list) else (fields or {}),
             reason=reason,
         )
 

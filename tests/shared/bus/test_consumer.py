@@ -318,3 +318,27 @@ async def test_raw_reads_when_entry_is_malformed_dead_letters_the_original_field
     ((_, dead),) = await redis.xrange(SYS_DLQ)
     assert dead[b"orig.ts"] == b"oops" and b"not a non-negative integer" in dead[b"reason"]
     assert handled == [] and await _pending(redis) == 0
+
+
+async def test_drain_when_poison_entry_was_trimmed_acks_it_without_crashing(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    # A message that crashed its consumer every time (delivery count past the cap) and
+    # was then trimmed from the stream: the restart must let go of it, not crash again.
+    await _publish_cancels(redis, settings, 2)
+    await redis.xgroup_create(STREAM, "g", "0")
+    await redis.xreadgroup("g", "a", {STREAM: ">"}, count=10)
+    for _ in range(settings.max_deliveries + 1):  # delivered again and again to "a"
+        await redis.xreadgroup("g", "a", {STREAM: "0"}, count=10)
+    rows: Any = await redis.xrange(STREAM)
+    await redis.xdel(STREAM, rows[0][0])  # trimmed while pending
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.body.client_order_id)
+
+    consumer = _consumer(redis, settings, "a", handle)
+    await _run_until(consumer, lambda: consumer.dead_lettered == 1)
+    assert seen == [] and await _pending(redis) == 0  # c1 was poison too: dead-lettered
+    ((_, dead),) = await redis.xrange(SYS_DLQ)
+    assert dead[b"orig.body"] and b"delivered" in dead[b"reason"]
