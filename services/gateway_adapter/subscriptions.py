@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from services.gateway_adapter.budget import LineBudget, effective_priority
 from services.gateway_adapter.connection import IbConnection
@@ -218,20 +219,32 @@ class Subscriptions:
         self._by_contract[id(q.contract)] = key
         self._quotes.route(ticker, q.ref)
         self.open[key] = q
-        self._spawn(self._redis.persist(last_quote_key(key)))  # live again: no expiry
+        await self._set_expiry(key, live=True)
 
     async def _close_line(self, key: str) -> None:
         q = self.open.pop(key, None)
         self._quotes.unroute(key)
         if q is None:
             return
-        # Its last quote stays readable for a while, then goes: the strategy streams new
-        # option contracts all day and each would otherwise leave a hash behind forever.
-        self._spawn(self._redis.expire(last_quote_key(key), self._last_ttl_s))
+        await self._set_expiry(key, live=False)
         self._by_contract.pop(id(q.contract), None)
         if self._conn.connected:
             await self._pacer.take()
             self._conn.ib.cancelMktData(q.contract)
+
+    async def _set_expiry(self, key: str, *, live: bool) -> None:
+        """A closed line's last quote stays readable for a while, then goes (the strategy
+        streams new option contracts all day; each would leave a hash forever); a live
+        line's never expires. Awaited, not spawned: a close then a reopen must reach
+        Redis in that order."""
+        name = last_quote_key(key)
+        try:
+            if live:
+                await self._redis.persist(name)
+            else:
+                await self._redis.expire(name, self._last_ttl_s)
+        except RedisError as exc:  # the hash only lingers or expires late: log, go on
+            log.warning("last_quote_expiry_failed", key=key, error=str(exc))
 
     def _refuse(self, key: str, code: int, reason: str) -> None:
         """A contract IB cannot serve: report it, forget it, keep running."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.reader import PANELS, Reader
@@ -246,9 +246,10 @@ class LiveHub:
         while not await sleep_or_stop(stop, QUOTE_POLL_S):
             now = await self._quotes_added()
             if now is None:
-                continue
+                continue  # Redis away: the follower reports it
             if added is None:
-                added = 0  # the stream appeared after we started: all of it is new
+                added = now  # Redis was away at start: count from here
+                continue
             if now > added:
                 self.metrics.saw_quotes(now - added)
                 self.metrics.entries.labels(MD_TICKS).inc(now - added)
@@ -256,9 +257,12 @@ class LiveHub:
             added = now  # also after a Redis restart, when the count starts again
 
     async def _quotes_added(self) -> int | None:
+        """Entries ever added to md:ticks (0 while it does not exist); None: unknown."""
         try:
             info: Any = await self.reader.redis.xinfo_stream(MD_TICKS)
-        except (RedisError, OSError):  # no stream yet, or Redis away (the follower says)
+        except ResponseError:  # no such key: nothing published yet
+            return 0
+        except (RedisError, OSError):
             return None
         return int(info.get("entries-added", 0) or 0)
 
