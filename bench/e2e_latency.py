@@ -38,7 +38,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bench.common import progress
-from bench.system import WATCHLIST, start_system
+from bench.system import FASTEST_STEP_S, QUOTES_PER_S, WATCHLIST, start_system, ticks_added
 from services.tws_simulator import Simulator
 from shared.bus import GroupConsumer, connect_redis
 from shared.envelope import Message
@@ -47,8 +47,6 @@ from shared.settings import load_settings
 from shared.streams import MD_SIGNALS, MD_TICKS, ORDERS_REQUESTS
 
 SECONDS = float(os.environ.get("BENCH_E2E_S", "60"))
-QUOTES_PER_S = 2000  # the issue's fixed rate: all md:ticks entries together
-FASTEST_STEP_S = 0.005  # the simulator paces steps so that all open lines make QUOTES_PER_S
 SYMBOLS = [s for s in WATCHLIST.split(",") if s != "VIX"]  # the index has no bid/ask
 BASELINE_SECONDS = 5.0
 WARMUP_S = 3.0  # history, first subscriptions
@@ -133,13 +131,19 @@ class Reading:
     ticks: list[tuple[str, float | None, float | None, int, int, int, bool]] = field(
         default_factory=list
     )
-    all_quotes: int = 0  # every md:ticks entry read: stocks, the VIX index, options
     bars: list[tuple[str, int, int, int]] = field(default_factory=list)  # sym, start, s, ts
     candidates: list[tuple[str, int]] = field(default_factory=list)  # symbol, signal ts
     orders: list[tuple[str, int]] = field(default_factory=list)  # symbol, order ts
     started_ns: int = 0  # when the timed part began (samples before it are warm-up)
-    lines: int = 0  # market-data lines open at the simulator at the end
-    requests: int = 0  # orders:requests entries at the end
+
+
+@dataclass
+class Load:
+    """What the run fed the system, measured by the benchmark process."""
+
+    quotes_per_s: float  # md:ticks entries/s written over the timed part
+    lines: int  # market-data lines open at the simulator at the end
+    requests: int  # orders:requests entries at the end
 
 
 class Recorder:
@@ -152,7 +156,6 @@ class Recorder:
     async def on_tick(self, msg: Message[Any]) -> None:
         now = time.time_ns()
         q = msg.body
-        self.r.all_quotes += 1
         if not isinstance(q, Quote) or q.contract.sec_type is not SecType.STK:
             return
         sym = q.contract.symbol
@@ -252,7 +255,7 @@ def match(stamps: Stamps, r: Reading) -> Matched:
     return m
 
 
-async def _system_run(url: str, seconds: float) -> tuple[Stamps, Reading]:
+async def _system_run(url: str, seconds: float) -> tuple[Stamps, Reading, Load]:
     stamps = Stamps()
     system = await start_system(
         url, tick_interval=FASTEST_STEP_S, quotes_per_sec=QUOTES_PER_S, step_hook=stamps.on_step
@@ -266,31 +269,31 @@ async def _system_run(url: str, seconds: float) -> tuple[Stamps, Reading]:
     try:
         await asyncio.sleep(WARMUP_S)  # warm-up: history, first subscriptions
         started = last_t = time.monotonic()
-        last_n = first_n = await _entries_added(redis)
+        last_n = first_n = await ticks_added(redis)
         while (left := seconds - (time.monotonic() - started)) > 0:
             await asyncio.sleep(min(10.0, left))
-            now, n = time.monotonic(), await _entries_added(redis)
+            now, n = time.monotonic(), await ticks_added(redis)
             progress(
                 f"e2e_latency: {now - started:4.0f}/{seconds:.0f} s, "
                 f"{(n - last_n) / max(now - last_t, 1e-9):,.0f} md:ticks entries/s"
             )
             last_n, last_t = n, now
-        rate = (last_n - first_n) / max(time.monotonic() - started, 1e-9)
-        lines = sum(len(session.lines) for session in system.sim._all)
-        orders = await redis.xlen(ORDERS_REQUESTS)
+        load = Load(
+            quotes_per_s=(last_n - first_n) / max(time.monotonic() - started, 1e-9),
+            lines=sum(len(session.lines) for session in system.sim._all),
+            requests=await redis.xlen(ORDERS_REQUESTS),
+        )
         dead = [n for n, ok in system.alive().items() if not ok]
         if dead:
             raise RuntimeError(f"service died during the run: {dead}")
         stop.set()
         reading: Reading = await asyncio.to_thread(_receive, receive, 30.0)
-        reading.all_quotes = round(rate)  # entries/s written over the timed part
-        reading.lines, reading.requests = lines, orders
     finally:
         stop.set()
         await asyncio.to_thread(reader.join, 10)
         await redis.aclose()
         await system.stop()
-    return stamps, reading
+    return stamps, reading, load
 
 
 def _receive(conn: Any, timeout: float) -> Reading:
@@ -300,16 +303,11 @@ def _receive(conn: Any, timeout: float) -> Reading:
     return reading
 
 
-async def _entries_added(redis: aioredis.Redis) -> int:
-    info: Any = await redis.xinfo_stream(MD_TICKS)
-    return int(info.get(b"entries-added", info.get("entries-added", 0)))
-
-
 async def run(url: str) -> dict[str, Any]:
     progress(f"e2e_latency: baseline, bare XADD -> XREADGROUP at {QUOTES_PER_S}/s")
     base = percentiles(await baseline(url, QUOTES_PER_S, BASELINE_SECONDS))
     progress(f"e2e_latency: system at {QUOTES_PER_S} quotes/s for {SECONDS:.0f} s")
-    stamps, reading = await _system_run(url, SECONDS)
+    stamps, reading, load = await _system_run(url, SECONDS)
     m = match(stamps, reading)
     ours = percentiles(m.total)
     ratio = round(ours["p50_ms"] / base["p50_ms"], 2) if ours["p50_ms"] and base["p50_ms"] else None
@@ -328,11 +326,11 @@ async def run(url: str) -> dict[str, Any]:
         "quote_to_bar": percentiles(m.bar),
         "candidates_to_order": percentiles(m.order),
         "orders": len(reading.orders),
-        "order_requests": reading.requests,
-        "lines_open": reading.lines,
+        "order_requests": load.requests,
+        "lines_open": load.lines,
         "unmatched_quotes": m.unmatched,
         "quotes_per_s_target": QUOTES_PER_S,
-        "quotes_per_s_measured": reading.all_quotes,
+        "quotes_per_s_measured": round(load.quotes_per_s),
         "run_s": SECONDS,
         "clock": "time.time_ns() (CLOCK_REALTIME, one host, shared by all processes)",
     }

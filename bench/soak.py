@@ -27,7 +27,7 @@ import psutil
 import redis.asyncio as aioredis
 
 from bench.common import progress
-from bench.system import System, start_system
+from bench.system import FASTEST_STEP_S, QUOTES_PER_S, System, start_system, ticks_added
 from shared.envelope import decode
 from shared.schemas import OrderEvent, OrderNew
 from shared.settings import load_settings
@@ -36,8 +36,6 @@ from shared.streams import ALL_STREAMS, MD_TICKS, ORDERS_EVENTS, ORDERS_REQUESTS
 SECONDS = float(os.environ.get("BENCH_SOAK_S", "600"))
 WARMUP_S = float(os.environ.get("BENCH_SOAK_WARMUP_S", "20"))
 SAMPLE_S = 5.0
-QUOTES_PER_S = 2000  # md:ticks entries/s, all lines together (measured and reported)
-FASTEST_STEP_S = 0.005
 MAXLEN_TICKS = 20_000
 LEAK_PCT = 10.0
 LEAK_MB_PER_MIN = 2.0
@@ -144,7 +142,7 @@ async def run(url: str) -> dict[str, Any]:
     try:
         await asyncio.sleep(WARMUP_S)
         t0 = time.monotonic()
-        ticks0 = (await redis.xinfo_stream(MD_TICKS))["entries-added"]
+        ticks0 = await ticks_added(redis)
         while True:
             now = time.monotonic() - t0
             sample = await _sample(system, redis)
@@ -159,7 +157,7 @@ async def run(url: str) -> dict[str, Any]:
                 break
             await asyncio.sleep(min(SAMPLE_S, SECONDS - now + 0.01))
         elapsed = time.monotonic() - t0
-        added = (await redis.xinfo_stream(MD_TICKS))["entries-added"] - ticks0
+        added = await ticks_added(redis) - ticks0
         dead = [n for n, ok in system.alive().items() if not ok]
         dlq = await redis.xlen(SYS_DLQ)
         orders, lost = await _lost_orders(redis)

@@ -25,9 +25,13 @@ import redis.asyncio as aioredis
 from bench.common import progress
 from services.tws_simulator import SimConfig, Simulator
 from shared.redis_server import free_port
-from shared.streams import service_key
+from shared.streams import MD_TICKS, service_key
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
+# The issue's fixed load: all md:ticks entries together (stocks, VIX, options). The
+# simulator stretches its step interval (never below FASTEST_STEP_S) to hold it.
+QUOTES_PER_S = 2000
+FASTEST_STEP_S = 0.005
 WATCHLIST = "SPY,QQQ,IWM,DIA,VIX,AAPL,MSFT,NVDA,AMZN,META,GOOGL,TSLA,AMD,NFLX,JPM,BAC,XOM,UNH,V,MA"
 
 # As in tests/strategy/stack.py: a trending market and a quick strategy, so orders
@@ -185,3 +189,9 @@ async def _wait_heartbeats(redis_url: str, services: tuple[str, ...], system: Sy
         raise
     finally:
         await redis.aclose()
+
+
+async def ticks_added(redis: aioredis.Redis) -> int:
+    """Entries ever added to md:ticks: rates from two readings, whatever the cap trims."""
+    info: Any = await redis.xinfo_stream(MD_TICKS)
+    return int(info.get(b"entries-added", info.get("entries-added", 0)))

@@ -256,7 +256,7 @@ class Subscriptions:
             self._by_contract.pop(id(q.contract), None)
         self._quotes.unroute(key)
         self._spawn(self._redis.hdel(SUBS_KEY, key))
-        self._spawn(self._redis.expire(last_quote_key(key), self._last_ttl_s))
+        self._spawn(self._set_expiry(key, live=False))
 
     async def reopen_all(self) -> None:
         """After a (re)connect: every previous line is gone; open the desired set again."""
