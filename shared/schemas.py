@@ -290,6 +290,8 @@ class OrderNew(Schema, frozen=True, kw_only=True):
     tif: Annotated[str, msgspec.Meta(max_length=8)] = "DAY"
     reduce_only: bool = False
     reason: Text = ""
+    # An operator who asked for this order (a flatten); "" for the strategy's own rules.
+    requested_by: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
     def __post_init__(self) -> None:
         if self.order_type is OrderType.LMT and self.limit_price is None:

@@ -37,6 +37,7 @@ STRATEGY_POSITIONS: Final = "strategy:positions"
 STRATEGY_PNL: Final = "strategy:pnl"
 STRATEGY_ORDERS: Final = "strategy:orders"
 STRATEGY_EQUITY: Final = "strategy:equity"
+STRATEGY_DAY: Final = "strategy:day"  # the trading day's opening equity (strategy only)
 
 
 def last_quote_key(symbol: str) -> str:

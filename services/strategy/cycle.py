@@ -13,17 +13,19 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
+from collections.abc import Callable
 import time
+from decimal import Decimal
 
 from redis.exceptions import RedisError
 
 from services.strategy.chains import ChainClient
 from services.strategy.desk import Books, Context, Desk
 from services.strategy.exits import ExitParams, exit_reason
-from services.strategy.ledger import Holding
+from services.strategy.ledger import Holding, trading_day
 from services.strategy.money import ZERO, cents, dec, fmt
 from services.strategy.orders import contract_side, entry_id, exit_id, limit_price
-from services.strategy.risk import RiskState, total_premium_cap
+from services.strategy.risk import RISK_ENGINE, RiskState, daily_loss_limit, total_premium_cap
 from services.strategy.selection import OptionView, SelectionParams, right_for, select
 from services.strategy.sizing import size_order
 from shared.logs import get_logger
@@ -44,6 +46,7 @@ from shared.streams import GW_COMMANDS
 
 log = get_logger("optbot.strategy.cycle")
 
+DAY_OPEN_WAIT_S = 30.0  # longest wait for fresh marks before a day opens without them
 AGREES = {Direction.LONG: Sentiment.BULLISH, Direction.SHORT: Sentiment.BEARISH}
 
 
@@ -63,6 +66,9 @@ class Cycles:
         self.cycles = 0
         self._seq = itertools.count(1)
         self._lock = asyncio.Lock()
+        self.flatten_pending: dict[str, str] = {}  # contract key -> who asked
+        self.wall_clock: Callable[[], float] = time.time  # the trading day's clock
+        self._day_wait_from: float | None = None
 
     def cycle_id(self) -> str:
         return f"{utcnow():%Y%m%d-%H%M%S}-{next(self._seq)}"
@@ -212,10 +218,11 @@ class Cycles:
         opt = sel.choice.option
         assert opt.bid is not None and opt.ask is not None
         price = limit_price(Action.BUY, opt.bid, opt.ask, 0, self.desk.pricing)
-        room = total_premium_cap(self.books.net_liq, self.desk.risk.limits)
+        base = self.desk.day.opening_equity
+        room = total_premium_cap(base, self.desk.risk.limits)
         room -= self.desk.view(opt.contract.key, time.monotonic()).premium_at_risk
         size = size_order(
-            net_liquidation=float(self.books.net_liq),
+            net_liquidation=float(base),
             price=price,
             multiplier=opt.contract.multiplier,
             premium_pct=self.desk.risk.limits.max_premium_pct,
@@ -244,38 +251,110 @@ class Cycles:
     # --- management tick ----------------------------------------------------------------
 
     async def manage(self) -> None:
-        """Marks, daily-loss halt, exits, repricing: once a second."""
+        """Marks, the trading day, the daily-loss rule, exits, repricing: once a second."""
         cycle = self.cycle_id()
         self.mark_positions()
+        await self._open_day()
         await self._check_daily_loss()
         for key, holding in list(self.books.ledger.positions.items()):
-            await self._exit(cycle, key, holding)
+            who = self.flatten_pending.get(key)
+            why = f"flatten requested by {who}" if who else None
+            await self._exit(cycle, key, holding, why=why, operator=who or "")
+        for key in [k for k in self.flatten_pending if k not in self.books.ledger.positions]:
+            del self.flatten_pending[key]
         await self.desk.manage(cycle)
 
     def mark_positions(self) -> None:
+        """Mark at the mid of a fresh two-sided quote; anything else leaves the mark stale."""
         for key in self.books.ledger.positions:
             q = self.books.market.fresh(key, self.s.risk_max_quote_age_s)
-            if q is not None and q.mark is not None:
-                self.books.ledger.mark(key, q.mark)
+            if q is not None and q.bid is not None and q.ask is not None:
+                self.books.ledger.mark(key, (q.bid + q.ask) / 2)
+            else:
+                self.books.ledger.mark_stale(key)
+
+    async def _open_day(self) -> None:
+        """Open the New York trading day once its positions are freshly marked."""
+        now = self.wall_clock()
+        day = self.desk.day
+        if day.current is not None and day.current.day == trading_day(now):
+            self._day_wait_from = None
+            return
+        stale = len(self.books.ledger.stale_marks)
+        if self._day_wait_from is None:
+            self._day_wait_from = time.monotonic()
+        waited = time.monotonic() - self._day_wait_from - DAY_OPEN_WAIT_S
+        opened = await day.roll(now, self._broker_equity(), stale, waited)
+        if opened is not None:
+            self._day_wait_from = None
+            ctx = Context(self.cycle_id(), DecisionKind.RISK)
+            reason = (
+                f"trading day {opened.day} opened: equity {fmt(opened.open_equity)} "
+                f"({opened.source}), daily loss limit "
+                f"{fmt(daily_loss_limit(opened.open_equity, self.desk.risk.limits))}"
+                + (f"; {opened.stale_marks} position(s) on stale marks" if stale else "")
+            )
+            self.desk.decide(ctx, DecisionOutcome.TAKEN, reason)
+            await self._new_day_resume(opened.day)
+
+    def _broker_equity(self) -> Decimal | None:
+        return self.books.net_liquidation
+
+    async def _new_day_resume(self, today: dt.date) -> None:
+        """A REDUCING the engine set for an earlier day's loss ends with that day."""
+        st = self.books.status
+        if (
+            st.state is RiskState.REDUCING
+            and st.who == RISK_ENGINE
+            and st.breach_day
+            and st.breach_day < today.isoformat()
+        ):
+            why = f"new trading day {today}: daily loss reset (limit breached {st.breach_day})"
+            await self.desk.set_state(RiskState.ACTIVE, why, RISK_ENGINE)
 
     async def _check_daily_loss(self) -> None:
-        if self.books.status.state is RiskState.HALTED:
+        """A breach stops new exposure once a day; it never overrides a later operator."""
+        st = self.books.status
+        opened = self.desk.day.current
+        if opened is None or st.state is not RiskState.ACTIVE:
             return
+        today = opened.day.isoformat()
+        if st.breach_day == today:
+            return  # tripped today already: the operator's state since then stands
         reason = self.desk.risk.loss_breached(self.desk.view("-", time.monotonic()))
-        if reason is not None:
-            await self.desk.set_state(RiskState.HALTED, reason, "risk-engine")
-            await self.desk.cancel_entries("risk halted: daily loss", self.cycle_id())
+        if reason is None:
+            return
+        stale = self.books.ledger.stale_marks
+        why = (
+            f"{reason} (trading day {today}, opening equity {fmt(opened.open_equity)}"
+            + (f"; stale marks: {', '.join(stale)}" if stale else "")
+            + "): exits only"
+        )
+        await self.desk.set_state(RiskState.REDUCING, why, RISK_ENGINE, breach_day=today)
+        await self.desk.cancel_entries("risk REDUCING: daily loss", self.cycle_id())
 
-    async def _exit(self, cycle: str, key: str, h: Holding, why: str | None = None) -> None:
+    async def _exit(
+        self, cycle: str, key: str, h: Holding, why: str | None = None, operator: str = ""
+    ) -> None:
+        """Close ``h`` when a rule (or ``why``) says so, on the side it would trade at.
+
+        Price rules see the bid of a fresh two-sided quote for a long (the ask for a
+        short), never a mid or a one-sided mark. A working entry in the same contract
+        is cancelled first; the exit goes once the cancel is confirmed.
+        """
         if not h.qty or self.books.orders.working_exit(key) is not None:
             return
         q = self.books.market.fresh(key, self.s.risk_max_quote_age_s)
-        mark = dec(q.mark) if q is not None and q.mark is not None else None
+        two_sided = q is not None and q.bid is not None and q.ask is not None
+        price = None
+        if two_sided:
+            assert q is not None and q.bid is not None and q.ask is not None
+            price = dec(q.bid) if h.qty > 0 else dec(q.ask)
         reason = why or exit_reason(
             contract=h.contract,
             qty=h.qty,
             avg_price=h.avg_price,
-            mark=mark,
+            mark=price,
             opened_ns=h.opened_ns,
             now=utcnow(),
             sentiment=self.books.market.sentiment,
@@ -284,13 +363,21 @@ class Cycles:
         if reason is None:
             return
         ctx = Context(cycle, DecisionKind.EXIT, h.contract.symbol)
+        entry = self.books.orders.working_entry(key)
+        if entry is not None:
+            cid = entry.order.client_order_id
+            if not entry.cancel_sent:
+                await self.desk.cancel(cid, f"exit due ({reason}): entry cancelled first", cycle)
+            skip = f"exit due ({reason}): waiting for the cancel of entry {cid}"
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, skip, dedupe=f"exit {key}")
+            return
         if q is None or q.bid is None or q.ask is None:
             skip = f"exit due ({reason}) but no fresh two-sided quote for {key}"
             self.desk.decide(ctx, DecisionOutcome.SKIPPED, skip, dedupe=f"exit {key}")
             return
         action = contract_side(h.contract, h.qty)
         attempt = self.books.orders.exit_attempts(h.entry_order)
-        pnl = cents((mark or ZERO) * h.qty * h.contract.multiplier - h.cost)
+        pnl = cents((price or ZERO) * h.qty * h.contract.multiplier - h.cost)
         order = OrderNew(
             client_order_id=exit_id(h.entry_order, attempt),
             contract=h.contract,
@@ -298,17 +385,24 @@ class Cycles:
             quantity=abs(h.qty),
             limit_price=limit_price(action, q.bid, q.ask, 0, self.desk.pricing),
             reduce_only=True,
-            reason=f"exit {key}: {reason} (unrealized {fmt(pnl)})",
+            reason=f"exit {key}: {reason} (unrealized at the {'bid' if h.qty > 0 else 'ask'} "
+            f"{fmt(pnl)})",
+            requested_by=operator,
         )
         self.books.last_reason.pop(f"exit {key}", None)
         await self.desk.submit(order, ctx)
 
     async def flatten(self, target: str, who: str) -> None:
-        """Close every position (or the one named ``target``) now, reduce-only."""
+        """Close every position (or the one named ``target``) now, in any risk state.
+
+        The request stays pending until the position is gone, so a flatten that
+        meets no quote or a working entry is carried out on the next ticks.
+        """
         cycle = self.cycle_id()
         for key, h in list(self.books.ledger.positions.items()):
             if not target or target in (key, h.contract.symbol):
-                await self._exit(cycle, key, h, why=f"flatten requested by {who}")
+                self.flatten_pending[key] = who
+                await self._exit(cycle, key, h, why=f"flatten requested by {who}", operator=who)
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -2,12 +2,15 @@
 
 Sends entries and exits (``order.new``), reprices and cancels working orders, and
 reports each decision on ``strategy:decisions``. A risk denial also goes on
-``orders:events`` as a ``denied`` event for the order that was never sent.
+``orders:events`` as a ``denied`` event for the order that was never sent. Every
+reprice is risk-checked at its own price: one that would breach a premium limit
+stops at the last allowed price. Check and send happen under one lock, so two
+exits of one position (a flatten and a rule exit) can never both pass.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +21,7 @@ import redis.asyncio as aioredis
 from services.strategy.ledger import Ledger
 from services.strategy.market import MarketView
 from services.strategy.money import ZERO, dec
-from services.strategy.orders import Cancel, OrderBook, PricingParams, Reprice, next_step
+from services.strategy.orders import Cancel, OrderBook, PricingParams, Reprice, Working, next_step
 from services.strategy.risk import (
     OrderIntent,
     RiskEngine,
@@ -29,7 +32,9 @@ from services.strategy.risk import (
     load_status,
     status_fields,
 )
+from services.strategy.tradingday import TradingDay
 from shared.bus import Publisher
+from shared.envelope import encode
 from shared.logs import get_logger
 from shared.schemas import (
     Control,
@@ -66,13 +71,9 @@ class Books:
     orders: OrderBook
     market: MarketView
     status: RiskStatus
-    net_liquidation: Decimal | None = None  # from the broker's account snapshot
+    net_liquidation: Decimal | None = None  # the traded book's, from its account snapshot
     decisions: int = 0
     last_reason: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def net_liq(self) -> Decimal:
-        return self.net_liquidation if self.net_liquidation is not None else self.ledger.equity
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,8 @@ class Desk:
         self.redis = redis
         self.settings = settings
         self.pricing = PricingParams.from_settings(settings)
-        self.starting_equity = dec(settings.strat_starting_equity)
+        self.day = TradingDay(redis, books.ledger)
+        self._send_lock = asyncio.Lock()  # one check-and-send at a time
 
     # --- decisions ----------------------------------------------------------------------
 
@@ -146,13 +148,14 @@ class Desk:
 
     # --- risk view ----------------------------------------------------------------------
 
-    def view(self, key: str, now: float) -> RiskView:
+    def view(self, key: str, now: float, exclude: str = "") -> RiskView:
+        """The risk view for an order on ``key``; ``exclude``: a reprice's own order id."""
         b = self.books
-        entries = b.orders.working_entries()
+        entries = [w for w in b.orders.working_entries() if w.order.client_order_id != exclude]
         held = {k for k, p in b.ledger.positions.items() if p.qty}
         new_keys = {w.order.contract.key for w in entries} - held
         working_premium = sum(
-            (dec(w.limit or 0) * w.order.contract.multiplier * w.order.quantity for w in entries),
+            (dec(w.limit or 0) * w.order.contract.multiplier * w.remaining for w in entries),
             ZERO,
         )
         pos = b.ledger.positions.get(key)
@@ -162,12 +165,12 @@ class Desk:
             gateway_why=b.market.gateway_why,
             quote_age_s=b.market.age(key, now),
             working_keys=b.orders.working_keys(),
+            exit_keys=b.orders.exit_keys(),
             open_positions=len(held) + len(new_keys),
-            position_qty=abs(pos.qty) if pos else 0,
+            position_qty=pos.qty if pos else 0,
             premium_at_risk=b.ledger.premium_at_risk + working_premium,
-            net_liquidation=b.net_liq,
-            starting_equity=self.starting_equity,
-            daily_pnl=b.ledger.daily_pnl(dt.datetime.now(dt.UTC).date()),
+            opening_equity=self.day.opening_equity,
+            daily_pnl=self.day.daily_pnl(),
             orders_last_min=b.orders.orders_since(now - 60.0),
         )
 
@@ -180,38 +183,39 @@ class Desk:
 
     async def submit(self, order: OrderNew, ctx: Context) -> Verdict:
         """Risk-check and send one order; a denial is reported, never raised."""
-        await self.refresh_status()
-        now = time.monotonic()
-        intent = OrderIntent(
-            order.contract,
-            order.action,
-            order.quantity,
-            order.limit_price or 0.0,
-            order.reduce_only,
-        )
-        verdict = self.risk.check(intent, self.view(order.contract.key, now))
-        if not verdict.allowed:
-            self.decide(
-                ctx, DecisionOutcome.DENIED, f"{verdict.check}: {verdict.reason}", order=order
+        async with self._send_lock:
+            await self.refresh_status()
+            now = time.monotonic()
+            intent = OrderIntent(
+                order.contract,
+                order.action,
+                order.quantity,
+                order.limit_price,
+                order.reduce_only,
+                operator=bool(order.requested_by),
             )
-            self.pub.add(
-                ORDERS_EVENTS,
-                OrderEvent(
-                    client_order_id=order.client_order_id,
-                    kind=OrderEventKind.DENIED,
-                    contract=order.contract,
-                    action=order.action,
-                    reason=f"risk {verdict.check}: {verdict.reason}",
-                ),
-                key=order.client_order_id,
-            )
-            if verdict.halt:
-                await self.set_state(RiskState.HALTED, verdict.reason, "risk-engine")
-            return verdict
-        await self.pub.publish(ORDERS_REQUESTS, order, key=order.client_order_id)
-        self.books.orders.on_request(order, now, self.pricing.interval_s)
+            verdict = self.risk.check(intent, self.view(order.contract.key, now))
+            if not verdict.allowed:
+                self._deny(order, ctx, verdict)
+                return verdict
+            await self.pub.publish(ORDERS_REQUESTS, order, key=order.client_order_id)
+            self.books.orders.on_request(order, now, self.pricing.interval_s)
         self.decide(ctx, DecisionOutcome.TAKEN, order.reason, order=order)
         return verdict
+
+    def _deny(self, order: OrderNew, ctx: Context, verdict: Verdict) -> None:
+        self.decide(ctx, DecisionOutcome.DENIED, f"{verdict.check}: {verdict.reason}", order=order)
+        self.pub.add(
+            ORDERS_EVENTS,
+            OrderEvent(
+                client_order_id=order.client_order_id,
+                kind=OrderEventKind.DENIED,
+                contract=order.contract,
+                action=order.action,
+                reason=f"risk {verdict.check}: {verdict.reason}",
+            ),
+            key=order.client_order_id,
+        )
 
     async def manage(self, cycle: str) -> None:
         """Reprice working limit orders toward the far side; cancel when out of steps."""
@@ -224,15 +228,56 @@ class Desk:
                 continue
             step = next_step(w, self.books.market.quote(w.order.contract.key), now, self.pricing)
             if isinstance(step, Reprice):
-                req = OrderModify(
-                    client_order_id=cid, limit_price=step.limit, reason=f"reprice {w.reprices + 1}"
-                )
-                await self.pub.publish(ORDERS_REQUESTS, req, key=cid)
-                self.books.orders.on_modify(req, now, self.pricing.interval_s)
-                ctx = Context(cycle, DecisionKind.REPRICE, w.order.contract.symbol)
-                self.decide(ctx, DecisionOutcome.TAKEN, f"{cid}: limit {step.limit:.2f}")
+                await self.reprice(cid, w, step.limit, cycle)
             elif isinstance(step, Cancel):
                 await self.cancel(cid, step.reason, cycle)
+
+    async def reprice(self, cid: str, w: Working, limit: float, cycle: str) -> None:
+        """Move a working order to ``limit`` if every price-dependent limit holds there.
+
+        A price that would breach a premium limit is cut to the highest price that
+        does not (or, when that is no better than the working limit, the order stays
+        where it is); either way the step is used up, so the order is still cancelled
+        after its last step. A state that forbids the order's reprice sends nothing.
+        """
+        order = w.order
+        ctx = Context(cycle, DecisionKind.REPRICE, order.contract.symbol)
+        async with self._send_lock:
+            now = time.monotonic()
+            intent = OrderIntent(
+                order.contract,
+                order.action,
+                order.quantity,
+                limit,
+                order.reduce_only,
+                operator=bool(order.requested_by),
+                remaining=w.remaining,
+            )
+            view = self.view(order.contract.key, now, exclude=cid)
+            verdict = self.risk.check_modify(intent, view)
+            if verdict.check == "state":
+                reason = f"{cid}: no reprice to {limit:.2f}: {verdict.reason}"
+                self.decide(ctx, DecisionOutcome.DENIED, reason, dedupe=f"reprice {cid}")
+                return
+            if verdict.allowed:
+                note = ""
+            else:
+                capped = self.risk.max_entry_price(intent, view)
+                breach = f"{limit:.2f} would breach {verdict.check} ({verdict.reason})"
+                if w.limit is None or capped <= w.limit:
+                    self.books.orders.on_hold(cid, now, self.pricing.interval_s)
+                    reason = f"{cid}: reprice stopped at {w.limit or 0:.2f}: {breach}"
+                    self.decide(ctx, DecisionOutcome.DENIED, reason)
+                    return
+                note = f"; capped: {breach}"
+                limit = capped
+            req = OrderModify(
+                client_order_id=cid, limit_price=limit, reason=f"reprice {w.reprices + 1}{note}"
+            )
+            await self.pub.publish(ORDERS_REQUESTS, req, key=cid)
+            self.books.orders.on_modify(req, now, self.pricing.interval_s)
+        self.books.last_reason.pop(f"reprice {cid}", None)
+        self.decide(ctx, DecisionOutcome.TAKEN, f"{cid}: limit {limit:.2f}{note}")
 
     async def cancel(self, cid: str, reason: str, cycle: str) -> None:
         """Cancels always pass: they only ever reduce what is working."""
@@ -252,18 +297,29 @@ class Desk:
 
     # --- state --------------------------------------------------------------------------
 
-    async def set_state(self, state: RiskState, why: str, who: str) -> None:
-        """Persist a state change and record it as a control event (who, when, why)."""
-        status = RiskStatus(state, why, who, time.time())
-        self.books.status = status
+    async def set_state(
+        self, state: RiskState, why: str, who: str, *, breach_day: str | None = None
+    ) -> None:
+        """Persist a state change and its control event (who, when, why) atomically."""
+        prev = self.books.status
+        status = RiskStatus(
+            state, why, who, time.time(), prev.breach_day if breach_day is None else breach_day
+        )
         fields: dict[Any, Any] = status_fields(status)
-        await self.redis.hset(RISK_STATE, mapping=fields)
         action = {
             RiskState.HALTED: ControlAction.HALT,
             RiskState.REDUCING: ControlAction.REDUCE,
             RiskState.ACTIVE: ControlAction.RESUME,
         }[state]
-        await self.pub.publish(
-            SYS_CONTROL, Control(action=action, who=who, why=why), key=action.value
-        )
+        event: Any = encode(Control(action=action, who=who, why=why), self.pub.src, action.value)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(RISK_STATE, mapping=fields)
+            pipe.xadd(
+                SYS_CONTROL,
+                event,
+                maxlen=self.settings.maxlen(SYS_CONTROL),
+                approximate=True,
+            )
+            await pipe.execute()
+        self.books.status = status
         log.warning("risk_state", state=state.value, why=why, who=who)

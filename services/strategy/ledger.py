@@ -4,6 +4,9 @@ Nothing here is stored as truth: replaying the fills rebuilds the same state, wh
 is how a restarted strategy resumes with the same positions. Amounts are Decimal,
 realized P&L uses average cost, and the books always balance exactly:
 ``cash + market value - starting cash == realized + unrealized - commissions``.
+The starting cash is re-based each trading day on the traded book's opening
+equity (``tradingday``); cash is that plus the fills' cash flows, so re-basing
+never changes a P&L figure.
 Each fill is applied once (keyed by exec id and cumulative quantity), so a
 redelivered or replayed event changes nothing.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from zoneinfo import ZoneInfo
 
 from services.strategy.money import ZERO, cents, dec
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
@@ -28,6 +32,7 @@ class Holding:
     opened_ns: int = 0
     entry_order: str = ""  # client order id of the fill that opened it
     mark: Decimal | None = None
+    mark_stale: bool = True  # no fresh two-sided quote behind ``mark`` right now
     simulated: bool = True
     commissions: Decimal = ZERO
     realized: Decimal = ZERO
@@ -90,14 +95,22 @@ def fill_from_event(ev: OrderEvent, ts_ns: int) -> Fill | None:
     )
 
 
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def trading_day(ts: float) -> dt.date:
+    """The New York date of a Unix time: the day a fill's P&L and a daily limit belong to."""
+    return dt.datetime.fromtimestamp(ts, NEW_YORK).date()
+
+
 def _day(ts_ns: int) -> dt.date:
-    return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC).date()
+    return trading_day(ts_ns / 1e9)
 
 
 @dataclass
 class Ledger:
     starting_cash: Decimal
-    cash: Decimal = ZERO
+    flow: Decimal = ZERO  # cash paid and received by fills, commissions included
     realized: Decimal = ZERO
     commissions: Decimal = ZERO
     positions: dict[str, Holding] = field(default_factory=dict)
@@ -106,9 +119,13 @@ class Ledger:
     fills: int = 0
     _seen: set[str] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        if self.cash == ZERO:
-            self.cash = self.starting_cash
+    @property
+    def cash(self) -> Decimal:
+        return self.starting_cash + self.flow
+
+    def rebase(self, starting_cash: Decimal) -> None:
+        """Set the starting cash (the day's opening equity less the P&L booked before)."""
+        self.starting_cash = starting_cash
 
     def apply(self, fill: Fill) -> bool:
         """Book a fill once; False when it was booked before."""
@@ -127,7 +144,7 @@ class Ledger:
             )
         signed = fill.qty if fill.action is Action.BUY else -fill.qty
         mult = fill.contract.multiplier
-        self.cash -= signed * fill.price * mult + fill.commission
+        self.flow -= signed * fill.price * mult + fill.commission
         self.commissions += fill.commission
         pos.commissions += fill.commission
         day = _day(fill.ts_ns)
@@ -165,11 +182,24 @@ class Ledger:
         return realized
 
     def mark(self, key: str, price: float | Decimal) -> bool:
+        """A fresh mark (mid of a fresh two-sided quote)."""
         pos = self.positions.get(key)
         if pos is None:
             return False
         pos.mark = dec(price)
+        pos.mark_stale = False
         return True
+
+    def mark_stale(self, key: str) -> None:
+        """No fresh two-sided quote now: the last mark stays, flagged as stale."""
+        pos = self.positions.get(key)
+        if pos is not None:
+            pos.mark_stale = True
+
+    @property
+    def stale_marks(self) -> list[str]:
+        """Positions whose value rests on a stale, one-sided or missing mark."""
+        return sorted(k for k, p in self.positions.items() if p.mark_stale)
 
     @property
     def market_value(self) -> Decimal:
@@ -188,7 +218,7 @@ class Ledger:
         """Cost of the long option positions: the most they can lose."""
         return sum((p.cost for p in self.positions.values() if p.qty > 0), ZERO)
 
-    def daily_pnl(self, day: dt.date) -> Decimal:
-        """Today's realized P&L less today's commissions, plus all open unrealized P&L."""
-        realized = self.day_realized.get(day, ZERO)
-        return realized - self.day_commissions.get(day, ZERO) + self.unrealized
+    @property
+    def pnl(self) -> Decimal:
+        """All P&L since the start: realized + unrealized - commissions."""
+        return self.realized + self.unrealized - self.commissions

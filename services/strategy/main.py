@@ -101,6 +101,7 @@ class StrategyService:
         ctx = self.ctx
         self.books.status = await load_status(ctx.redis)
         last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
+        await self.desk.day.load(time.time())
         await self._load_signals()
         await self._load_gateway_status()
         # ``accept`` names every type that belongs on the stream (not only those we act
@@ -231,6 +232,7 @@ class StrategyService:
             return
         if body.simulated != self.ctx.settings.ib_route_orders:  # the book we trade on
             self.books.net_liquidation = dec(body.net_liquidation)
+            await self.desk.day.on_broker(self.books.net_liquidation)
         alert = self.reconciler.observe(body, self.books.ledger.positions, time.monotonic())
         if alert is not None:
             self.ctx.publisher.add(SYS_ALERTS, alert, key=alert.code)
@@ -250,6 +252,8 @@ class StrategyService:
                     self.books,
                     self.reconciler,
                     curve=self.ticks % CURVE_EVERY == 1,
+                    day=self.desk.day,
+                    limits=self.desk.risk.limits,
                 )
             except RedisError as exc:  # Redis away: the next tick tries again
                 log.warning("manage_failed", error=str(exc))

@@ -89,6 +89,11 @@ class Working:
     acked: bool = False
     cancel_sent: bool = False
 
+    @property
+    def remaining(self) -> int:
+        """The unfilled part: all that can still fill (and add premium)."""
+        return max(self.order.quantity - self.filled, 0)
+
 
 @dataclass
 class OrderBook:
@@ -113,6 +118,13 @@ class OrderBook:
         w = self.working.get(req.client_order_id)
         if w is not None:
             w.limit = req.limit_price
+            w.reprices += 1
+            w.next_step_at = now + interval_s
+
+    def on_hold(self, cid: str, now: float, interval_s: float) -> None:
+        """A reprice step used up without a new price (a limit stopped it)."""
+        w = self.working.get(cid)
+        if w is not None:
             w.reprices += 1
             w.next_step_at = now + interval_s
 
@@ -149,6 +161,19 @@ class OrderBook:
 
     def working_keys(self) -> frozenset[str]:
         return frozenset(w.order.contract.key for w in self.working.values())
+
+    def exit_keys(self) -> frozenset[str]:
+        return frozenset(w.order.contract.key for w in self.working.values() if w.order.reduce_only)
+
+    def working_entry(self, key: str) -> Working | None:
+        return next(
+            (
+                w
+                for w in self.working.values()
+                if not w.order.reduce_only and w.order.contract.key == key
+            ),
+            None,
+        )
 
     def working_entries(self) -> list[Working]:
         return [w for w in self.working.values() if not w.order.reduce_only]

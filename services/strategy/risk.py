@@ -1,10 +1,17 @@
-"""Pre-trade risk: every order passes here; a denial is a reason, not an exception.
+"""Pre-trade risk: every order and every reprice passes here; a denial is a reason.
 
-States: ACTIVE (all checks apply), REDUCING (only orders that lower exposure),
-HALTED (nothing; cancels do not pass through risk at all). Reduce-only orders skip
-the limits (getting out must not be blocked by a limit on getting in), but never a
-halt. The state lives in the ``risk:state`` hash so it survives restarts and
-``optbot halt`` / ``resume`` / the dashboard change it.
+States (the README's table says the same):
+- ACTIVE: everything, each opening order through every limit.
+- REDUCING: only orders that lower exposure — rule exits and an operator's flatten.
+  A daily-loss breach sets it (who = risk-engine): a loss limit stops new exposure,
+  it never blocks getting out.
+- HALTED: an operator's stop: nothing but cancels, and an operator's flatten, which
+  works in every state.
+A reduce-only order is checked, not trusted: it must close the ledger's position on
+the other side, for no more than is held, with no other exit working for it. The
+price-dependent limits (per-trade and total premium) are checked again at each
+reprice's own price (``check_modify``), so a limit holds at every price an order can
+fill at. The state lives in the ``risk:state`` hash so it survives restarts.
 """
 
 from __future__ import annotations
@@ -12,17 +19,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.strategy.money import cents, dec, fmt
+from services.strategy.money import ZERO, cents, dec, fmt
 from shared.redis_text import as_str
 from shared.schemas import Action, ContractRef
 from shared.settings import Settings
 from shared.streams import RISK_STATE
+
+RISK_ENGINE = "risk-engine"
 
 
 class RiskState(StrEnum):
@@ -37,6 +46,7 @@ class RiskStatus:
     why: str = ""
     who: str = ""
     since: float = 0.0
+    breach_day: str = ""  # the trading day (ISO) the daily-loss limit last tripped
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +77,21 @@ class OrderIntent:
     contract: ContractRef
     action: Action
     quantity: int
-    limit_price: float
+    limit_price: float | None
     reduce_only: bool = False
+    operator: bool = False  # an operator's flatten: allowed in every state
+    remaining: int | None = None  # for a reprice: the unfilled part (None: all of it)
 
     @property
     def premium(self) -> Decimal:
-        return cents(dec(self.limit_price) * self.contract.multiplier * self.quantity)
+        """What the whole order costs at its limit (the most it can fill at)."""
+        return cents(dec(self.limit_price or 0) * self.contract.multiplier * self.quantity)
+
+    @property
+    def open_premium(self) -> Decimal:
+        """What its unfilled part can still add to the premium at risk."""
+        qty = self.quantity if self.remaining is None else self.remaining
+        return cents(dec(self.limit_price or 0) * self.contract.multiplier * qty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +102,13 @@ class RiskView:
     gateway_connected: bool
     gateway_why: str
     quote_age_s: float | None  # None: no quote at all
-    working_keys: frozenset[str]
+    working_keys: frozenset[str]  # contracts with any working order
+    exit_keys: frozenset[str]  # contracts with a working reduce-only order
     open_positions: int  # positions plus working opening orders
-    position_qty: int  # contracts of this contract already held (abs)
-    premium_at_risk: Decimal  # open long premium plus working opening orders
-    net_liquidation: Decimal
-    starting_equity: Decimal
-    daily_pnl: Decimal
+    position_qty: int  # contracts of this contract already held (signed: < 0 short)
+    premium_at_risk: Decimal  # open long premium plus working opening orders' remainder
+    opening_equity: Decimal  # the trading day's opening equity: the base of every limit
+    daily_pnl: Decimal | None  # since the day opened; None: the day is not open yet
     orders_last_min: int
 
 
@@ -98,13 +117,15 @@ class Verdict:
     allowed: bool
     check: str
     reason: str
-    halt: bool = False  # the daily loss limit was breached: trading must stop
+    breach: bool = False  # the daily loss limit is breached: no new exposure today
 
 
 Check = Callable[[OrderIntent, RiskView, RiskLimits], str | None]
 
 
 def check_state(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
+    if i.operator and i.reduce_only:
+        return None  # an operator's flatten works in every state
     if v.status.state is RiskState.HALTED:
         return f"risk state HALTED ({v.status.why or 'no reason given'})"
     if v.status.state is RiskState.REDUCING and not i.reduce_only:
@@ -115,6 +136,31 @@ def check_state(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
 def check_duplicate(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
     if i.contract.key in v.working_keys:
         return f"an order for {i.contract.key} is already working"
+    return None
+
+
+def check_exit_duplicate(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
+    if i.contract.key in v.exit_keys:
+        return f"an exit for {i.contract.key} is already working"
+    return None
+
+
+def check_reduces(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
+    """A reduce-only order closes what the ledger holds, on the other side, no further."""
+    held = v.position_qty
+    if held == 0:
+        return f"reduce-only {i.action.value} {i.quantity} but no position in {i.contract.key}"
+    closing = Action.SELL if held > 0 else Action.BUY
+    if i.action is not closing:
+        return f"reduce-only {i.action.value} {i.quantity} would add to a position of {held:+d}"
+    if i.quantity > abs(held):
+        return f"reduce-only {i.action.value} {i.quantity} would go past flat (held {held:+d})"
+    return None
+
+
+def check_limit_price(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
+    if i.limit_price is None or i.limit_price <= 0:
+        return "an opening order needs a limit price (its premium must be bounded)"
     return None
 
 
@@ -133,7 +179,9 @@ def check_quote_age(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
 
 
 def check_daily_loss(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
-    limit = daily_loss_limit(v.starting_equity, lim)
+    if v.daily_pnl is None:
+        return "the trading day has not opened yet (waiting for fresh marks)"
+    limit = daily_loss_limit(v.opening_equity, lim)
     if v.daily_pnl <= -limit:
         return f"daily loss {fmt(-v.daily_pnl)} >= limit {fmt(limit)}"
     return None
@@ -152,40 +200,46 @@ def check_positions(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
 
 
 def check_contracts(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
-    total = v.position_qty + i.quantity
+    total = abs(v.position_qty) + i.quantity
     if total > lim.max_contracts:
         return f"{total} contracts in {i.contract.key} (limit {lim.max_contracts})"
     return None
 
 
 def check_trade_premium(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
-    budget = cents(v.net_liquidation * dec(lim.max_premium_pct) / 100)
+    budget = trade_budget(v.opening_equity, lim)
     if i.premium > budget:
         return (
-            f"premium {fmt(i.premium)} > {lim.max_premium_pct:g}% of net liquidation {fmt(budget)}"
+            f"premium {fmt(i.premium)} at {i.limit_price:.2f} > {lim.max_premium_pct:g}% "
+            f"of opening equity {fmt(budget)}"
         )
     return None
 
 
 def check_total_premium(i: OrderIntent, v: RiskView, lim: RiskLimits) -> str | None:
-    cap = total_premium_cap(v.net_liquidation, lim)
-    total = v.premium_at_risk + i.premium
+    cap = total_premium_cap(v.opening_equity, lim)
+    total = v.premium_at_risk + i.open_premium
     if total > cap:
         return f"premium at risk {fmt(total)} > {lim.max_total_premium_pct:g}% cap {fmt(cap)}"
     return None
 
 
-def daily_loss_limit(starting_equity: Decimal, lim: RiskLimits) -> Decimal:
-    return cents(starting_equity * dec(lim.max_daily_loss_pct) / 100)
+def daily_loss_limit(opening_equity: Decimal, lim: RiskLimits) -> Decimal:
+    return cents(opening_equity * dec(lim.max_daily_loss_pct) / 100)
 
 
-def total_premium_cap(net_liquidation: Decimal, lim: RiskLimits) -> Decimal:
-    return cents(net_liquidation * dec(lim.max_total_premium_pct) / 100)
+def trade_budget(opening_equity: Decimal, lim: RiskLimits) -> Decimal:
+    return cents(opening_equity * dec(lim.max_premium_pct) / 100)
+
+
+def total_premium_cap(opening_equity: Decimal, lim: RiskLimits) -> Decimal:
+    return cents(opening_equity * dec(lim.max_total_premium_pct) / 100)
 
 
 OPENING_CHECKS: tuple[tuple[str, Check], ...] = (
     ("state", check_state),
     ("duplicate", check_duplicate),
+    ("limit_price", check_limit_price),
     ("gateway", check_gateway),
     ("stale_quote", check_quote_age),
     ("daily_loss", check_daily_loss),
@@ -197,8 +251,17 @@ OPENING_CHECKS: tuple[tuple[str, Check], ...] = (
 )
 REDUCING_CHECKS: tuple[tuple[str, Check], ...] = (
     ("state", check_state),
-    ("duplicate", check_duplicate),
+    ("duplicate", check_exit_duplicate),
+    ("reduce_only", check_reduces),
 )
+# A reprice moves only the price: the state and the price-dependent limits again.
+MODIFY_CHECKS: tuple[tuple[str, Check], ...] = (
+    ("state", check_state),
+    ("limit_price", check_limit_price),
+    ("trade_premium", check_trade_premium),
+    ("total_premium", check_total_premium),
+)
+REDUCING_MODIFY_CHECKS: tuple[tuple[str, Check], ...] = (("state", check_state),)
 
 
 class RiskEngine:
@@ -209,14 +272,42 @@ class RiskEngine:
 
     def check(self, intent: OrderIntent, view: RiskView) -> Verdict:
         checks = REDUCING_CHECKS if intent.reduce_only else OPENING_CHECKS
+        return self._run(checks, intent, view)
+
+    def check_modify(self, intent: OrderIntent, view: RiskView) -> Verdict:
+        """A reprice of a working order to ``intent.limit_price``.
+
+        ``view.premium_at_risk`` must leave out this order's own working remainder.
+        """
+        checks = REDUCING_MODIFY_CHECKS if intent.reduce_only else MODIFY_CHECKS
+        return self._run(checks, intent, view)
+
+    def _run(
+        self, checks: tuple[tuple[str, Check], ...], intent: OrderIntent, view: RiskView
+    ) -> Verdict:
         for name, fn in checks:
             reason = fn(intent, view, self.limits)
             if reason is not None:
-                return Verdict(False, name, reason, halt=name == "daily_loss")
+                return Verdict(False, name, reason, breach=name == "daily_loss")
         return Verdict(True, "ok", "all checks passed")
+
+    def max_entry_price(self, intent: OrderIntent, view: RiskView) -> float:
+        """The highest limit (to the cent) at which ``intent`` passes both premium limits."""
+        mult = intent.contract.multiplier
+        remaining = intent.quantity if intent.remaining is None else intent.remaining
+        per_trade = trade_budget(view.opening_equity, self.limits) / (mult * intent.quantity)
+        best = per_trade
+        if remaining > 0:
+            room = total_premium_cap(view.opening_equity, self.limits) - view.premium_at_risk
+            best = min(best, room / (mult * remaining))
+        if best <= ZERO:
+            return 0.0
+        return float(best.quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
 
     def loss_breached(self, view: RiskView) -> str | None:
         """The daily-loss reason when the limit is breached (checked on every mark too)."""
+        if view.daily_pnl is None:
+            return None
         return check_daily_loss(
             OrderIntent(ContractRef(symbol="-"), Action.BUY, 1, 0.0), view, self.limits
         )
@@ -238,7 +329,13 @@ async def load_status(redis: aioredis.Redis) -> RiskStatus:
         since = float(fields.get("since", "0") or 0)
     except ValueError:
         since = 0.0
-    return RiskStatus(state, fields.get("why", ""), fields.get("who", ""), since)
+    return RiskStatus(
+        state,
+        fields.get("why", ""),
+        fields.get("who", ""),
+        since,
+        fields.get("breach_day", ""),
+    )
 
 
 def status_fields(status: RiskStatus) -> dict[str, str]:
@@ -247,4 +344,5 @@ def status_fields(status: RiskStatus) -> dict[str, str]:
         "why": status.why,
         "who": status.who,
         "since": f"{status.since or time.time():.3f}",
+        "breach_day": status.breach_day,
     }

@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 from services.strategy.desk import Books
 from services.strategy.money import fmt
 from services.strategy.reconcile import BookReconciler
+from services.strategy.risk import RiskLimits, daily_loss_limit
+from services.strategy.tradingday import TradingDay
 from shared.bus import Publisher
 from shared.streams import STRATEGY_EQUITY, STRATEGY_ORDERS, STRATEGY_PNL, STRATEGY_POSITIONS
 
@@ -35,6 +37,7 @@ def positions_fields(books: Books) -> dict[str, str]:
                 "qty": h.qty,
                 "avg_price": f"{h.avg_price:.4f}",
                 "mark": "" if h.mark is None else f"{h.mark:.4f}",
+                "mark_stale": h.mark_stale,
                 "cost": fmt(h.cost),
                 "market_value": fmt(h.market_value),
                 "unrealized": fmt(h.unrealized),
@@ -51,8 +54,13 @@ def positions_fields(books: Books) -> dict[str, str]:
     return out
 
 
-def pnl_fields(books: Books, reconciler: BookReconciler) -> dict[str, str]:
+def pnl_fields(
+    books: Books, reconciler: BookReconciler, day: TradingDay, limits: RiskLimits
+) -> dict[str, str]:
     led = books.ledger
+    daily = day.daily_pnl()
+    stale = led.stale_marks
+    opened = day.current
     return {
         "starting_cash": fmt(led.starting_cash),
         "cash": fmt(led.cash),
@@ -61,9 +69,17 @@ def pnl_fields(books: Books, reconciler: BookReconciler) -> dict[str, str]:
         "realized": fmt(led.realized),
         "unrealized": fmt(led.unrealized),
         "commissions": fmt(led.commissions),
-        "daily_pnl": fmt(led.daily_pnl(dt.datetime.now(dt.UTC).date())),
+        "daily_pnl": "" if daily is None else fmt(daily),
+        "daily_pnl_basis": f"stale marks: {', '.join(stale)}" if stale else "fresh marks",
+        "stale_marks": ",".join(stale),
+        "trading_day": opened.day.isoformat() if opened else "",
+        "opening_equity": fmt(day.opening_equity),
+        "equity_source": opened.source if opened else "ledger",
+        "daily_loss_limit": fmt(daily_loss_limit(day.opening_equity, limits)),
         "premium_at_risk": fmt(led.premium_at_risk),
-        "net_liquidation": fmt(books.net_liq),
+        "net_liquidation": fmt(
+            books.net_liquidation if books.net_liquidation is not None else led.equity
+        ),
         "positions": str(len(led.positions)),
         "fills": str(led.fills),
         "working_orders": str(len(books.orders.working)),
@@ -92,7 +108,14 @@ def orders_fields(books: Books) -> dict[str, str]:
 
 
 async def publish_views(
-    pub: Publisher, redis: aioredis.Redis, books: Books, reconciler: BookReconciler, curve: bool
+    pub: Publisher,
+    redis: aioredis.Redis,
+    books: Books,
+    reconciler: BookReconciler,
+    curve: bool,
+    *,
+    day: TradingDay,
+    limits: RiskLimits,
 ) -> None:
     """Write the hashes whole (replace), so closed positions and done orders disappear."""
     empty: list[str] = []
@@ -104,7 +127,7 @@ async def publish_views(
             pub.add_hash(key, fields, replace=True)
         else:
             empty.append(key)
-    pnl = pnl_fields(books, reconciler)
+    pnl = pnl_fields(books, reconciler, day, limits)
     pub.add_hash(STRATEGY_PNL, pnl, replace=True)
     if curve:
         point = {

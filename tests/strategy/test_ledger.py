@@ -97,7 +97,7 @@ def test_ledger_when_round_trip_books_realized_and_commissions() -> None:
     assert CONTRACTS[1].key not in led.positions
     assert (led.realized, led.commissions) == (Decimal("15.00"), Decimal("3.30"))
     assert led.cash == START + Decimal("15.00") - Decimal("3.30")
-    assert led.daily_pnl(dt.date(2025, 1, 2)) == Decimal("11.70")
+    assert led.pnl == Decimal("11.70")
 
 
 def test_ledger_when_fill_replayed_books_it_once() -> None:
@@ -119,3 +119,10 @@ def test_ledger_when_fill_replayed_books_it_once() -> None:
     assert led.positions[CONTRACTS[1].key].qty == 1 and led.fills == 1
     ack = OrderEvent(client_order_id="x", kind=OrderEventKind.ACK)
     assert fill_from_event(ack, T0) is None
+
+
+def test_ledger_when_fill_after_new_york_midnight_utc_books_it_on_the_new_york_day() -> None:
+    led = Ledger(starting_cash=START)
+    late = 1_735_874_000_000_000_000  # 2025-01-03 03:13 UTC = 2025-01-02 22:13 New York
+    led.apply(Fill("c", CONTRACTS[0], Action.BUY, 1, Decimal("1"), Decimal("0.65"), late, "k"))
+    assert set(led.day_commissions) == {dt.date(2025, 1, 2)}

@@ -1,0 +1,434 @@
+"""The desk and the management tick over real Redis: the money-losing cases of issue 14.
+
+Each test builds the strategy's books, desk and cycles as the service does, feeds
+quotes, fills and controls straight into them, and reads what was really sent from
+``orders:requests`` and decided on ``strategy:decisions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.strategy.chains import ChainClient
+from services.strategy.cycle import Cycles
+from services.strategy.desk import Books, Desk
+from services.strategy.ledger import Ledger, fill_from_event
+from services.strategy.market import MarketView
+from services.strategy.money import dec
+from services.strategy.orders import OrderBook
+from services.strategy.reconcile import BookReconciler
+from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
+from services.strategy.views import pnl_fields
+from shared.bus import Publisher
+from shared.control import apply_control
+from shared.envelope import decode
+from shared.schemas import (
+    Action,
+    ConnState,
+    ContractRef,
+    Control,
+    ControlAction,
+    Decision,
+    GatewayStatus,
+    OrderEvent,
+    OrderEventKind,
+    OrderModify,
+    OrderNew,
+    Quote,
+    Right,
+    SecType,
+    Sentiment,
+)
+from shared.settings import Settings
+from shared.streams import ORDERS_REQUESTS, STRATEGY_DECISIONS
+
+CALL = ContractRef(
+    symbol="INTC",
+    sec_type=SecType.OPT,
+    expiry="20991218",
+    strike=21.0,
+    right=Right.CALL,
+    multiplier=100,
+    con_id=7,
+)
+DAY1 = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC).timestamp()  # 10:00 New York
+
+
+@dataclass
+class Rig:
+    redis: aioredis.Redis
+    books: Books
+    desk: Desk
+    cycles: Cycles
+    pub: Publisher
+    clock: list[float]
+
+    def quote(self, bid: float | None, ask: float | None, last: float | None = None) -> None:
+        mark = (bid + ask) / 2 if bid is not None and ask is not None else last
+        self.books.market.on_quote(Quote(contract=CALL, bid=bid, ask=ask, last=last, mark=mark))
+
+    def event(self, ev: OrderEvent) -> None:
+        """What the service does with an orders:events entry."""
+        self.books.orders.on_event(ev)
+        fill = fill_from_event(ev, int(self.clock[0] * 1e9))
+        if fill is not None:
+            self.books.ledger.apply(fill)
+
+    def fill(self, cid: str, action: Action, qty: int, price: float, total: int, left: int) -> None:
+        kind = OrderEventKind.FILL if left == 0 else OrderEventKind.PARTIAL
+        self.event(
+            OrderEvent(
+                client_order_id=cid,
+                kind=kind,
+                contract=CALL,
+                action=action,
+                fill_qty=qty,
+                fill_price=price,
+                commission=0.65,
+                filled_total=total,
+                remaining=left,
+                exec_id=f"e-{cid}-{total}",
+            )
+        )
+
+    async def sent(self) -> list[Any]:
+        rows: Any = await self.redis.xrange(ORDERS_REQUESTS)
+        return [decode(f, i).body for i, f in rows]
+
+    async def decisions(self) -> list[Decision]:
+        await self.pub.flush()
+        rows: Any = await self.redis.xrange(STRATEGY_DECISIONS)
+        return [decode(f, i).body for i, f in rows]
+
+    async def tick(self) -> None:
+        await self.cycles.manage()
+        await self.pub.flush()
+
+    def due(self) -> None:
+        """Make every working order's next reprice step due now."""
+        for w in self.books.orders.working.values():
+            w.next_step_at = 0.0
+
+
+@pytest.fixture
+async def rig(redis: aioredis.Redis, settings: Settings) -> Rig:
+    await redis.flushdb()
+    books = Books(
+        ledger=Ledger(starting_cash=dec(settings.strat_starting_equity)),
+        orders=OrderBook(),
+        market=MarketView(),
+        status=RiskStatus(RiskState.ACTIVE),
+    )
+    pub = Publisher(redis, settings, src="strategy/test")
+    desk = Desk(
+        books,
+        risk=RiskEngine(RiskLimits.from_settings(settings)),
+        publisher=pub,
+        redis=redis,
+        settings=settings,
+    )
+    cycles = Cycles(books, desk, ChainClient(pub, 1.0), settings)
+    clock = [DAY1]
+    cycles.wall_clock = lambda: clock[0]
+    books.market.on_status(GatewayStatus(state=ConnState.CONNECTED, client_id=1))
+    rig = Rig(redis, books, desk, cycles, pub, clock)
+    await rig.tick()  # opens the trading day (no positions: nothing to wait for)
+    assert desk.day.current is not None and desk.day.current.day == dt.date(2026, 12, 2)
+    return rig
+
+
+OTHER = ContractRef(
+    symbol="BAC",
+    sec_type=SecType.OPT,
+    expiry="20991218",
+    strike=30.0,
+    right=Right.CALL,
+    multiplier=100,
+    con_id=8,
+)
+
+
+def buy(cid: str, qty: int, price: float, contract: ContractRef = CALL) -> OrderNew:
+    return OrderNew(
+        client_order_id=cid, contract=contract, action=Action.BUY, quantity=qty, limit_price=price
+    )
+
+
+async def hold_long(rig: Rig, price: float = 1.80, qty: int = 1) -> None:
+    """A long position bought today (through the desk, so the book knows the entry)."""
+    rig.quote(price - 0.02, price + 0.02)
+    ctx = rig.cycles._context("c", _cand())
+    assert (await rig.desk.submit(buy("ob-1", qty, price), ctx)).allowed
+    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
+    rig.fill("ob-1", Action.BUY, qty, price, qty, 0)
+
+
+def _cand() -> Any:
+    from shared.schemas import Candidate, Direction
+
+    return Candidate(symbol="INTC", direction=Direction.LONG, score=1.0)
+
+
+# --- 1. a daily-loss breach reduces, never traps ---------------------------------------
+
+
+async def test_daily_loss_when_breached_sets_reducing_and_stop_loss_exit_goes_out(rig: Rig) -> None:
+    await hold_long(rig, 1.80)
+    rig.quote(0.25, 0.30)
+    await rig.tick()
+    status = await load_status(rig.redis)
+    assert status.state is RiskState.REDUCING and status.who == "risk-engine"
+    assert "daily loss 153.15 >= limit 150.28" in status.why
+    assert status.breach_day == "2026-12-02"
+    exits = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    assert len(exits) == 1 and exits[0].action is Action.SELL and exits[0].quantity == 1
+    assert "stop-loss" in exits[0].reason
+
+
+async def test_daily_loss_when_operator_resumes_after_breach_engine_does_not_override(
+    rig: Rig, settings: Settings
+) -> None:
+    await hold_long(rig, 1.80)
+    rig.quote(0.25, 0.30)
+    await rig.tick()
+    assert rig.books.status.state is RiskState.REDUCING
+    await apply_control(
+        rig.redis, settings, Control(action=ControlAction.RESUME, who="ann", why="seen"), src="t"
+    )
+    await rig.desk.refresh_status()
+    for _ in range(3):
+        await rig.tick()
+    status = await load_status(rig.redis)
+    assert (status.state, status.who) == (RiskState.ACTIVE, "ann")
+    # the limit itself still holds for new exposure
+    rig.books.market.on_quote(Quote(contract=OTHER, bid=0.09, ask=0.11, mark=0.10))
+    entry = buy("ob-9", 1, 0.10, OTHER)
+    verdict = await rig.desk.submit(entry, rig.cycles._context("c", _cand()))
+    assert (verdict.allowed, verdict.check) == (False, "daily_loss")
+
+
+async def test_flatten_when_halted_by_operator_still_closes(rig: Rig, settings: Settings) -> None:
+    await hold_long(rig, 1.80)
+    await apply_control(
+        rig.redis, settings, Control(action=ControlAction.HALT, who="ann", why="news"), src="t"
+    )
+    rig.quote(1.00, 1.10)  # a stop-loss is due, but an operator's HALTED blocks rule exits
+    await rig.tick()
+    assert not [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    await rig.cycles.flatten("", "ann")
+    exits = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    assert len(exits) == 1 and exits[0].requested_by == "ann"
+    # and its reprices go out in HALTED too (an operator's order)
+    rig.event(OrderEvent(client_order_id=exits[0].client_order_id, kind=OrderEventKind.ACK))
+    rig.due()
+    await rig.tick()
+    assert any(isinstance(m, OrderModify) for m in await rig.sent())
+
+
+async def test_daily_loss_when_day_changes_resets_from_the_new_opening_equity(rig: Rig) -> None:
+    await hold_long(rig, 1.80)
+    rig.quote(0.25, 0.30)
+    await rig.tick()
+    assert rig.books.status.state is RiskState.REDUCING
+    first = rig.desk.day.current
+    assert first is not None and rig.desk.day.daily_pnl() == Decimal("-153.15")
+    rig.clock[0] += 86_400  # next New York day, the position still held at the same mark
+    rig.books.orders.working.clear()
+    rig.quote(0.25, 0.30)
+    await rig.tick()
+    second = rig.desk.day.current
+    assert second is not None and second.day == dt.date(2026, 12, 3)
+    assert second.open_equity == first.open_equity - Decimal("153.15")
+    assert rig.desk.day.daily_pnl() == Decimal("0.00")  # yesterday's loss stays yesterday's
+    status = await load_status(rig.redis)
+    assert status.state is RiskState.ACTIVE and "new trading day 2026-12-03" in status.why
+
+
+async def test_trading_day_when_utc_date_already_next_is_still_new_york_day(rig: Rig) -> None:
+    rig.clock[0] = dt.datetime(2026, 12, 3, 3, 30, tzinfo=dt.UTC).timestamp()  # 22:30 NY, Dec 2
+    await rig.tick()
+    assert rig.desk.day.current is not None
+    assert rig.desk.day.current.day == dt.date(2026, 12, 2)
+
+
+# --- 2. reprices are risk-checked at their own price ------------------------------------
+
+
+async def test_reprice_when_it_would_breach_trade_premium_stops_at_last_allowed_price(
+    rig: Rig,
+) -> None:
+    rig.quote(1.74, 1.98)
+    ctx = rig.cycles._context("c", _cand())
+    assert (await rig.desk.submit(buy("ob-1", 1, 1.86), ctx)).allowed  # 186.00 of 187.85
+    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
+    for _ in range(4):
+        rig.due()
+        await rig.tick()
+    limits = [m.limit_price for m in await rig.sent() if isinstance(m, OrderModify)]
+    assert limits == [1.87]  # 1.90 capped to 1.87; then held there, never above
+    reasons = [d.reason for d in await rig.decisions()]
+    assert any("capped" in r and "trade_premium" in r for r in reasons)
+    assert any("reprice stopped at 1.87" in r for r in reasons)
+
+
+async def test_reprice_when_total_premium_cap_would_breach_is_capped(
+    rig: Rig, settings: Settings
+) -> None:
+    # 15 % cap 563.54: 450.00 held in BAC; an INTC entry at 1.10 (560.00 in all) reprices
+    other = OTHER
+    rig.books.ledger.apply(
+        fill_from_event(
+            OrderEvent(
+                client_order_id="ob-0",
+                kind=OrderEventKind.FILL,
+                contract=other,
+                action=Action.BUY,
+                fill_qty=1,
+                fill_price=2.25,
+                filled_total=1,
+                exec_id="x",
+            ),
+            int(rig.clock[0] * 1e9),
+        )  # type: ignore[arg-type]
+    )
+    rig.books.ledger.apply(
+        fill_from_event(
+            OrderEvent(
+                client_order_id="ob-00",
+                kind=OrderEventKind.FILL,
+                contract=other,
+                action=Action.BUY,
+                fill_qty=1,
+                fill_price=2.25,
+                filled_total=1,
+                exec_id="y",
+            ),
+            int(rig.clock[0] * 1e9),
+        )  # type: ignore[arg-type]
+    )  # 450.00 at risk
+    rig.quote(1.00, 1.40)
+    ctx = rig.cycles._context("c", _cand())
+    assert (await rig.desk.submit(buy("ob-1", 1, 1.10), ctx)).allowed  # 560.00 <= 563.54
+    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
+    rig.due()
+    await rig.tick()
+    limits = [m.limit_price for m in await rig.sent() if isinstance(m, OrderModify)]
+    assert limits == [1.13]  # step 1 wanted 1.27; 450.00 + 113.00 <= 563.54 < 450.00 + 114.00
+    view = rig.desk.view(CALL.key, time.monotonic())
+    assert view.premium_at_risk == Decimal("563.00")
+    reasons = [d.reason for d in await rig.decisions()]
+    assert any("capped" in r and "total_premium" in r for r in reasons)
+
+
+# --- 5. an exit first cancels the working entry; working premium is the remainder --------
+
+
+async def test_exit_when_entry_partly_filled_cancels_entry_then_closes_held(rig: Rig) -> None:
+    rig.quote(0.88, 0.92)
+    ctx = rig.cycles._context("c", _cand())
+    assert (await rig.desk.submit(buy("ob-1", 2, 0.90), ctx)).allowed
+    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
+    rig.fill("ob-1", Action.BUY, 1, 0.90, 1, 1)
+    view = rig.desk.view("other", time.monotonic())
+    assert view.premium_at_risk == Decimal("180.00")  # 90.00 held + 90.00 unfilled, not 270
+    rig.books.market.sentiment = Sentiment.BEARISH  # against a long call: exit due
+    await rig.tick()
+    sent = await rig.sent()
+    cancels = [m for m in sent if type(m).__name__ == "OrderCancel"]
+    assert [c.client_order_id for c in cancels] == ["ob-1"]
+    assert not [m for m in sent if isinstance(m, OrderNew) and m.reduce_only]
+    assert not [m for m in sent if isinstance(m, OrderModify)]  # no more buying into it
+    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.CANCELLED, contract=CALL))
+    await rig.tick()
+    exits = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    assert [(e.action, e.quantity) for e in exits] == [(Action.SELL, 1)]
+
+
+# --- 6. reduce-only is checked; two exits of one position cannot both go ----------------
+
+
+async def test_exit_when_flatten_and_rule_exit_race_only_one_is_sent(rig: Rig) -> None:
+    await hold_long(rig, 1.00)
+    rig.quote(0.40, 0.44)  # stop-loss due
+    await asyncio.gather(rig.cycles.flatten("", "ann"), rig.cycles.manage())
+    exits = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    assert len(exits) == 1
+
+
+async def test_submit_when_reduce_only_would_flip_position_is_denied(rig: Rig) -> None:
+    await hold_long(rig, 1.00)
+    rig.quote(0.98, 1.02)
+    ctx = rig.cycles._context("c", _cand())
+    sell5 = OrderNew(
+        client_order_id="ox-x",
+        contract=CALL,
+        action=Action.SELL,
+        quantity=5,
+        limit_price=1.0,
+        reduce_only=True,
+    )
+    verdict = await rig.desk.submit(sell5, ctx)
+    assert (verdict.allowed, verdict.check) == (False, "reduce_only")
+    buy5 = OrderNew(
+        client_order_id="ox-y",
+        contract=CALL,
+        action=Action.BUY,
+        quantity=5,
+        limit_price=1.0,
+        reduce_only=True,
+    )
+    assert (await rig.desk.submit(buy5, ctx)).check == "reduce_only"
+
+
+# --- 7. exits on the price you can get; stale marks are flagged --------------------------
+
+
+async def test_exit_when_bid_is_past_the_stop_but_mid_is_not_closes(rig: Rig) -> None:
+    await hold_long(rig, 1.00)
+    rig.quote(0.68, 0.76)  # mid 0.72 (-28 %), bid 0.68 (-32 %): stop-loss 30 % on the bid
+    await rig.tick()
+    exits = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    assert len(exits) == 1 and "stop-loss: -32.0%" in exits[0].reason
+
+
+async def test_mark_when_quote_one_sided_is_stale_and_triggers_nothing(
+    rig: Rig, settings: Settings
+) -> None:
+    await hold_long(rig, 1.00)
+    rig.quote(None, 1.10, last=0.10)  # one-sided: its "mark" is an old last trade
+    await rig.tick()
+    assert not [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    fields = pnl_fields(
+        rig.books, BookReconciler(), rig.desk.day, RiskLimits.from_settings(settings)
+    )
+    assert fields["stale_marks"] == CALL.key
+    assert fields["daily_pnl_basis"].startswith("stale marks")
+
+
+# --- 3. one starting equity -------------------------------------------------------------
+
+
+async def test_equity_when_broker_snapshot_arrives_ledger_sizing_and_limits_use_it(
+    rig: Rig, settings: Settings
+) -> None:
+    assert rig.desk.day.opening_equity == Decimal("3756.96")  # the fallback until a snapshot
+    rig.books.net_liquidation = Decimal("1000000")
+    await rig.desk.day.on_broker(Decimal("1000000"))
+    assert rig.desk.day.opening_equity == Decimal("1000000.00")
+    assert rig.books.ledger.equity == Decimal("1000000.00")
+    view = rig.desk.view(CALL.key, time.monotonic())
+    assert view.opening_equity == Decimal("1000000.00")
+    fields = pnl_fields(
+        rig.books, BookReconciler(), rig.desk.day, RiskLimits.from_settings(settings)
+    )
+    assert (fields["opening_equity"], fields["equity_source"]) == ("1000000.00", "broker")
+    assert fields["daily_loss_limit"] == "40000.00"
+    assert fields["starting_cash"] == "1000000.00"
