@@ -285,18 +285,19 @@ class Settings(BaseSettings):
         True, description="strategy: close when sentiment turns against the position"
     )
     strat_starting_equity: PositiveFloat = Field(
-        3756.96, description="strategy: ledger's starting cash (the paper account's equity)"
+        3756.96,
+        description="strategy: opening equity until the traded book's first account snapshot",
     )
     risk_max_premium_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
-        5.0, description="risk: max premium per trade, % of net liquidation"
+        5.0, description="risk: max premium per trade, % of the day's opening equity"
     )
     risk_max_total_premium_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
-        15.0, description="risk: max premium at risk over all positions, % of net liquidation"
+        15.0, description="risk: max premium at risk over all positions, % of opening equity"
     )
     risk_max_positions: PositiveInt = Field(3, description="risk: max open positions")
     risk_max_contracts: PositiveInt = Field(2, description="risk: max contracts per position")
     risk_max_daily_loss_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
-        4.0, description="risk: daily loss, % of starting equity, that halts trading"
+        4.0, description="risk: daily loss, % of the day's opening equity, that stops entries"
     )
     risk_max_orders_per_min: PositiveInt = Field(10, description="risk: max new orders per minute")
     risk_max_quote_age_s: PositiveFloat = Field(

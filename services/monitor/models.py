@@ -243,6 +243,9 @@ class Position(BaseModel):
     quantity: int
     avg_cost: float
     mark: float | None = None
+    mark_stale: bool = Field(
+        default=False, description="no fresh two-sided quote behind the mark right now"
+    )
     unrealized_pnl: float | None = None
     delta: float | None = None
     gamma: float | None = None
@@ -266,6 +269,18 @@ class Account(BaseModel):
     unrealized_pnl: float | None = None
     realized_pnl: float | None = None
     commissions: float | None = None
+    opening_equity: float | None = Field(
+        default=None,
+        description="the trading day's opening equity: the base of sizing and every limit",
+    )
+    equity_source: str = Field(
+        default="", description="broker (the traded book's net liquidation) or ledger (fallback)"
+    )
+    trading_day: str = Field(default="", description="New York trading day (YYYY-MM-DD)")
+    daily_loss_limit: float | None = None
+    stale_marks: list[str] = Field(
+        default_factory=list, description="positions whose value rests on a stale mark"
+    )
     updated: float | None = None
     source: str = Field(
         default="", description="strategy ledger (strategy:*) or broker snapshot (account)"

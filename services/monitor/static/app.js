@@ -254,12 +254,15 @@ function renderAccount(a) {
   app.lastAccount = a;
   $("acct-id").textContent = a.account ? `${a.account} · ${a.currency}${a.updated ? " · " + clock(a.updated) : ""}` : "no data yet";
   const stats = [["Net liq", a.net_liquidation], ["Cash", a.cash], ["Buying power", a.buying_power],
-    ["Day P&L", a.day_pnl, true], ["Unrealized", a.unrealized_pnl, true], ["Realized", a.realized_pnl, true]];
+    ["Day P&L", a.day_pnl, true], ["Unrealized", a.unrealized_pnl, true], ["Realized", a.realized_pnl, true],
+    ["Opening equity" + (a.equity_source ? ` (${a.equity_source})` : ""), a.opening_equity],
+    ["Daily loss limit", a.daily_loss_limit]];
+  if (a.stale_marks && a.stale_marks.length) stats.push(["Day P&L uses stale marks", a.stale_marks.length]);
   $("account-stats").replaceChildren(...stats.map(([k, v, pnl]) => el("div", { class: "stat" },
     el("div", { class: "k", text: k }), el("div", { class: "v " + (pnl ? cls(v) : ""), text: pnl ? signed(v) : num(v) }))));
   drawEquity(a.equity);
   const rows = a.positions.map((p) => el("tr", {}, td(p.contract), td(p.quantity), td(num(p.avg_cost)),
-    td(num(p.mark)), td(num(p.delta, 3)), td(num(p.gamma, 4)), td(num(p.theta, 3)), td(num(p.vega, 3)),
+    td(num(p.mark) + (p.mark_stale ? " (stale)" : ""), p.mark_stale ? "stale" : ""), td(num(p.delta, 3)), td(num(p.gamma, 4)), td(num(p.theta, 3)), td(num(p.vega, 3)),
     td(p.iv === null ? DASH : num(p.iv * 100, 1) + "%"), td(signed(p.unrealized_pnl), cls(p.unrealized_pnl))));
   fillBody($("positions"), rows, a.account ? "no open positions" : "no data yet", 10);
   const sel = $("ctl-target"), keep = sel.value;
