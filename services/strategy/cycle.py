@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from redis.exceptions import RedisError
