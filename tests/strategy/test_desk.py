@@ -10,171 +10,34 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from services.strategy.chains import ChainClient
-from services.strategy.cycle import Cycles
-from services.strategy.desk import Books, Desk
-from services.strategy.ledger import Ledger, fill_from_event
-from services.strategy.market import MarketView
-from services.strategy.money import dec
-from services.strategy.orders import OrderBook
+from services.strategy.ledger import fill_from_event
 from services.strategy.reconcile import BookReconciler
-from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
+from services.strategy.risk import RiskLimits, RiskState, load_status
 from services.strategy.views import pnl_fields
-from shared.bus import Publisher
 from shared.control import apply_control
-from shared.envelope import decode
 from shared.schemas import (
     Action,
-    ConnState,
-    ContractRef,
     Control,
     ControlAction,
-    Decision,
-    GatewayStatus,
     OrderEvent,
     OrderEventKind,
     OrderModify,
     OrderNew,
     Quote,
-    Right,
-    SecType,
     Sentiment,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_REQUESTS, STRATEGY_DECISIONS
-
-CALL = ContractRef(
-    symbol="INTC",
-    sec_type=SecType.OPT,
-    expiry="20991218",
-    strike=21.0,
-    right=Right.CALL,
-    multiplier=100,
-    con_id=7,
-)
-DAY1 = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC).timestamp()  # 10:00 New York
-
-
-@dataclass
-class Rig:
-    redis: aioredis.Redis
-    books: Books
-    desk: Desk
-    cycles: Cycles
-    pub: Publisher
-    clock: list[float]
-
-    def quote(self, bid: float | None, ask: float | None, last: float | None = None) -> None:
-        mark = (bid + ask) / 2 if bid is not None and ask is not None else last
-        self.books.market.on_quote(Quote(contract=CALL, bid=bid, ask=ask, last=last, mark=mark))
-
-    def event(self, ev: OrderEvent) -> None:
-        """What the service does with an orders:events entry."""
-        self.books.orders.on_event(ev)
-        fill = fill_from_event(ev, int(self.clock[0] * 1e9))
-        if fill is not None:
-            self.books.ledger.apply(fill)
-
-    def fill(self, cid: str, action: Action, qty: int, price: float, total: int, left: int) -> None:
-        kind = OrderEventKind.FILL if left == 0 else OrderEventKind.PARTIAL
-        self.event(
-            OrderEvent(
-                client_order_id=cid,
-                kind=kind,
-                contract=CALL,
-                action=action,
-                fill_qty=qty,
-                fill_price=price,
-                commission=0.65,
-                filled_total=total,
-                remaining=left,
-                exec_id=f"e-{cid}-{total}",
-            )
-        )
-
-    async def sent(self) -> list[Any]:
-        rows: Any = await self.redis.xrange(ORDERS_REQUESTS)
-        return [decode(f, i).body for i, f in rows]
-
-    async def decisions(self) -> list[Decision]:
-        await self.pub.flush()
-        rows: Any = await self.redis.xrange(STRATEGY_DECISIONS)
-        return [decode(f, i).body for i, f in rows]
-
-    async def tick(self) -> None:
-        await self.cycles.manage()
-        await self.pub.flush()
-
-    def due(self) -> None:
-        """Make every working order's next reprice step due now."""
-        for w in self.books.orders.working.values():
-            w.next_step_at = 0.0
+from tests.strategy.desk_rig import CALL, OTHER, Rig, buy, cand, hold_long, make_rig
 
 
 @pytest.fixture
 async def rig(redis: aioredis.Redis, settings: Settings) -> Rig:
-    await redis.flushdb()
-    books = Books(
-        ledger=Ledger(starting_cash=dec(settings.strat_starting_equity)),
-        orders=OrderBook(),
-        market=MarketView(),
-        status=RiskStatus(RiskState.ACTIVE),
-    )
-    pub = Publisher(redis, settings, src="strategy/test")
-    desk = Desk(
-        books,
-        risk=RiskEngine(RiskLimits.from_settings(settings)),
-        publisher=pub,
-        redis=redis,
-        settings=settings,
-    )
-    cycles = Cycles(books, desk, ChainClient(pub, 1.0), settings)
-    clock = [DAY1]
-    cycles.wall_clock = lambda: clock[0]
-    books.market.on_status(GatewayStatus(state=ConnState.CONNECTED, client_id=1))
-    rig = Rig(redis, books, desk, cycles, pub, clock)
-    await rig.tick()  # opens the trading day (no positions: nothing to wait for)
-    assert desk.day.current is not None and desk.day.current.day == dt.date(2026, 12, 2)
-    return rig
-
-
-OTHER = ContractRef(
-    symbol="BAC",
-    sec_type=SecType.OPT,
-    expiry="20991218",
-    strike=30.0,
-    right=Right.CALL,
-    multiplier=100,
-    con_id=8,
-)
-
-
-def buy(cid: str, qty: int, price: float, contract: ContractRef = CALL) -> OrderNew:
-    return OrderNew(
-        client_order_id=cid, contract=contract, action=Action.BUY, quantity=qty, limit_price=price
-    )
-
-
-async def hold_long(rig: Rig, price: float = 1.80, qty: int = 1) -> None:
-    """A long position bought today (through the desk, so the book knows the entry)."""
-    rig.quote(price - 0.02, price + 0.02)
-    ctx = rig.cycles._context("c", _cand())
-    assert (await rig.desk.submit(buy("ob-1", qty, price), ctx)).allowed
-    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
-    rig.fill("ob-1", Action.BUY, qty, price, qty, 0)
-
-
-def _cand() -> Any:
-    from shared.schemas import Candidate, Direction
-
-    return Candidate(symbol="INTC", direction=Direction.LONG, score=1.0)
+    return await make_rig(redis, settings)
 
 
 # --- 1. a daily-loss breach reduces, never traps ---------------------------------------
@@ -211,7 +74,7 @@ async def test_daily_loss_when_operator_resumes_after_breach_engine_does_not_ove
     # the limit itself still holds for new exposure
     rig.books.market.on_quote(Quote(contract=OTHER, bid=0.09, ask=0.11, mark=0.10))
     entry = buy("ob-9", 1, 0.10, OTHER)
-    verdict = await rig.desk.submit(entry, rig.cycles._context("c", _cand()))
+    verdict = await rig.desk.submit(entry, rig.cycles._context("c", cand()))
     assert (verdict.allowed, verdict.check) == (False, "daily_loss")
 
 
@@ -266,7 +129,7 @@ async def test_reprice_when_it_would_breach_trade_premium_stops_at_last_allowed_
     rig: Rig,
 ) -> None:
     rig.quote(1.74, 1.98)
-    ctx = rig.cycles._context("c", _cand())
+    ctx = rig.cycles._context("c", cand())
     assert (await rig.desk.submit(buy("ob-1", 1, 1.86), ctx)).allowed  # 186.00 of 187.85
     rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
     for _ in range(4):
@@ -315,7 +178,7 @@ async def test_reprice_when_total_premium_cap_would_breach_is_capped(
         )  # type: ignore[arg-type]
     )  # 450.00 at risk
     rig.quote(1.00, 1.40)
-    ctx = rig.cycles._context("c", _cand())
+    ctx = rig.cycles._context("c", cand())
     assert (await rig.desk.submit(buy("ob-1", 1, 1.10), ctx)).allowed  # 560.00 <= 563.54
     rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
     rig.due()
@@ -333,7 +196,7 @@ async def test_reprice_when_total_premium_cap_would_breach_is_capped(
 
 async def test_exit_when_entry_partly_filled_cancels_entry_then_closes_held(rig: Rig) -> None:
     rig.quote(0.88, 0.92)
-    ctx = rig.cycles._context("c", _cand())
+    ctx = rig.cycles._context("c", cand())
     assert (await rig.desk.submit(buy("ob-1", 2, 0.90), ctx)).allowed
     rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
     rig.fill("ob-1", Action.BUY, 1, 0.90, 1, 1)
@@ -366,7 +229,7 @@ async def test_exit_when_flatten_and_rule_exit_race_only_one_is_sent(rig: Rig) -
 async def test_submit_when_reduce_only_would_flip_position_is_denied(rig: Rig) -> None:
     await hold_long(rig, 1.00)
     rig.quote(0.98, 1.02)
-    ctx = rig.cycles._context("c", _cand())
+    ctx = rig.cycles._context("c", cand())
     sell5 = OrderNew(
         client_order_id="ox-x",
         contract=CALL,
