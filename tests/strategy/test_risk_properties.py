@@ -97,11 +97,11 @@ class RiskAndLedger(RuleBasedStateMachine):
                 event("denied " + d.reason.split(":")[0])
             if d.kind is DecisionKind.EXIT:
                 event(f"exit {d.outcome.value}")
-        if self.rig.books.status.who == "risk-engine" and self.rig.books.status.breach_day:
-            event("breach")
             if d.kind is DecisionKind.EXIT and d.outcome is DecisionOutcome.DENIED:
                 loss = ("daily_loss", "daily loss", "REDUCING")
                 assert not any(x in d.reason for x in loss), f"exit denied by a loss: {d.reason}"
+        if self.rig.books.status.who == "risk-engine" and self.rig.books.status.breach_day:
+            event("breach")
 
     def is_operator(self, msg: OrderNew | OrderModify) -> bool:
         if isinstance(msg, OrderNew):
