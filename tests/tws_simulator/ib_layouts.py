@@ -5,6 +5,10 @@ Written from the official TWS API's Python decoder (``ibapi/decoder.py``,
 simulator's encoders: each reader consumes fields in IB's order, following IB's
 ``MIN_SERVER_VER_*`` gates, and the message must end exactly where IB stops reading.
 Only the messages the simulator sends are described; any other id fails the check.
+
+Below FRACTIONAL_SIZE_SUPPORT (163) market-data sizes and bar volumes are whole
+numbers (IB's 9.x decoder reads them with ``decode(int)``; order and position
+quantities are floats from FRACTIONAL_POSITIONS, 101, so they may have a fraction).
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ MIN_SERVER_VER_ADVANCED_ORDER_REJECT = 166
 MIN_SERVER_VER_PEGBEST_PEGMID_OFFSETS = 170
 MIN_SERVER_VER_FA_PROFILE_DESUPPORT = 177
 MIN_SERVER_VER_PENDING_PRICE_REVISION = 178
+
+# a field count alone misses a shift that adds and drops as many fields: IB's decoder
+# also reads these as ints or from a closed set, so a shifted value is caught here
+INTS = {"version", "reqId", "orderId", "conId", "permId", "clientId", "tickType"}
+INTS |= {"errorCode", "underConId", "priceMagnifier", "tickerId"}
+SEC_TYPES = {"STK", "OPT", "IND", "FUT", "FOP", "CASH", "BAG", "WAR", "BOND", "CFD", "FUND"}
+ORDER_STATUSES = {"PendingSubmit", "PendingCancel", "PreSubmitted", "Submitted"}
+ORDER_STATUSES |= {"ApiCancelled", "Cancelled", "Filled", "Inactive"}
+
+# (message id, field) read as int by clients below FRACTIONAL_SIZE_SUPPORT
+WHOLE_BELOW_163 = {(1, "size"), (2, "size"), (17, "volume"), (17, "barCount")}
 
 CONTRACT = [
     "conId",
@@ -131,12 +146,14 @@ class Reader:
         self.fields = fields
         self.pos = 1  # fields[0] is the message id
         self.named: dict[str, str] = {}
+        self.read: list[tuple[str, str]] = []  # every (name, value), repeats included
 
     def take(self, *names: str) -> None:
         for name in names:
             if self.pos >= len(self.fields):
                 raise LayoutError(f"message {self.fields[0]} ended before {name!r}")
             self.named.setdefault(name, self.fields[self.pos])
+            self.read.append((name, self.fields[self.pos]))
             self.pos += 1
 
     def count(self, name: str) -> int:
@@ -238,7 +255,11 @@ def _legs_params_scale_hedge(r: Reader) -> None:
         r.take("smartComboTag", "smartComboValue")
     r.take("scaleInitLevelSize", "scaleSubsLevelSize", "scalePriceIncrement")
     increment = r.value("scalePriceIncrement")
-    if increment and 0 < float(increment) < 1.7e308:
+    try:
+        scaled = bool(increment) and 0 < float(increment) < 1.7e308
+    except ValueError as e:
+        raise LayoutError(f"scalePriceIncrement is not a number: {increment!r}") from e
+    if scaled:
         r.take("scalePriceAdjustValue", "scalePriceAdjustInterval", "scaleProfitOffset")
         r.take("scaleAutoReset", "scaleInitPosition", "scaleInitFillQty", "scaleRandomPercent")
     r.take("hedgeType")
@@ -351,4 +372,19 @@ def check(version: int, fields: list[str]) -> dict[str, str]:
         READERS[msg_id](r, version)
     else:
         raise LayoutError(f"message id {msg_id} is not described by the layout table")
+    _check_values(r)
+    if version < MIN_SERVER_VER_FRACTIONAL_SIZE_SUPPORT:
+        for name, value in r.read:
+            if (msg_id, name) in WHOLE_BELOW_163 and not value.lstrip("-").isdigit():
+                raise LayoutError(f"message {msg_id} {name}={value!r} is not a whole number")
     return r.done()
+
+
+def _check_values(r: Reader) -> None:
+    for name, value in r.read:
+        if name in INTS and not value.lstrip("-").isdigit():
+            raise LayoutError(f"message {r.fields[0]} {name}={value!r} is not an int")
+        if name == "secType" and value not in SEC_TYPES:
+            raise LayoutError(f"message {r.fields[0]} secType={value!r} is not a security type")
+        if name == "status" and value not in ORDER_STATUSES:
+            raise LayoutError(f"message {r.fields[0]} status={value!r} is not an order status")

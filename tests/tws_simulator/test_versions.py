@@ -213,3 +213,33 @@ async def test_connect_when_ib_async_capped_below_minimum_gets_no_session(sim: S
         await ib.connectAsync("127.0.0.1", sim.port, 9, timeout=1)
     ib.disconnect()
     assert ib.client.serverVersion() == 0 and not sim.sessions
+
+
+@pytest.mark.parametrize(
+    ("encoded", "checked", "ids"),
+    [
+        (178, 177, {11}),
+        (176, 177, {5, 101}),
+        (163, 164, {10}),
+        (165, 166, {4}),
+        (169, 170, {5, 101}),
+    ],
+)
+async def test_layout_check_when_version_differs_rejects_the_gated_messages(
+    encoded: int, checked: int, ids: set[int]
+) -> None:
+    """The independent check is sharp: a message encoded for a neighbouring version fails."""
+    rejected: set[int] = set()
+    for payload in _sample_messages(Simulator(), encoded):
+        fields = split_fields(payload[4:])
+        try:
+            check(checked, fields)
+        except LayoutError:
+            rejected.add(int(fields[0]))
+    assert rejected == ids
+
+
+def test_layout_check_when_size_fractional_below_163_rejects() -> None:
+    check(163, ["2", "6", "1", "8", "2.5"])
+    with pytest.raises(LayoutError):
+        check(162, ["2", "6", "1", "8", "2.5"])
