@@ -11,10 +11,8 @@ import struct
 from collections.abc import Iterable
 from enum import IntEnum
 
-from .versions import ADVANCED_ORDER_REJECT, MAX_VERSION, MIN_VERSION
+from .versions import ADVANCED_ORDER_REJECT
 
-SERVER_VERSION = MAX_VERSION
-MIN_CLIENT_VERSION = MIN_VERSION
 MAX_FRAME = 1 << 20  # a placeOrder is ~2 kB; anything near a MB is garbage
 _LEN = struct.Struct(">I")
 
