@@ -1,4 +1,4 @@
-"""IB Gateway stand-in speaking the TWS API wire protocol (server version 178)."""
+"""IB Gateway stand-in speaking the TWS API wire protocol (server versions 157..178)."""
 
 from .config import SimConfig
 from .faults import send_fault

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from . import mktdata, refdata, trading
-from .protocol import In, Out, frame
+from .protocol import In, Out, error_frame, frame
 from .session import Session
 
 Handler = Callable[[Session, list[str]], None]
@@ -34,9 +34,9 @@ def start_api(s: Session, f: list[str]) -> None:
         frame(Out.MANAGED_ACCTS, 1, account),
         frame(Out.NEXT_VALID_ID, 1, s.sim.next_order_id),
     ]
-    frames += [frame(Out.ERR_MSG, 2, -1, code, text, "") for code, text in FARM_NOTICES]
+    frames += [error_frame(s.version, -1, code, text) for code, text in FARM_NOTICES]
     if s.sim.data_paused:  # as TWS: a client logging on while IB is unreachable hears 1100
-        frames.append(frame(Out.ERR_MSG, 2, -1, 1100, LINK_LOST, ""))
+        frames.append(error_frame(s.version, -1, 1100, LINK_LOST))
     s.send(frames)
 
 

@@ -1,7 +1,8 @@
 """Encoders for the order messages whose layouts are long and version-dependent.
 
-Field lists follow ib_async's decoder at server version 178 one-for-one; a
-single missing field shifts everything after it and breaks the client.
+Field lists follow IB's decoder (``processOpenOrder``, ``processCompletedOrderMsg``,
+``processExecutionDataMsg``) for the negotiated version one-for-one; a single
+missing field shifts everything after it and breaks the client.
 """
 
 from __future__ import annotations
@@ -11,6 +12,14 @@ from enum import StrEnum
 
 from .contracts import Instrument
 from .protocol import Out, frame
+from .versions import (
+    AUTO_CANCEL_PARENT,
+    DURATION,
+    FA_PROFILE_DESUPPORT,
+    PEGBEST_PEGMID_OFFSETS,
+    PENDING_PRICE_REVISION,
+    POST_TO_ATS,
+)
 
 UNSET_DOUBLE = "1.7976931348623157E308"
 
@@ -69,8 +78,30 @@ def _lmt(order: SimOrder) -> object:
     return order.lmt_price if order.lmt_price is not None else ""
 
 
-def open_order(o: SimOrder) -> bytes:
-    """openOrder (msg 5): no version field since server version 166."""
+def _fa_profile(version: int) -> list[object]:
+    """faProfile follows faPercentage until FA_PROFILE_DESUPPORT (177)."""
+    return [""] if version < FA_PROFILE_DESUPPORT else []
+
+
+def _peg_offsets(version: int) -> list[object]:
+    """minTradeQty, minCompeteSize, competeAgainstBestOffset, midOffsetAtWhole/Half (170+)."""
+    return [""] * 5 if version >= PEGBEST_PEGMID_OFFSETS else []
+
+
+def _open_order_tail(version: int) -> list[object]:
+    """The fields after usePriceMgmtAlgo, each behind its own version gate."""
+    out: list[object] = []
+    if version >= DURATION:
+        out.append("")
+    if version >= POST_TO_ATS:
+        out.append("")
+    if version >= AUTO_CANCEL_PARENT:
+        out.append(0)
+    return out + _peg_offsets(version)
+
+
+def open_order(o: SimOrder, version: int) -> bytes:
+    """openOrder (msg 5): no version field from ORDER_CONTAINER (145) on."""
     head: list[object] = [
         Out.OPEN_ORDER,
         o.order_id,
@@ -97,7 +128,7 @@ def open_order(o: SimOrder) -> bytes:
         "",
         "",
     ]
-    # modelCode .. deltaNeutralAuxPrice (29); no faProfile at version >= 177
+    # modelCode .. deltaNeutralAuxPrice (29)
     middle: list[object] = [
         "",
         "",
@@ -133,39 +164,20 @@ def open_order(o: SimOrder) -> bytes:
     # scale sizes + increment, hedgeType, optOutSmartRouting .. dncPresent, algoStrategy
     tail: list[object] = [0, 0, "", "", "", "", "", 0, 0, 0, "", "", "", "", 0, "", "IB", 0, 0, ""]
     state: list[object] = [0, 0, o.status.value, *([""] * 14), 0, 0]
-    # numConditions, adjustedOrderType .. usePriceMgmtAlgo (16), duration, postToAts,
-    # autoCancelParent, minTradeQty .. midOffsetAtHalf (5)
-    rest: list[object] = [
-        0,
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        0,
-        "",
-        "",
-        "",
-        "",
-        0,
-        0,
-        0,
-        0,
-        "",
-        "",
-        0,
-        "",
-        "",
-        "",
-        "",
-        "",
-    ]
-    return frame(*head, *middle, *tail, *state, *rest)
+    # numConditions, adjustedOrderType .. usePriceMgmtAlgo (16)
+    rest: list[object] = [0, "", "", "", "", "", "", "", 0, "", "", "", "", 0, 0, 0, 0]
+    return frame(
+        *head,
+        *_fa_profile(version),
+        *middle,
+        *tail,
+        *state,
+        *rest,
+        *_open_order_tail(version),
+    )
 
 
-def completed_order(o: SimOrder) -> bytes:
+def completed_order(o: SimOrder, version: int) -> bytes:
     """completedOrder (msg 101) for reqCompletedOrders."""
     head: list[object] = [
         Out.COMPLETED_ORDER,
@@ -236,13 +248,10 @@ def completed_order(o: SimOrder) -> bytes:
         "",
         o.completed_time,
         o.status.value,
-        "",
-        "",
-        "",
-        "",
-        "",
     ]
-    return frame(*head, *middle, *tail, *state, *final)
+    return frame(
+        *head, *_fa_profile(version), *middle, *tail, *state, *final, *_peg_offsets(version)
+    )
 
 
 def order_status(o: SimOrder) -> bytes:
@@ -264,10 +273,11 @@ def order_status(o: SimOrder) -> bytes:
     )
 
 
-def exec_details(req_id: int, e: Execution) -> bytes:
-    """execDetails (msg 11), pendingPriceRevision included at version 178."""
+def exec_details(req_id: int, e: Execution, version: int) -> bytes:
+    """execDetails (msg 11); pendingPriceRevision from PENDING_PRICE_REVISION (178)."""
     o = e.order
     side = "BOT" if o.action == "BUY" else "SLD"
+    revision: list[object] = [0] if version >= PENDING_PRICE_REVISION else []
     return frame(
         Out.EXECUTION_DATA,
         req_id,
@@ -290,7 +300,7 @@ def exec_details(req_id: int, e: Execution) -> bytes:
         "",
         "",
         2,
-        0,
+        *revision,
     )
 
 

@@ -22,9 +22,11 @@ from .order_messages import (
     open_order,
     order_status,
 )
-from .protocol import Out, frame
+from .protocol import error_frame
 
-Send = Callable[[int, list[bytes]], None]  # (client id, frames) -> deliver if connected
+# (client id, frames for a server version) -> deliver, encoded for that client, if connected
+Build = Callable[[int], list[bytes]]
+Send = Callable[[int, Build], None]
 QuoteOf = Callable[[Instrument], Quote]
 
 
@@ -53,9 +55,9 @@ class OrderRequest:
     order_ref: str
 
 
-def error(req_id: int, code: int, text: str) -> bytes:
-    """An error message (msg 4, version 2) with empty advancedOrderRejectJson."""
-    return frame(Out.ERR_MSG, 2, req_id, code, text, "")
+def error(req_id: int, code: int, text: str) -> Build:
+    """An error message (msg 4) for whichever version the client negotiated."""
+    return lambda version: [error_frame(version, req_id, code, text)]
 
 
 class OrderBook:
@@ -87,7 +89,7 @@ class OrderBook:
         """New order or modification of a working one (same client and order id)."""
         rejection = _validate(req)
         if rejection:
-            self.send(client_id, [error(req.order_id, 201, f"Order rejected - reason:{rejection}")])
+            self.send(client_id, error(req.order_id, 201, f"Order rejected - reason:{rejection}"))
             return
         existing = self.orders.get((client_id, req.order_id))
         if existing is not None and existing.status.done:
@@ -96,7 +98,7 @@ class OrderBook:
                 if existing.status is OrderStatus.FILLED
                 else (103, "Duplicate order id")
             )
-            self.send(client_id, [error(req.order_id, code, text)])
+            self.send(client_id, error(req.order_id, code, text))
             return
         if existing is None:
             order = SimOrder(
@@ -118,7 +120,7 @@ class OrderBook:
             order = existing
             order.qty, order.order_type = req.qty, req.order_type
             order.lmt_price, order.action = req.lmt_price, req.action
-        self.send(client_id, [open_order(order), order_status(order)])
+        self.send(client_id, lambda v: [open_order(order, v), order_status(order)])
         self._try_fill(order)
 
     def cancel(self, client_id: int, order_id: int) -> None:
@@ -126,12 +128,11 @@ class OrderBook:
         order = self.orders.get((client_id, order_id))
         if order is None or order.status.done:
             text = f"OrderId {order_id} that needs to be cancelled is not found."
-            self.send(client_id, [error(order_id, 10147, text)])
+            self.send(client_id, error(order_id, 10147, text))
             return
         self._finish(order, OrderStatus.CANCELLED)
-        self.send(
-            client_id, [order_status(order), error(order_id, 202, "Order Canceled - reason:")]
-        )
+        cancelled = error(order_id, 202, "Order Canceled - reason:")
+        self.send(client_id, lambda v: [order_status(order), *cancelled(v)])
 
     def cancel_all(self) -> None:
         """reqGlobalCancel (msg 58)."""
@@ -174,7 +175,12 @@ class OrderBook:
         self.executions.append(ex)
         self.send(
             order.client_id,
-            [exec_details(-1, ex), order_status(order), open_order(order), commission_report(ex)],
+            lambda v: [
+                exec_details(-1, ex, v),
+                order_status(order),
+                open_order(order, v),
+                commission_report(ex),
+            ],
         )
         self.on_fill(order.inst)
 

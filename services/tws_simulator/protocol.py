@@ -1,7 +1,8 @@
 """TWS API wire format: 4-byte big-endian length prefix, NUL-terminated fields.
 
 Message ids are named after ib_async's decoder/client tables so a reader can
-grep both sides. Only server version 178 layouts are produced.
+grep both sides. Layouts that change with the negotiated version take it as an
+argument (gates in ``versions.py``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import struct
 from collections.abc import Iterable
 from enum import IntEnum
 
-SERVER_VERSION = 178
-MIN_CLIENT_VERSION = 157
+from .versions import ADVANCED_ORDER_REJECT
+
 MAX_FRAME = 1 << 20  # a placeOrder is ~2 kB; anything near a MB is garbage
 _LEN = struct.Struct(">I")
 
@@ -118,6 +119,13 @@ def frame(*fields: object) -> bytes:
 def frame_fields(fields: Iterable[object]) -> bytes:
     """Encode an already-built field list (large messages such as openOrder)."""
     return frame(*fields)
+
+
+def error_frame(version: int, req_id: int, code: int, text: str) -> bytes:
+    """error (msg 4, version 2); advancedOrderRejectJson (empty) from server version 166."""
+    if version >= ADVANCED_ORDER_REJECT:
+        return frame(Out.ERR_MSG, 2, req_id, code, text, "")
+    return frame(Out.ERR_MSG, 2, req_id, code, text)
 
 
 def prefix(payload: bytes) -> bytes:

@@ -5,17 +5,24 @@ from __future__ import annotations
 from .contracts import ContractQuery, Instrument
 from .protocol import Out, frame
 from .session import Session
+from .versions import FRACTIONAL_SIZE_SUPPORT, SIZE_RULES
 
 NO_DEFINITION = "No security definition has been found for the request"
 
 
-def details_frame(req_id: int, inst: Instrument, under: Instrument | None) -> bytes:
-    """contractDetails (msg 10) in the server version >= 164 layout (no version field)."""
+def details_frame(version: int, req_id: int, inst: Instrument, under: Instrument | None) -> bytes:
+    """contractDetails (msg 10) for the negotiated version.
+
+    Before SIZE_RULES (164) it carries a version field (8) and mdSizeMultiplier;
+    163 alone has sizeMinTick; from 164 minSize, sizeIncrement, suggestedSizeIncrement.
+    """
     opt = inst.is_option
     stock_type = "" if inst.sec_type == "IND" else ("ETF" if inst.etf else "COMMON")
     order_types = "LMT,MKT" if inst.sec_type != "IND" else ""
-    return frame(
-        Out.CONTRACT_DATA,
+    head: list[object] = [Out.CONTRACT_DATA]
+    if version < SIZE_RULES:
+        head.append(8)
+    head += [
         req_id,
         inst.symbol,
         inst.sec_type,
@@ -25,10 +32,14 @@ def details_frame(req_id: int, inst: Instrument, under: Instrument | None) -> by
         inst.exchange,
         inst.currency,
         inst.local_symbol,
-        inst.trading_class,
+        inst.trading_class,  # marketName
         inst.trading_class,
         inst.con_id,
         0.01,
+    ]
+    if version < SIZE_RULES:
+        head.append(1)  # mdSizeMultiplier: our sizes are already in shares
+    body: list[object] = [
         inst.multiplier,
         order_types,
         "SMART,AMEX,CBOE,ISE,PHLX" if opt else "SMART,ARCA,NYSE,NASDAQ",
@@ -52,10 +63,12 @@ def details_frame(req_id: int, inst: Instrument, under: Instrument | None) -> by
         "26" if opt else "",
         inst.expiry,
         stock_type,
-        1,
-        1,
-        1 if opt else 100,
-    )
+    ]
+    if version == FRACTIONAL_SIZE_SUPPORT:
+        body.append(1)  # sizeMinTick
+    elif version >= SIZE_RULES:
+        body += [1, 1, 1 if opt else 100]
+    return frame(*head, *body)
 
 
 def req_contract_details(s: Session, f: list[str]) -> None:
@@ -68,7 +81,9 @@ def req_contract_details(s: Session, f: list[str]) -> None:
         return
     universe = s.sim.universe
     frames = [
-        details_frame(req_id, inst, universe.underlying(inst.symbol) if inst.is_option else None)
+        details_frame(
+            s.version, req_id, inst, universe.underlying(inst.symbol) if inst.is_option else None
+        )
         for inst in matches
     ]
     frames.append(frame(Out.CONTRACT_DATA_END, 1, req_id))

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 
 from .account import Account
 from .config import SimConfig
@@ -16,9 +17,9 @@ from .history import History
 from .market import Market, Quote
 from .options import OptionPricer
 from .orders import OrderBook
-from .protocol import Out, frame, prefix
+from .protocol import Out, error_frame, frame, prefix
 from .regimes import Regime, parse_regime
-from .session import Session, error_frame
+from .session import Session
 from .ticks import quote_frames
 
 log = logging.getLogger("optbot.tws_simulator")
@@ -141,10 +142,11 @@ class Simulator:
         if session.client_id is not None and self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
 
-    def send_to_client(self, client_id: int, frames: list[bytes]) -> None:
+    def send_to_client(self, client_id: int, build: Callable[[int], list[bytes]]) -> None:
+        """Deliver frames built for that client's negotiated version, if it is connected."""
         session = self.sessions.get(client_id)
         if session is not None:
-            session.send(frames)
+            session.send(build(session.version))
 
     def note_order_id(self, order_id: int) -> None:
         self.next_order_id = max(self.next_order_id, order_id + 1)
@@ -260,7 +262,7 @@ class Simulator:
     def _broadcast(self, code: int, text: str) -> None:
         log.warning("fault: error %s to all clients: %s", code, text)
         for session in list(self._all):
-            session.send([error_frame(-1, code, text)])
+            session.send([error_frame(session.version, -1, code, text)])
 
     async def restart(self, downtime: float | None = None) -> None:
         """Close everything, stay down ``downtime`` s, come back on the same port."""

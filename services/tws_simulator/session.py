@@ -9,17 +9,15 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .protocol import (
-    MIN_CLIENT_VERSION,
-    SERVER_VERSION,
-    Out,
     ProtocolError,
-    frame,
+    error_frame,
     frame_length,
     parse_version_range,
     prefix,
     split_fields,
 )
 from .ticks import Line, quote_frames
+from .versions import MAX_VERSION, MIN_VERSION, negotiate
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -28,11 +26,7 @@ log = logging.getLogger("optbot.tws_simulator")
 
 HANDSHAKE_TIMEOUT = 10.0
 KNOWN_REQUEST_IDS = frozenset(range(1, 105))  # ids ib_async's client can send
-
-
-def error_frame(req_id: int, code: int, text: str) -> bytes:
-    """error (msg 4, version 2); advancedOrderRejectJson empty (server version >= 166)."""
-    return frame(Out.ERR_MSG, 2, req_id, code, text, "")
+OUT_OF_DATE = "The socket client is out of date and needs to be upgraded"
 
 
 class Session:
@@ -80,9 +74,16 @@ class Session:
         if length > 256:
             raise ProtocolError("handshake version string too long")
         low, high = parse_version_range(await self.reader.readexactly(length))
-        if high < MIN_CLIENT_VERSION or low > SERVER_VERSION:
-            raise ProtocolError(f"no common version in v{low}..{high}")
-        self.version = min(high, SERVER_VERSION)
+        version = negotiate(low, high)
+        if version is None:
+            # Refused before any version reply, the socket closed: the client never
+            # gets a session whose layouts it cannot decode (TWS's pop-up text).
+            raise ProtocolError(
+                f"{OUT_OF_DATE}: client offers v{low}..{high}, "
+                f"simulator speaks v{MIN_VERSION}..{MAX_VERSION}"
+            )
+        self.version = version
+        log.info("handshake from %s: client v%s..%s, speaking v%s", self.peer, low, high, version)
         self._write(prefix(f"{self.version}\0{self.sim.connection_time}\0".encode()))
 
     def close(self, abort: bool = False) -> None:
@@ -172,7 +173,7 @@ class Session:
     def error(self, req_id: int, code: int, text: str) -> None:
         """Send an error (msg 4) and log it, one line per event."""
         log.info("error %s to client %s (reqId %s): %s", code, self.client_id, req_id, text)
-        self.send([error_frame(req_id, code, text)])
+        self.send([error_frame(self.version, req_id, code, text)])
 
     def lagging(self) -> bool:
         """True while the client has not drained ``write_buffer_limit`` bytes."""

@@ -54,14 +54,14 @@ def req_all_open_orders(s: Session, f: list[str]) -> None:
 def _send_open(s: Session, client_id: int | None) -> None:
     frames = []
     for o in s.sim.book.open_orders(client_id):
-        frames += [open_order(o), order_status_frame(o)]
+        frames += [open_order(o, s.version), order_status_frame(o)]
     frames.append(frame(Out.OPEN_ORDER_END, 1))
     s.send(frames)
 
 
 def req_completed_orders(s: Session, f: list[str]) -> None:
     """reqCompletedOrders (msg 99): filled/cancelled orders, then completedOrdersEnd (102)."""
-    frames = [completed_order(o) for o in s.sim.book.done_orders()]
+    frames = [completed_order(o, s.version) for o in s.sim.book.done_orders()]
     frames.append(frame(Out.COMPLETED_ORDERS_END))
     s.send(frames)
 
@@ -77,7 +77,7 @@ def req_executions(s: Session, f: list[str]) -> None:
             continue
         if symbol and ex.order.inst.symbol != symbol:
             continue
-        frames += [exec_details(req_id, ex), commission_report(ex)]
+        frames += [exec_details(req_id, ex, s.version), commission_report(ex)]
     frames.append(frame(Out.EXECUTION_DATA_END, 1, req_id))
     s.send(frames)
 
