@@ -144,7 +144,8 @@ class SimulatedExecutor:
     # --- fills -----------------------------------------------------------------------------
 
     def _execute(self, w: WorkingOrder, q: Quote | None) -> tuple[list[OrderEvent], list[HashOp]]:
-        """Fill what the quote allows now; the events plus every hash write they imply."""
+        """Fill what the quote allows now: the events and the working-order write (the account
+        change rides along as ``account.booking(events)``)."""
         step = next_fill(w, q, self._slippage)
         events: list[OrderEvent] = []
         ops: list[HashOp] = []
@@ -166,7 +167,6 @@ class SimulatedExecutor:
                 exec_id=f"sim-{w.order.client_order_id}-{w.fills}",
             )
             events.append(ev)
-            ops += self.account.apply(ev)
         cid = w.order.client_order_id
         ops.append(hset(WORKING_KEY, cid, dump(w)) if w.remaining else hdel(WORKING_KEY, cid))
         return events, ops
@@ -186,7 +186,7 @@ class SimulatedExecutor:
                 continue
             events, ops = self._execute(w, q)
             self._track(w)
-            self._journal.post(Write(events, ops))
+            self._journal.post(Write(events, ops, book=self.account.booking(events)))
         if not any(w.order.contract.key == key for w in self.working.values()):
             self._quotes.watched.discard(key)
 
@@ -211,7 +211,8 @@ class SimulatedExecutor:
         self._track(w)  # before the write: a quote during it sees the order
         ack = event(order, OrderEventKind.ACK, remaining=order.quantity)
         try:
-            ok = await self._journal.record(Write([ack, *events], ops, guard))
+            book = self.account.booking(events)
+            ok = await self._journal.record(Write([ack, *events], ops, guard, book))
         except BaseException:
             self.working.pop(cid, None)
             raise
@@ -267,7 +268,8 @@ class SimulatedExecutor:
         events, ops = self._execute(w, self._quotes.quote(w.order.contract.key))
         self._track(w)
         try:
-            await self._journal.record(Write([modified, *events], ops))
+            book = self.account.booking(events)
+            await self._journal.record(Write([modified, *events], ops, book=book))
         except BaseException:
             self.working[cid] = before
             raise
