@@ -19,7 +19,14 @@ from typing import Any, Protocol
 import msgspec
 import redis.asyncio as aioredis
 
-from services.gateway_adapter.fills import WorkingOrder, commission, dump, load, next_fill
+from services.gateway_adapter.fills import (
+    WorkingOrder,
+    commission,
+    dump,
+    fill_fee,
+    load,
+    next_fill,
+)
 from services.gateway_adapter.journal import (
     SEEN_KEY,
     HashOp,
@@ -153,7 +160,8 @@ class SimulatedExecutor:
             qty, price = step
             w.filled += qty
             w.fills += 1
-            total = commission(w.order.contract, w.filled, self._per_contract, self._minimum)
+            w.fees = round(w.fees + fill_fee(w.order.contract, qty, price, self._per_contract), 6)
+            total = commission(w.fees, self._minimum)
             fee = round(max(0.0, total - w.commission), 4)
             w.commission = total
             ev = event(
