@@ -13,12 +13,19 @@ executes twice and a restarted or standby adapter resumes the same working order
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import msgspec
 import redis.asyncio as aioredis
 
+from services.gateway_adapter.expiry import (
+    expiry_event,
+    expiry_guard,
+    is_expired,
+    underlying_price,
+)
 from services.gateway_adapter.fills import (
     WorkingOrder,
     commission,
@@ -115,13 +122,22 @@ class SimulatedExecutor:
         self._ensure_line = ensure_line
         self.working: dict[str, WorkingOrder] = {}
         self.restored = 0
+        self.clock: Callable[[], float] = time.time  # trading time: what expires when
+        self.expired = 0
+        self._waiting: set[str] = set()  # options past expiry without an underlying quote
         quotes.on_quote = self._on_quote
 
     # --- state ------------------------------------------------------------------------------
 
     def needed_keys(self) -> set[str]:
-        """Contracts whose lines must stay open: working orders and simulated positions."""
-        return {w.order.contract.key for w in self.working.values()} | set(self.account.positions)
+        """Lines that must stay open: working orders, simulated positions, and the
+        underlyings of held options (their last quote settles them at expiry)."""
+        held = self.account.positions.values()
+        return (
+            {w.order.contract.key for w in self.working.values()}
+            | set(self.account.positions)
+            | {p.contract.symbol for p in held if p.contract.expiry}
+        )
 
     async def restore(self) -> None:
         """Reload the working book a previous owner left; what cannot be read is cancelled."""
@@ -235,7 +251,53 @@ class SimulatedExecutor:
             return "gateway not connected"
         if order.order_type is OrderType.MKT and (q is None or q.mark is None):
             return f"no quote for {order.contract.key}"
+        if is_expired(order.contract, self.clock()):
+            return f"{order.contract.key} has expired"
         return ""
+
+    # --- expiry ----------------------------------------------------------------------------
+
+    async def expire(self) -> int:
+        """Settle every held option past its expiry instant; returns how many settled.
+
+        Working orders in an expired contract are cancelled first (their writes queue
+        behind every pending fill), so the position read afterwards is final.
+        """
+        now = self.clock()
+        for cid, w in list(self.working.items()):
+            if is_expired(w.order.contract, now) and cid in self.working:
+                await self.cancel(OrderCancel(client_order_id=cid, reason="contract expired"))
+        settled = 0
+        for p in [p for p in self.account.positions.values() if is_expired(p.contract, now)]:
+            settled += await self._settle(p.contract, p.qty)
+        self.expired += settled
+        return settled
+
+    async def _settle(self, ref: ContractRef, qty: int) -> int:
+        spot = underlying_price(self._quotes.quote(ref.symbol))
+        if spot is None:
+            if ref.key not in self._waiting:
+                self._waiting.add(ref.key)
+                log.warning("expiry_waits_for_underlying", key=ref.key, underlying=ref.symbol)
+            if self._ensure_line is not None:
+                await self._ensure_line(ContractRef(symbol=ref.symbol))
+            return 0
+        self._waiting.discard(ref.key)
+        ev = expiry_event(ref, qty, spot)
+        book = self.account.booking([ev])
+        if not await self._journal.record(Write([ev], guard=expiry_guard(ev), book=book)):
+            log.warning("expiry_already_settled", key=ref.key)  # memory was stale: reload
+            await self.account.load()
+            return 0
+        log.info(
+            "option_expired",
+            key=ref.key,
+            qty=qty,
+            underlying=spot,
+            settlement=ev.fill_price,
+            client_order_id=ev.client_order_id,
+        )
+        return 1
 
     async def cancel(self, req: OrderCancel) -> None:
         cid = req.client_order_id

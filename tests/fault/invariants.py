@@ -46,7 +46,7 @@ from shared.streams import (
 )
 
 GRACE_S = 1.0
-FILL_KINDS = (OrderEventKind.FILL, OrderEventKind.PARTIAL)
+FILL_KINDS = (OrderEventKind.FILL, OrderEventKind.PARTIAL, OrderEventKind.EXPIRED)
 
 
 def entry_time(entry_id: bytes | str) -> float:
@@ -125,7 +125,8 @@ def double_fills(rec: Record) -> list[str]:
     out += [f"{cid} exec {x!r} booked {n} times" for (cid, x), n in execs.items() if n > 1]
     filled: Counter[str] = Counter()
     for e in rec.fills:
-        filled[e.client_order_id] += e.fill_qty
+        if e.kind is not OrderEventKind.EXPIRED:  # a settlement closes, it was not ordered
+            filled[e.client_order_id] += e.fill_qty
     for cid, qty in filled.items():
         if cid not in ordered:
             out.append(f"fill for {cid}, which was never requested")
