@@ -170,6 +170,8 @@ class SimulatedExecutor:
         """Fill what the quote allows now: the events and the working-order write (the account
         change rides along as ``account.booking(events)``)."""
         step = next_fill(w, q, self._slippage)
+        if step is not None and self._expired(w):
+            step = None  # past its expiry nothing fills; expire() cancels the order
         events: list[OrderEvent] = []
         ops: list[HashOp] = []
         if step is not None:
@@ -203,10 +205,13 @@ class SimulatedExecutor:
         else:
             self.working.pop(cid, None)
 
+    def _expired(self, w: WorkingOrder) -> bool:
+        return is_expired(w.order.contract, self.clock())
+
     def _on_quote(self, key: str, q: Quote) -> None:
         """Quote hook (hot path, only for watched keys): fill what the new quote allows."""
         for w in [w for w in self.working.values() if w.order.contract.key == key]:
-            if next_fill(w, q, self._slippage) is None:
+            if next_fill(w, q, self._slippage) is None or self._expired(w):
                 continue
             events, ops = self._execute(w, q)
             self._track(w)

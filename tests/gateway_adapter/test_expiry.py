@@ -125,6 +125,11 @@ async def test_expiry_when_held_options_pass_expiry_settle_once_in_book_and_ledg
     itm, otm = await _chain_ends(redis, settings)
     await _buy(redis, settings, "exp-itm", itm)
     await _buy(redis, settings, "exp-otm", otm)
+    rest = OrderNew(
+        client_order_id="exp-rest", contract=otm, action=Action.BUY, quantity=1, limit_price=0.01
+    )
+    await order(redis, settings, rest)
+    await wait_until(lambda: events(redis, "exp-rest"), timeout=4, what="resting order acked")
     assert await _expiries(redis) == []  # nothing expires before its instant
     start = float(await redis.hget("sim:account", "start") or 0)
 
@@ -158,6 +163,9 @@ async def test_expiry_when_held_options_pass_expiry_settle_once_in_book_and_ledg
     assert dec(float(raw["cash"])) == ledger.cash
     assert round(Decimal(raw["realized"].decode()), 2) == ledger.realized
     assert executor.account.cash == float(raw["cash"])
+
+    cancelled = (await events(redis, "exp-rest"))[-1]
+    assert cancelled.kind is OrderEventKind.CANCELLED and cancelled.reason == "contract expired"
 
     # Once only: more passes, then a restarted adapter with the clock past expiry.
     await executor.expire()
