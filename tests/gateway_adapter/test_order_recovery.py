@@ -176,3 +176,41 @@ async def test_modify_when_journal_write_fails_sim_book_counts_the_fill_once(
     assert failed
     await adapter.adapter.journal.drain()
     await _book_matches_fills(redis, adapter, "dbl-2", 1)
+
+
+async def test_submit_when_guard_refuses_fill_sim_book_unchanged(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings)
+    opt = await an_option(redis, settings)
+    await wait_until(lambda: redis.hexists("sim:account", "cash"), timeout=3, what="book open")
+    journal = adapter.adapter.journal
+    real = journal._apply
+    raced: list[bool] = []
+
+    async def seen_meanwhile(w: Any) -> bool:  # another instance took the id first
+        if w.guard and not raced:
+            raced.append(True)
+            await redis.hset("orders:seen", w.guard[1], "{}")
+        return await real(w)
+
+    journal._apply = seen_meanwhile  # type: ignore[method-assign]
+    book = adapter.adapter.sim_account
+    cash = book.cash
+    buy = OrderNew(
+        client_order_id="race-1",
+        contract=opt,
+        action=Action.BUY,
+        quantity=1,
+        order_type=OrderType.MKT,
+    )
+    await order(redis, settings, buy)
+
+    async def handled() -> bool:
+        info: Any = await redis.xpending("orders:requests", "gateway_adapter")
+        return bool(raced) and int(info["pending"]) == 0
+
+    await wait_until(handled, timeout=4, what="request handled")
+    assert await events(redis, "race-1") == []  # nothing was written
+    assert book.cash == cash and opt.key not in book.positions
+    assert float(await redis.hget("sim:account", "cash") or 0) == cash
