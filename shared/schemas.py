@@ -321,6 +321,9 @@ class OrderEventKind(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     DENIED = "denied"  # refused by the strategy's pre-trade risk check; never sent
+    # An option settled at its expiry instant: the closing action, quantity, settlement
+    # price (0 worthless, else intrinsic value, cash-settled) and an exec id, like a fill.
+    EXPIRED = "expired"
 
 
 class OrderEvent(Schema, frozen=True, kw_only=True):
@@ -400,6 +403,7 @@ class DecisionKind(StrEnum):
     REPRICE = "reprice"
     CANCEL = "cancel"
     RISK = "risk"
+    EXPIRY = "expiry"
 
 
 class Decision(Schema, frozen=True, kw_only=True):

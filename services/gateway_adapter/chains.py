@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from typing import Any
 
 from services.gateway_adapter.connection import IbConnection
@@ -16,6 +17,7 @@ from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.sanitize import price, quote_from_ticker
+from shared.market_calendar import dte
 from shared.schemas import (
     Bar,
     ContractRef,
@@ -45,10 +47,6 @@ def bar_seconds(bar_size: str) -> int:
     """IB bar size text ("1 min", "5 mins", "1 hour", "1 day") in seconds."""
     n, _, unit = bar_size.strip().partition(" ")
     return int(n) * _UNITS[unit.strip().lower()]
-
-
-def dte(expiry: str, today: dt.date) -> int:
-    return (dt.datetime.strptime(expiry[:8], "%Y%m%d").date() - today).days
 
 
 class Requests:
@@ -106,8 +104,8 @@ class Requests:
         return _chain(req, found, "" if found else "no contract in the window")
 
     def _window(self, req: OptionChainRequest, row: Any, spot: float) -> list[ContractRef]:
-        today = dt.date.today()
-        expiries = sorted(e for e in row.expirations if req.min_dte <= dte(e, today) <= req.max_dte)
+        now = time.time()  # DTE on the NYSE date, not the host's local date
+        expiries = sorted(e for e in row.expirations if req.min_dte <= dte(e, now) <= req.max_dte)
         strikes = sorted(
             (k for k in row.strikes if abs(k / spot - 1.0) <= req.moneyness),
             key=lambda k: abs(k - spot),

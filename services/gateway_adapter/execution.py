@@ -13,13 +13,27 @@ executes twice and a restarted or standby adapter resumes the same working order
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import msgspec
 import redis.asyncio as aioredis
 
-from services.gateway_adapter.fills import WorkingOrder, commission, dump, load, next_fill
+from services.gateway_adapter.expiry import (
+    expiry_event,
+    expiry_guard,
+    is_expired,
+    underlying_price,
+)
+from services.gateway_adapter.fills import (
+    WorkingOrder,
+    commission,
+    dump,
+    fill_fee,
+    load,
+    next_fill,
+)
 from services.gateway_adapter.journal import (
     SEEN_KEY,
     HashOp,
@@ -108,13 +122,22 @@ class SimulatedExecutor:
         self._ensure_line = ensure_line
         self.working: dict[str, WorkingOrder] = {}
         self.restored = 0
+        self.clock: Callable[[], float] = time.time  # trading time: what expires when
+        self.expired = 0
+        self._waiting: set[str] = set()  # options past expiry without an underlying quote
         quotes.on_quote = self._on_quote
 
     # --- state ------------------------------------------------------------------------------
 
     def needed_keys(self) -> set[str]:
-        """Contracts whose lines must stay open: working orders and simulated positions."""
-        return {w.order.contract.key for w in self.working.values()} | set(self.account.positions)
+        """Lines that must stay open: working orders, simulated positions, and the
+        underlyings of held options (their last quote settles them at expiry)."""
+        held = self.account.positions.values()
+        return (
+            {w.order.contract.key for w in self.working.values()}
+            | set(self.account.positions)
+            | {p.contract.symbol for p in held if p.contract.expiry}
+        )
 
     async def restore(self) -> None:
         """Reload the working book a previous owner left; what cannot be read is cancelled."""
@@ -144,15 +167,19 @@ class SimulatedExecutor:
     # --- fills -----------------------------------------------------------------------------
 
     def _execute(self, w: WorkingOrder, q: Quote | None) -> tuple[list[OrderEvent], list[HashOp]]:
-        """Fill what the quote allows now; the events plus every hash write they imply."""
+        """Fill what the quote allows now: the events and the working-order write (the account
+        change rides along as ``account.booking(events)``)."""
         step = next_fill(w, q, self._slippage)
+        if step is not None and self._expired(w):
+            step = None  # past its expiry nothing fills; expire() cancels the order
         events: list[OrderEvent] = []
         ops: list[HashOp] = []
         if step is not None:
             qty, price = step
             w.filled += qty
             w.fills += 1
-            total = commission(w.order.contract, w.filled, self._per_contract, self._minimum)
+            w.fees = round(w.fees + fill_fee(w.order.contract, qty, price, self._per_contract), 6)
+            total = commission(w.fees, self._minimum)
             fee = round(max(0.0, total - w.commission), 4)
             w.commission = total
             ev = event(
@@ -166,7 +193,6 @@ class SimulatedExecutor:
                 exec_id=f"sim-{w.order.client_order_id}-{w.fills}",
             )
             events.append(ev)
-            ops += self.account.apply(ev)
         cid = w.order.client_order_id
         ops.append(hset(WORKING_KEY, cid, dump(w)) if w.remaining else hdel(WORKING_KEY, cid))
         return events, ops
@@ -179,14 +205,17 @@ class SimulatedExecutor:
         else:
             self.working.pop(cid, None)
 
+    def _expired(self, w: WorkingOrder) -> bool:
+        return is_expired(w.order.contract, self.clock())
+
     def _on_quote(self, key: str, q: Quote) -> None:
         """Quote hook (hot path, only for watched keys): fill what the new quote allows."""
         for w in [w for w in self.working.values() if w.order.contract.key == key]:
-            if next_fill(w, q, self._slippage) is None:
+            if next_fill(w, q, self._slippage) is None or self._expired(w):
                 continue
             events, ops = self._execute(w, q)
             self._track(w)
-            self._journal.post(Write(events, ops))
+            self._journal.post(Write(events, ops, book=self.account.booking(events)))
         if not any(w.order.contract.key == key for w in self.working.values()):
             self._quotes.watched.discard(key)
 
@@ -211,7 +240,8 @@ class SimulatedExecutor:
         self._track(w)  # before the write: a quote during it sees the order
         ack = event(order, OrderEventKind.ACK, remaining=order.quantity)
         try:
-            ok = await self._journal.record(Write([ack, *events], ops, guard))
+            book = self.account.booking(events)
+            ok = await self._journal.record(Write([ack, *events], ops, guard, book))
         except BaseException:
             self.working.pop(cid, None)
             raise
@@ -226,7 +256,53 @@ class SimulatedExecutor:
             return "gateway not connected"
         if order.order_type is OrderType.MKT and (q is None or q.mark is None):
             return f"no quote for {order.contract.key}"
+        if is_expired(order.contract, self.clock()):
+            return f"{order.contract.key} has expired"
         return ""
+
+    # --- expiry ----------------------------------------------------------------------------
+
+    async def expire(self) -> int:
+        """Settle every held option past its expiry instant; returns how many settled.
+
+        Working orders in an expired contract are cancelled first (their writes queue
+        behind every pending fill), so the position read afterwards is final.
+        """
+        now = self.clock()
+        for cid, w in list(self.working.items()):
+            if is_expired(w.order.contract, now) and cid in self.working:
+                await self.cancel(OrderCancel(client_order_id=cid, reason="contract expired"))
+        settled = 0
+        for p in [p for p in self.account.positions.values() if is_expired(p.contract, now)]:
+            settled += await self._settle(p.contract, p.qty)
+        self.expired += settled
+        return settled
+
+    async def _settle(self, ref: ContractRef, qty: int) -> int:
+        spot = underlying_price(self._quotes.quote(ref.symbol))
+        if spot is None:
+            if ref.key not in self._waiting:
+                self._waiting.add(ref.key)
+                log.warning("expiry_waits_for_underlying", key=ref.key, underlying=ref.symbol)
+            if self._ensure_line is not None:
+                await self._ensure_line(ContractRef(symbol=ref.symbol))
+            return 0
+        self._waiting.discard(ref.key)
+        ev = expiry_event(ref, qty, spot)
+        book = self.account.booking([ev])
+        if not await self._journal.record(Write([ev], guard=expiry_guard(ev), book=book)):
+            log.warning("expiry_already_settled", key=ref.key)  # memory was stale: reload
+            await self.account.load()
+            return 0
+        log.info(
+            "option_expired",
+            key=ref.key,
+            qty=qty,
+            underlying=spot,
+            settlement=ev.fill_price,
+            client_order_id=ev.client_order_id,
+        )
+        return 1
 
     async def cancel(self, req: OrderCancel) -> None:
         cid = req.client_order_id
@@ -267,7 +343,8 @@ class SimulatedExecutor:
         events, ops = self._execute(w, self._quotes.quote(w.order.contract.key))
         self._track(w)
         try:
-            await self._journal.record(Write([modified, *events], ops))
+            book = self.account.booking(events)
+            await self._journal.record(Write([modified, *events], ops, book=book))
         except BaseException:
             self.working[cid] = before
             raise

@@ -21,6 +21,7 @@ class WorkingOrder(msgspec.Struct, kw_only=True):
     limit: float | None
     filled: int = 0
     commission: float = 0.0  # charged so far (the per-order minimum counts once)
+    fees: float = 0.0  # per-contract fees so far, before the per-order minimum
     fills: int = 0
 
     @property
@@ -45,10 +46,27 @@ def load(raw: bytes) -> WorkingOrder:
     return _dec.decode(raw)
 
 
-def commission(ref: ContractRef, qty: int, per_contract: float, minimum: float) -> float:
-    """IB fixed pricing: options per contract, stocks $0.005/share; a per-order minimum."""
-    rate = per_contract if ref.sec_type is SecType.OPT else 0.005
-    return round(max(minimum, rate * qty), 4)
+def option_rate(premium: float, per_contract: float) -> float:
+    """USD per option contract by premium, IBKR Pro fixed (US options schedule).
+
+    0.65 (``per_contract``) at a premium >= 0.10, 0.50 from 0.05 to below 0.10, 0.25
+    below 0.05; a lower ``per_contract`` caps every tier (0 = no commission).
+    https://www.interactivebrokers.com/en/pricing/commissions-options.php
+    """
+    if premium >= 0.10:
+        return per_contract
+    return min(per_contract, 0.50 if premium >= 0.05 else 0.25)
+
+
+def fill_fee(ref: ContractRef, qty: int, price: float, per_contract: float) -> float:
+    """Fee of one fill before the per-order minimum: options by tier, stocks $0.005/share."""
+    rate = option_rate(price, per_contract) if ref.sec_type is SecType.OPT else 0.005
+    return round(rate * qty, 6)
+
+
+def commission(fees: float, minimum: float) -> float:
+    """An order's commission so far: its fills' fees, at least the per-order minimum."""
+    return round(max(minimum, fees), 4)
 
 
 def touch(action: Action, q: Quote | None) -> tuple[float | None, float | None]:

@@ -7,7 +7,10 @@ fill published while the working-order book still shows it unfilled.
 
 Writes are applied in the order they were made, whether awaited by a handler
 (``record``) or posted from a synchronous hot path (``post``, retried until Redis
-takes it). Note for Redis Cluster: the keys of one write must share a hash slot.
+takes it). In-memory state a write changes (the simulated account) rides along as
+a ``Booking``: staged on a copy right before the write, adopted only after it
+succeeded, so memory never runs ahead of Redis. Note for Redis Cluster: the keys
+of one write must share a hash slot.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -69,6 +72,19 @@ class HashOp:
     value: bytes | str | None
 
 
+class Booking(Protocol):
+    """In-memory state changed by a write, staged on a copy and adopted only once written.
+
+    ``stage`` runs right before each attempt (after every earlier write) and returns the
+    hash writes that persist the staged state; ``commit`` adopts it after the write
+    succeeded. A failed or refused write leaves memory as it was, so a redelivered
+    request cannot count the same change twice.
+    """
+
+    def stage(self) -> Sequence[HashOp]: ...
+    def commit(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Write:
     """One atomic change: optional guard, hash updates, events (in this order)."""
@@ -76,6 +92,7 @@ class Write:
     events: Sequence[OrderEvent] = ()
     hashes: Sequence[HashOp] = ()
     guard: tuple[str, str, str] | None = None  # (hash, field, value): HSETNX or abort
+    book: Booking | None = None  # staged state whose hash writes join this write
 
 
 class OrderJournal:
@@ -125,7 +142,11 @@ class OrderJournal:
         delay = 0.05
         while True:
             try:
-                return await self._apply(w)
+                staged = w if w.book is None else replace(w, hashes=[*w.hashes, *w.book.stage()])
+                ok = await self._apply(staged)
+                if ok and w.book is not None:
+                    w.book.commit()
+                return ok
             except RedisError as exc:
                 if not retry:
                     raise

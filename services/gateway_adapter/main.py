@@ -14,11 +14,14 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from services.gateway_adapter.account import AccountReporter
 from services.gateway_adapter.chains import Requests
 from services.gateway_adapter.commands import GROUP, CommandHandler, OrderDesk
 from services.gateway_adapter.connection import DATA_TYPE_CODES, IbConnection
 from services.gateway_adapter.execution import Executor, SimulatedExecutor
+from services.gateway_adapter.expiry import CHECK_INTERVAL_S
 from services.gateway_adapter.ib_orders import IbExecutor
 from services.gateway_adapter.journal import OrderJournal
 from services.gateway_adapter.lease import Lease, lease_key
@@ -28,8 +31,10 @@ from services.gateway_adapter.qualify import Qualifier
 from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
+from shared.aio import sleep_or_stop
 from shared.bus import GroupConsumer
 from shared.logs import get_logger
+from shared.market_calendar import preload
 from shared.runner import ServiceContext
 from shared.schemas import ConnState, ContractRef, DataType
 from shared.streams import GW_COMMANDS, MD_TICKS, ORDERS_EVENTS, ORDERS_REQUESTS, service_key
@@ -88,6 +93,7 @@ class GatewayAdapter:
             quote=self.quotes.quote,
         )
         self.executor = self._executor()
+        self.expiry_interval_s = CHECK_INTERVAL_S
         self.lease = Lease(
             ctx.redis,
             lease_key(s.ib_host, s.ib_port, s.ib_client_id),
@@ -156,6 +162,7 @@ class GatewayAdapter:
         """Standby -> active -> ... until stopped. Cancelled = crashed (lease not released)."""
         stop = self.ctx.stop
         try:
+            await asyncio.to_thread(preload)  # expiry instants: ~1 s, never on the loop
             while not stop.is_set():
                 self._enter_standby()
                 if not await self.lease.acquire(stop):
@@ -199,6 +206,7 @@ class GatewayAdapter:
             asyncio.create_task(self.sim_account.run(term, self._live), name="sim-account"),
             asyncio.create_task(_link(self.ctx.stop, term), name="stop-link"),
             asyncio.create_task(self._stats(term), name="stats"),
+            asyncio.create_task(self._expiry_loop(term), name="expiry"),
             *(asyncio.create_task(c.run(term), name=f"consume:{c.stream}") for c in consumers),
         ]
         try:
@@ -264,6 +272,20 @@ class GatewayAdapter:
             return
         if found:
             log.info("executions_synced", reported=found)
+
+    async def _expiry_loop(self, term: asyncio.Event) -> None:
+        """Settle simulated options past their expiry: at once on taking over, then
+        every ``expiry_interval_s`` (IB settles the options it holds itself)."""
+        executor = self.executor
+        if not isinstance(executor, SimulatedExecutor):
+            return
+        while not term.is_set():
+            try:
+                await executor.expire()
+            except RedisError as exc:  # nothing was written: the next pass tries again
+                log.warning("expiry_check_failed", error=str(exc))
+            if await sleep_or_stop(term, self.expiry_interval_s):
+                return
 
     async def _stats(self, term: asyncio.Event) -> None:
         while not term.is_set():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 import redis.asyncio as aioredis
@@ -37,6 +37,77 @@ class SimPosition(msgspec.Struct, kw_only=True):
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(SimPosition)
+
+
+def _books(ev: OrderEvent) -> bool:
+    return bool(
+        ev.contract is not None
+        and ev.action is not None
+        and ev.fill_price is not None
+        and ev.fill_qty
+    )
+
+
+def _trade(p: SimPosition, signed: int, unit: float) -> float:
+    """Move ``p`` by ``signed`` contracts at ``unit`` per contract; returns realized P&L."""
+    realized = 0.0
+    if p.qty and (p.qty > 0) != (signed > 0):  # the closing part releases average cost
+        closing = min(abs(signed), abs(p.qty))
+        released = p.cost * closing / abs(p.qty)
+        step = closing if signed > 0 else -closing
+        realized = -step * unit - released
+        p.cost -= released
+        p.qty += step
+        signed -= step
+    if signed:
+        p.cost = (p.cost if p.qty else 0.0) + signed * unit
+        p.qty += signed
+    return realized
+
+
+class SimBooking:
+    """Fills booked on a copy of the account; adopted only after the journal wrote them.
+
+    Booking in memory before the write was the double count: a failed write left the
+    fill in memory and its redelivery booked it again (issue 14).
+    """
+
+    def __init__(self, account: SimAccount, events: Sequence[OrderEvent]) -> None:
+        self._account = account
+        self.events = list(events)
+        self._staged: tuple[float, float, dict[str, SimPosition | None]] | None = None
+
+    def stage(self) -> list[HashOp]:
+        a = self._account
+        cash, realized = a.cash, a.realized
+        changed: dict[str, SimPosition | None] = {}
+        for ev in self.events:
+            assert ev.contract is not None and ev.fill_price is not None  # _books() held
+            ref, key = ev.contract, ev.contract.key
+            signed = ev.fill_qty if ev.action is Action.BUY else -ev.fill_qty
+            unit = ev.fill_price * ref.multiplier
+            cash = round(cash - signed * unit - ev.commission, 6)
+            held = changed[key] if key in changed else a.positions.get(key)
+            p = msgspec.structs.replace(held) if held else SimPosition(contract=ref)
+            realized += _trade(p, signed, unit)
+            changed[key] = p if p.qty else None
+        self._staged = (cash, realized, changed)
+        ops = [
+            hset(SIM_ACCOUNT_KEY, _POS + k, _enc.encode(p))
+            if p is not None
+            else HashOp(SIM_ACCOUNT_KEY, _POS + k, None)
+            for k, p in changed.items()
+        ]
+        return [
+            *ops,
+            hset(SIM_ACCOUNT_KEY, "cash", repr(cash)),
+            hset(SIM_ACCOUNT_KEY, "realized", repr(round(realized, 6))),
+        ]
+
+    def commit(self) -> None:
+        if self._staged is not None:
+            self._account.adopt(*self._staged)
+            self._staged = None
 
 
 class SimAccount:
@@ -91,38 +162,20 @@ class SimAccount:
         await self.load()
         self._dirty.set()
 
-    def apply(self, ev: OrderEvent) -> list[HashOp]:
-        """Book one fill event in memory; returns the hash writes that persist it."""
-        if ev.contract is None or ev.action is None or ev.fill_price is None or not ev.fill_qty:
-            return []
-        ref, key = ev.contract, ev.contract.key
-        signed = ev.fill_qty if ev.action is Action.BUY else -ev.fill_qty
-        unit = ev.fill_price * ref.multiplier
-        self.cash = round(self.cash - signed * unit - ev.commission, 6)
-        p = self.positions.get(key) or SimPosition(contract=ref)
-        if p.qty and (p.qty > 0) != (signed > 0):  # the closing part releases average cost
-            closing = min(abs(signed), abs(p.qty))
-            released = p.cost * closing / abs(p.qty)
-            step = closing if signed > 0 else -closing
-            self.realized += -step * unit - released
-            p.cost -= released
-            p.qty += step
-            signed -= step
-        if signed:
-            p.cost = (p.cost if p.qty else 0.0) + signed * unit
-            p.qty += signed
+    def booking(self, events: Sequence[OrderEvent]) -> SimBooking | None:
+        """The fills among ``events`` as a journal ``Booking`` (None when there are none)."""
+        fills = [ev for ev in events if _books(ev)]
+        return SimBooking(self, fills) if fills else None
+
+    def adopt(self, cash: float, realized: float, changed: dict[str, SimPosition | None]) -> None:
+        """Take over state staged by a booking whose journal write succeeded."""
+        self.cash, self.realized = cash, realized
+        for key, p in changed.items():
+            if p is None:
+                self.positions.pop(key, None)
+            else:
+                self.positions[key] = p
         self._dirty.set()
-        if p.qty:
-            self.positions[key] = p
-            pos_op = hset(SIM_ACCOUNT_KEY, _POS + key, _enc.encode(p))
-        else:
-            self.positions.pop(key, None)
-            pos_op = HashOp(SIM_ACCOUNT_KEY, _POS + key, None)
-        return [
-            pos_op,
-            hset(SIM_ACCOUNT_KEY, "cash", repr(self.cash)),
-            hset(SIM_ACCOUNT_KEY, "realized", repr(round(self.realized, 6))),
-        ]
 
     def snapshot(self) -> AccountSnapshot | None:
         if self.start is None:

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.strategy.selection import dte
+from shared.market_calendar import dte
 from shared.schemas import ContractRef, Right, Sentiment
 from shared.settings import Settings
 
@@ -56,7 +56,7 @@ def exit_reason(
 ) -> str | None:
     """Why to close now, or None to hold."""
     if contract.expiry:
-        days = dte(contract.expiry, now.date())
+        days = dte(contract.expiry, now)  # on the NYSE date, not the UTC date
         if days < params.exit_dte:
             return f"DTE floor: {days} days left < {params.exit_dte}"
     held = now.timestamp() - opened_ns / 1e9

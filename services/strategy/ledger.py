@@ -8,7 +8,9 @@ The starting cash is re-based each trading day on the traded book's opening
 equity (``tradingday``); cash is that plus the fills' cash flows, so re-basing
 never changes a P&L figure.
 Each fill is applied once (keyed by exec id and cumulative quantity), so a
-redelivered or replayed event changes nothing.
+redelivered or replayed event changes nothing. An ``expired`` event (an option
+settled at its expiry: worthless, or cash at intrinsic value) books like a closing
+fill at the settlement price without commission.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class Holding:
         return self.market_value - self.cost
 
 
+FILL_KINDS = frozenset({OrderEventKind.FILL, OrderEventKind.PARTIAL, OrderEventKind.EXPIRED})
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
     client_order_id: str
@@ -76,8 +81,8 @@ class Fill:
 
 
 def fill_from_event(ev: OrderEvent, ts_ns: int) -> Fill | None:
-    """The fill carried by an order event, or None (acks, cancels, rejects)."""
-    if ev.kind not in (OrderEventKind.FILL, OrderEventKind.PARTIAL) or ev.fill_qty <= 0:
+    """The fill carried by an order event (fills, expiries), or None (acks, cancels, rejects)."""
+    if ev.kind not in FILL_KINDS or ev.fill_qty <= 0:
         return None
     if ev.contract is None or ev.action is None or ev.fill_price is None:
         return None

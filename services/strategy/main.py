@@ -7,6 +7,7 @@ strategy knows what it already holds and has working.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -17,7 +18,7 @@ from redis.exceptions import RedisError
 
 from services.strategy.chains import ChainClient
 from services.strategy.cycle import Cycles
-from services.strategy.desk import Books, Desk
+from services.strategy.desk import Books, Context, Desk
 from services.strategy.ledger import Ledger, fill_from_event
 from services.strategy.market import MarketView
 from services.strategy.money import dec
@@ -29,6 +30,7 @@ from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
 from shared.envelope import Message
 from shared.logs import get_logger
+from shared.market_calendar import preload
 from shared.redis_text import as_str
 from shared.runner import ServiceContext
 from shared.schemas import (
@@ -40,12 +42,15 @@ from shared.schemas import (
     Control,
     ControlAction,
     DataType,
+    DecisionKind,
+    DecisionOutcome,
     Direction,
     GatewayStatus,
     HistoryBars,
     IbError,
     OptionChain,
     OrderEvent,
+    OrderEventKind,
     Quote,
     Sentiment,
     SentimentSignal,
@@ -99,6 +104,7 @@ class StrategyService:
 
     async def start(self) -> None:
         ctx = self.ctx
+        await asyncio.to_thread(preload)  # NYSE calendar for expiry instants, off the loop
         self.books.status = await load_status(ctx.redis)
         last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
         await self.desk.day.load(time.time())
@@ -178,12 +184,22 @@ class StrategyService:
             fill = fill_from_event(msg.body, msg.ts)
             log.info(
                 "fill",
+                kind=msg.body.kind.value,
                 client_order_id=msg.body.client_order_id,
                 key=fill.contract.key if fill else "",
                 qty=msg.body.fill_qty,
                 price=msg.body.fill_price,
                 commission=msg.body.commission,
             )
+            if msg.body.kind is OrderEventKind.EXPIRED:
+                self._expired(msg.body)
+
+    def _expired(self, ev: OrderEvent) -> None:
+        """An option settled at expiry (booked like a closing fill): say so as a decision."""
+        symbol = ev.contract.symbol if ev.contract else ""
+        key = ev.contract.key if ev.contract else ev.client_order_id
+        ctx = Context("expiry", DecisionKind.EXPIRY, symbol)
+        self.desk.decide(ctx, DecisionOutcome.TAKEN, f"{key} x{ev.fill_qty}: {ev.reason}")
 
     async def on_tick(self, msg: Message[Any]) -> None:
         if isinstance(msg.body, Quote):

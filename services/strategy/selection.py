@@ -11,10 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from services.strategy.greeks import YEAR_S, fallback_delta
+from shared.market_calendar import dte, expiry_instant
 from shared.schemas import ContractRef, Direction, Right, SecType
 from shared.settings import Settings
-
-EXPIRY_HOUR_UTC = 20  # 16:00 New York, close enough for time value
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +89,8 @@ def right_for(direction: Direction) -> Right:
 
 
 def expiry_time(expiry: str) -> dt.datetime:
-    day = dt.datetime.strptime(expiry[:8], "%Y%m%d")
-    return day.replace(hour=EXPIRY_HOUR_UTC, tzinfo=dt.UTC)
-
-
-def dte(expiry: str, today: dt.date) -> int:
-    return (expiry_time(expiry).date() - today).days
+    """The expiry instant (NYSE close of the expiry date, early closes included)."""
+    return expiry_instant(expiry)
 
 
 def _delta(o: OptionView, now: dt.datetime, spot: float | None) -> tuple[float | None, str]:
@@ -118,7 +113,7 @@ def _screen(
     c = o.contract
     if c.sec_type is not SecType.OPT or c.right is not right:
         return "wrong right"
-    days = dte(c.expiry, now.date())
+    days = dte(c.expiry, now)  # on the NYSE date: at 23:30 New York UTC is a day ahead
     if not p.min_dte <= days <= p.max_dte:
         return f"DTE outside {p.min_dte}-{p.max_dte}"
     if not o.quoted:

@@ -31,12 +31,15 @@ QuoteOf = Callable[[Instrument], Quote]
 
 
 def commission(inst: Instrument, qty: float, price: float) -> float:
-    """IB fixed pricing: options $0.65/contract, stocks $0.005/share; $1 minimum.
+    """IB fixed pricing: options by premium tier, stocks $0.005/share; $1 minimum.
 
+    Options (IBKR Pro, US): $0.65/contract at a premium >= 0.10, $0.50 from 0.05,
+    $0.25 below 0.05 (interactivebrokers.com/en/pricing/commissions-options.php).
     Stock commission is capped at 1 % of trade value, as in IB's schedule.
     """
     if inst.is_option:
-        return max(1.0, 0.65 * qty)
+        rate = 0.65 if price >= 0.10 else 0.50 if price >= 0.05 else 0.25
+        return round(max(1.0, rate * qty), 4)
     return min(max(1.0, 0.005 * qty), max(0.01 * qty * price, 0.01))
 
 

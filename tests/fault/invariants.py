@@ -15,6 +15,7 @@ Times are Redis entry ids (the Redis server's clock), so no service's clock is t
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from shared.streams import (
 )
 
 GRACE_S = 1.0
-FILL_KINDS = (OrderEventKind.FILL, OrderEventKind.PARTIAL)
+FILL_KINDS = (OrderEventKind.FILL, OrderEventKind.PARTIAL, OrderEventKind.EXPIRED)
 
 
 def entry_time(entry_id: bytes | str) -> float:
@@ -124,7 +125,8 @@ def double_fills(rec: Record) -> list[str]:
     out += [f"{cid} exec {x!r} booked {n} times" for (cid, x), n in execs.items() if n > 1]
     filled: Counter[str] = Counter()
     for e in rec.fills:
-        filled[e.client_order_id] += e.fill_qty
+        if e.kind is not OrderEventKind.EXPIRED:  # a settlement closes, it was not ordered
+            filled[e.client_order_id] += e.fill_qty
     for cid, qty in filled.items():
         if cid not in ordered:
             out.append(f"fill for {cid}, which was never requested")
@@ -209,3 +211,36 @@ async def dead_letters(redis: aioredis.Redis) -> list[dict[str, str]]:
     return [
         {k.decode(): v.decode(errors="replace") for k, v in fields.items()} for _, fields in rows
     ]
+
+
+async def sim_book_mismatch(redis: aioredis.Redis) -> list[str]:
+    """The adapter's simulated book (``sim:account``) vs the fills: cash and positions.
+
+    Both are read in one MULTI: the journal writes a fill and the book in one step, so
+    only a read of both at one instant can be compared.
+    """
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xrange(ORDERS_EVENTS)
+        pipe.hgetall("sim:account")
+        rows, raw = await pipe.execute()
+    events = []
+    for _, entry in rows:
+        with contextlib.suppress(DecodeError):
+            events.append((0.0, decode(entry).body))
+    rec = Record([], [e for e in events if isinstance(e[1], OrderEvent)], [], [], [], {})
+    fields = {k.decode(): v for k, v in raw.items()}
+    if "start" not in fields:
+        return ["sim:account has no starting equity"]
+    spent = 0.0
+    for ev in rec.fills:
+        assert ev.contract is not None and ev.action is not None
+        signed = ev.fill_qty if ev.action.value == "BUY" else -ev.fill_qty
+        spent += signed * (ev.fill_price or 0.0) * ev.contract.multiplier + ev.commission
+    out: list[str] = []
+    cash, expected = float(fields["cash"]), float(fields["start"]) - spent
+    if round(cash, 4) != round(expected, 4):
+        out.append(f"sim:account cash {cash} != start - fills {expected:.6f}")
+    book = {k[4:]: int(json.loads(v)["qty"]) for k, v in fields.items() if k.startswith("pos:")}
+    if book != rec.net_from_fills():
+        out.append(f"sim:account positions {book} != net of fills {rec.net_from_fills()}")
+    return out

@@ -18,7 +18,7 @@ from shared.schemas import ConnState
 from tests.conftest import redis_binary
 from tests.fault.conftest import MakeSystem, assert_invariants, fault_root, first_fill
 from tests.fault.harness import SERVICES, FaultSystem, wait_for
-from tests.fault.invariants import entry_time, read_record
+from tests.fault.invariants import entry_time, read_record, sim_book_mismatch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -58,6 +58,7 @@ async def test_redis_restart_when_trading_services_reconnect_and_orders_survive(
     old_fills = {(e.client_order_id, e.exec_id) for e in before.fills}
     assert old_fills <= {(e.client_order_id, e.exec_id) for e in after.fills}
     await assert_invariants(system)
+    assert await sim_book_mismatch(system.redis) == []
     for name in SERVICES:
         assert system.services[name].proc.poll() is None
     print(f"\nRECOVERY redis restart: heartbeats {healthy_s:.1f}s, quotes {quotes_s:.1f}s")

@@ -9,10 +9,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.tws_simulator import Simulator
-from shared.schemas import Action, ContractRef, OrderEventKind, OrderModify, OrderNew
+from shared.schemas import Action, ContractRef, OrderEventKind, OrderModify, OrderNew, OrderType
 from shared.settings import Settings
 from tests.gateway_adapter.conftest import StartAdapter
-from tests.gateway_adapter.test_execution import events, kinds_for, order, ready
+from tests.gateway_adapter.test_execution import an_option, events, kinds_for, order, ready
 from tests.helpers import wait_until
 
 SPY = ContractRef(symbol="SPY")
@@ -105,3 +105,112 @@ async def test_reconnect_when_ib_filled_order_while_disconnected_reports_fill_on
     await wait_until(lambda: executor.syncs >= 2, timeout=4, what="second reqExecutions")
     await adapter.adapter.journal.drain()
     assert [e.kind for e in await events(redis, "ib-away")] == kinds
+
+
+def _fail_first_write(adapter: Any) -> list[bool]:
+    """Make the journal's next write fail like a Redis that went away mid-write."""
+    journal = adapter.adapter.journal
+    real = journal._apply
+    failed: list[bool] = []
+
+    async def flaky(w: Any) -> bool:
+        if not failed:
+            failed.append(True)
+            raise RedisConnectionError("injected: Redis went away mid-write")
+        return await real(w)
+
+    journal._apply = flaky
+    return failed
+
+
+async def _book_matches_fills(redis: aioredis.Redis, adapter: Any, cid: str, qty: int) -> None:
+    """Persisted and in-memory simulated book hold exactly the fills of ``cid``, once."""
+    fills = [e for e in await events(redis, cid) if e.fill_qty]
+    assert sum(e.fill_qty for e in fills) == qty
+    paid = sum(e.fill_qty * (e.fill_price or 0) * 100 + e.commission for e in fills)
+    raw = {k.decode(): v for k, v in (await redis.hgetall("sim:account")).items()}
+    start = float(raw["start"])
+    assert round(float(raw["cash"]), 6) == round(start - paid, 6)
+    (pos_field,) = [k for k in raw if k.startswith("pos:")]
+    assert b'"qty":%d' % qty in raw[pos_field]
+    book = adapter.adapter.sim_account
+    assert round(book.cash, 6) == round(start - paid, 6)
+    assert [p.qty for p in book.positions.values()] == [qty]
+
+
+async def test_fill_when_journal_write_fails_sim_book_counts_it_once(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings)
+    opt = await an_option(redis, settings)
+    await wait_until(lambda: redis.hexists("sim:account", "cash"), timeout=3, what="book open")
+    failed = _fail_first_write(adapter)
+    buy = OrderNew(
+        client_order_id="dbl-1",
+        contract=opt,
+        action=Action.BUY,
+        quantity=1,
+        order_type=OrderType.MKT,
+    )
+    await order(redis, settings, buy)
+    assert await kinds_for(redis, "dbl-1", 2) == [OrderEventKind.ACK, OrderEventKind.FILL]
+    assert failed
+    await adapter.adapter.journal.drain()
+    await _book_matches_fills(redis, adapter, "dbl-1", 1)
+
+
+async def test_modify_when_journal_write_fails_sim_book_counts_the_fill_once(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings)
+    opt = await an_option(redis, settings)
+    low = OrderNew(
+        client_order_id="dbl-2", contract=opt, action=Action.BUY, quantity=1, limit_price=0.01
+    )
+    await order(redis, settings, low)
+    assert await kinds_for(redis, "dbl-2", 1) == [OrderEventKind.ACK]
+    failed = _fail_first_write(adapter)
+    await order(redis, settings, OrderModify(client_order_id="dbl-2", limit_price=100_000.0))
+    kinds = await kinds_for(redis, "dbl-2", 3)
+    assert kinds == [OrderEventKind.ACK, OrderEventKind.MODIFIED, OrderEventKind.FILL]
+    assert failed
+    await adapter.adapter.journal.drain()
+    await _book_matches_fills(redis, adapter, "dbl-2", 1)
+
+
+async def test_submit_when_guard_refuses_fill_sim_book_unchanged(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings)
+    opt = await an_option(redis, settings)
+    await wait_until(lambda: redis.hexists("sim:account", "cash"), timeout=3, what="book open")
+    journal = adapter.adapter.journal
+    real = journal._apply
+    raced: list[bool] = []
+
+    async def seen_meanwhile(w: Any) -> bool:  # another instance took the id first
+        if w.guard and not raced:
+            raced.append(True)
+            await redis.hset("orders:seen", w.guard[1], "{}")
+        return await real(w)
+
+    journal._apply = seen_meanwhile  # type: ignore[method-assign]
+    book = adapter.adapter.sim_account
+    cash = book.cash
+    buy = OrderNew(
+        client_order_id="race-1",
+        contract=opt,
+        action=Action.BUY,
+        quantity=1,
+        order_type=OrderType.MKT,
+    )
+    await order(redis, settings, buy)
+
+    async def handled() -> bool:
+        info: Any = await redis.xpending("orders:requests", "gateway_adapter")
+        return bool(raced) and int(info["pending"]) == 0
+
+    await wait_until(handled, timeout=4, what="request handled")
+    assert await events(redis, "race-1") == []  # nothing was written
+    assert book.cash == cash and opt.key not in book.positions
+    assert float(await redis.hget("sim:account", "cash") or 0) == cash

@@ -126,3 +126,37 @@ def test_ledger_when_fill_after_new_york_midnight_utc_books_it_on_the_new_york_d
     late = 1_735_874_000_000_000_000  # 2025-01-03 03:13 UTC = 2025-01-02 22:13 New York
     led.apply(Fill("c", CONTRACTS[0], Action.BUY, 1, Decimal("1"), Decimal("0.65"), late, "k"))
     assert set(led.day_commissions) == {dt.date(2025, 1, 2)}
+
+
+def expired(i: int, action: Action, qty: int, price: float) -> OrderEvent:
+    """An ``expired`` event as the adapter publishes it: a closing fill at settlement."""
+    cid = f"expiry-{CONTRACTS[i].key}"
+    return OrderEvent(
+        client_order_id=cid,
+        kind=OrderEventKind.EXPIRED,
+        contract=CONTRACTS[i],
+        action=action,
+        fill_qty=qty,
+        fill_price=price,
+        filled_total=qty,
+        exec_id=cid,
+    )
+
+
+def test_ledger_when_options_expire_settles_otm_worthless_itm_at_intrinsic_once() -> None:
+    led = Ledger(starting_cash=START)
+    led.apply(fill(1, Action.BUY, 2, "0.90", "1.30", 0))  # INTC 21 C, 180.00 + 1.30
+    led.apply(fill(2, Action.SELL, 1, "4.10", "1.00", 1))  # short SPY 500 C, +410.00 - 1.00
+    led.apply(fill(0, Action.BUY, 1, "2.00", "1.00", 2))  # AAPL 150 C, 200.00 + 1.00
+    otm = expired(1, Action.SELL, 2, 0.0)  # INTC below 21: worthless
+    itm = expired(0, Action.SELL, 1, 3.25)  # AAPL at 153.25: 3.25 intrinsic
+    short = expired(2, Action.BUY, 1, 2.5)  # short SPY call 2.50 in the money: pays
+    for i, ev in enumerate((otm, itm, short)):
+        f = fill_from_event(ev, T0 + 10 + i)
+        assert f is not None and led.apply(f)
+        assert not led.apply(fill_from_event(ev, T0 + 20 + i))  # type: ignore[arg-type]
+    assert led.positions == {}
+    # -180 (worthless) + (325 - 200) + (410 - 250) = 105; commissions only from the trades
+    assert (led.realized, led.commissions) == (Decimal("105.00"), Decimal("3.30"))
+    assert led.cash == START + Decimal("105.00") - Decimal("3.30")
+    assert balanced(led) == 0

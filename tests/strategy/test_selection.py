@@ -82,9 +82,10 @@ def test_select_when_nothing_liquid_skips_with_counts_per_filter() -> None:
 
 
 def test_select_when_greeks_missing_uses_black_scholes_from_iv() -> None:
-    # No IB delta: spot 100, 22 DTE (expiry 20:00 UTC), IV 30 %. Worked with the simulator's
-    # own Black-Scholes: K=103 -> delta 0.38 (in band), K=100 -> 0.53, K=108 -> 0.18.
-    years = (dt.datetime(2025, 1, 24, 20, tzinfo=dt.UTC) - NOW).total_seconds() / (365 * 86400)
+    # No IB delta: spot 100, 22 DTE (expiry 16:00 New York = 21:00 UTC in winter), IV 30 %.
+    # Worked with the simulator's own Black-Scholes: K=103 -> delta 0.38 (in band),
+    # K=100 -> 0.53, K=108 -> 0.18.
+    years = (dt.datetime(2025, 1, 24, 21, tzinfo=dt.UTC) - NOW).total_seconds() / (365 * 86400)
     expected = {k: black_scholes(100.0, k, years, 0.30, True).delta for k in (100.0, 103.0, 108.0)}
     assert 0.35 < expected[103.0] < 0.50 < expected[100.0] and expected[108.0] < 0.35
     chain = [view("20250124", k, None, iv=0.30, und_price=100.0) for k in expected]
@@ -97,7 +98,7 @@ def test_select_when_greeks_missing_uses_black_scholes_from_iv() -> None:
 
 
 def test_select_when_no_greeks_no_iv_implies_vol_from_mid() -> None:
-    years = (dt.datetime(2025, 1, 24, 20, tzinfo=dt.UTC) - NOW).total_seconds() / (365 * 86400)
+    years = (dt.datetime(2025, 1, 24, 21, tzinfo=dt.UTC) - NOW).total_seconds() / (365 * 86400)
     g = black_scholes(100.0, 103.0, years, 0.30, True)
     chain = [view("20250124", 103.0, None, bid=g.price - 0.05, ask=g.price + 0.05)]
     sel = select(Direction.LONG, chain, now=NOW, params=P, spot=100.0)
