@@ -27,6 +27,7 @@ from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
+from shared.bus.latest import EntryOrder, latest_entry
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.redis_text import as_str
@@ -96,13 +97,18 @@ class StrategyService:
         self.cycles = Cycles(self.books, self.desk, self.chains, s)
         self.reconciler = BookReconciler()
         self.ticks = 0
+        self._status_order = EntryOrder()
 
     async def start(self) -> None:
         ctx = self.ctx
         self.books.status = await load_status(ctx.redis)
         last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
         await self._load_signals()
-        await self._load_gateway_status()
+        # The group exists before the state is read: a CONNECTED published meanwhile is
+        # delivered, not lost until the next transition (which live may be hours away).
+        await ctx.consume_after(
+            self._load_gateway_status, GW_STATUS, self.on_status, accept=(GatewayStatus, IbError)
+        )
         # ``accept`` names every type that belongs on the stream (not only those we act
         # on): anything else is misplaced and goes to sys:dlq.
         ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
@@ -112,7 +118,6 @@ class StrategyService:
             self.on_signal,
             accept=(Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
         )
-        ctx.consume(GW_STATUS, self.on_status, accept=(GatewayStatus, IbError))
         ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
         ctx.consume(SYS_CONTROL, self.on_control, accept=(Control,))
         ctx.consume(ACCOUNT, self.on_account, accept=(AccountSnapshot,))
@@ -136,10 +141,22 @@ class StrategyService:
             ]
 
     async def _load_gateway_status(self) -> None:
-        """The active adapter's state from its heartbeat (``ib_state``), where the adapter
-        mirrors every transition: one read, however many IB errors share ``gw:status``.
-        No heartbeat means no active adapter: the state stays unknown (no entries) until
-        the ``gw:status`` consumer sees one."""
+        """The adapter's current state: its newest (non-standby) ``gw:status`` entry,
+        found past any number of IB errors. Its heartbeat mirrors the state only at the
+        next beat (seconds late), so it is the fallback when the stream holds none;
+        without either the state stays unknown until the consumer sees one."""
+        latest = await latest_entry(
+            self.ctx.redis,
+            GW_STATUS,
+            GatewayStatus.TYPE,
+            lambda m: m.body.state is not ConnState.STANDBY,
+            limit=self.ctx.settings.maxlen_status,
+        )
+        if latest is not None:
+            self._status_order.newer(latest.id)
+            self.books.market.on_status(latest.body)
+            log.info("gateway_status_loaded", state=latest.body.state.value, entry=latest.id)
+            return
         raw: Any = await self.ctx.redis.hgetall(service_key("gateway_adapter"))
         beat = {as_str(k): as_str(v) for k, v in raw.items()}
         with contextlib.suppress(ValueError, msgspec.ValidationError):
@@ -199,8 +216,8 @@ class StrategyService:
 
     async def on_status(self, msg: Message[Any]) -> None:
         body = msg.body
-        if not isinstance(body, GatewayStatus):
-            return
+        if not isinstance(body, GatewayStatus) or not self._status_order.newer(msg.id):
+            return  # an IB error, or a status older than the one start-up loaded
         was = self.books.market.gateway_connected
         self.books.market.on_status(body)
         now = self.books.market.gateway_connected
