@@ -333,7 +333,29 @@ async def test_get_account_when_strategy_ledger_runs_uses_its_positions_pnl_and_
         16.0,
     )
     assert pos["gamma"] == pytest.approx(0.02)  # greeks still come from md:last
+    assert pos["avg_cost"] == pytest.approx(422.0)  # per contract (no cost: 4.22 x 100)
     assert [p["net_liquidation"] for p in body["equity"]] == [3756.96, 3760.0, 3771.66]
+
+
+async def test_get_account_when_ledger_or_broker_holds_same_position_shows_same_avg_cost(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    """2 calls bought at 4.22: IB reports 422.00 a contract, the ledger 4.22 a share."""
+    broker = (await client.get("/api/account")).json()
+    (from_broker,) = broker["positions"]
+    assert broker["source"] != "strategy" and from_broker["avg_cost"] == pytest.approx(422.0)
+    row = {"symbol": "AAPL", "expiry": "20261218", "strike": 250.0, "right": "C", "qty": 2}
+    row |= {"avg_price": "4.2200", "cost": "844.00", "mark": "4.3000"}
+    await redis.hset("strategy:positions", samples.OPTION.key, json.dumps(row))
+    await redis.hset("strategy:pnl", mapping={"updated": f"{time.time():.3f}"})
+    ledger = (await client.get("/api/account")).json()
+    (from_ledger,) = ledger["positions"]
+    assert ledger["source"] == "strategy"
+    assert from_ledger["avg_cost"] == pytest.approx(from_broker["avg_cost"])
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["Position"]
+    assert "per contract" in schema["properties"]["avg_cost"]["description"]
+    page = (await client.get("/")).text
+    assert "Avg cost / contract" in page
 
 
 async def test_post_halt_when_token_guessed_repeatedly_locks_client_out_with_429(
