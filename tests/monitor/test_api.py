@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 
 from shared.bus import Publisher
 from shared.envelope import decode
+from shared.schemas import ConnState, GatewayStatus
 from shared.settings import Settings
-from shared.streams import ACCOUNT, RISK_STATE, SYS_CONTROL, last_quote_key
+from shared.streams import ACCOUNT, GW_STATUS, RISK_STATE, SYS_CONTROL, last_quote_key
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
 
@@ -51,6 +52,21 @@ async def test_get_status_when_gateway_connected_reports_client_version_and_serv
     assert names["gateway_adapter"]["alive"] is True
     assert body["risk"]["state"] == "UNKNOWN"
     assert body["controls_enabled"] is True
+
+
+async def test_get_status_when_heartbeat_lags_transition_shows_adapters_newest_status(
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """The adapter mirrors a transition into its heartbeat only at its next beat."""
+    pub = Publisher(redis, settings, src="gateway_adapter/gw-a")
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTING, instance="gw-a"))
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1, instance="gw-a"))
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.STANDBY, instance="gw-b"))  # a standby
+    await pub.flush()
+    beat = samples.gateway_heartbeat() | {"instance": "gw-a", "ib_state": "connecting"}
+    await redis.hset("svc:gateway_adapter", mapping=beat)
+    body = (await client.get("/api/status")).json()
+    assert (body["gateway"]["state"], body["gateway"]["instance"]) == ("connected", "gw-a")
 
 
 async def test_get_quotes_when_vix_is_an_index_shows_positive_last_and_no_bid(
