@@ -63,6 +63,7 @@ from shared.streams import (
     SYS_ALERTS,
     SYS_CONTROL,
     service_key,
+    standby_key,
 )
 
 log = get_logger("optbot.strategy")
@@ -154,8 +155,12 @@ class StrategyService:
         )
         if latest is not None:
             self._status_order.newer(latest.id)
-            self.books.market.on_status(latest.body)
-            log.info("gateway_status_loaded", state=latest.body.state.value, entry=latest.id)
+            status: GatewayStatus = latest.body
+            if status.instance and not await self._adapter_alive(status.instance):
+                gone = f"adapter {status.instance} gone (no heartbeat), last {status.state.value}"
+                status = msgspec.structs.replace(status, state=ConnState.DISCONNECTED, reason=gone)
+            self.books.market.on_status(status)
+            log.info("gateway_status_loaded", state=status.state.value, entry=latest.id)
             return
         raw: Any = await self.ctx.redis.hgetall(service_key("gateway_adapter"))
         beat = {as_str(k): as_str(v) for k, v in raw.items()}
@@ -172,6 +177,15 @@ class StrategyService:
                     instance=beat.get("instance", ""),
                 )
             )
+
+    async def _adapter_alive(self, instance: str) -> bool:
+        """Whether that adapter instance still beats, active or standby: the last word of
+        one that crashed may be CONNECTED, and nothing is connected any more."""
+        name = "gateway_adapter"
+        active: Any = await self.ctx.redis.hget(service_key(name), "instance")
+        if active is not None and as_str(active) == instance:
+            return True
+        return bool(await self.ctx.redis.exists(standby_key(name, instance)))
 
     async def subscribe_held(self, why: str) -> None:
         """Ask for quote lines of what we hold or have working (idempotent at the gateway)."""

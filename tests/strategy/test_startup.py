@@ -45,3 +45,36 @@ async def test_start_when_gateway_status_buried_under_ib_errors_knows_gateway_is
     stop.set()
     assert await asyncio.wait_for(task, 20) == 0
     assert beat == b"connected"
+
+
+async def _gateway_seen_at_start(settings: Settings, redis: aioredis.Redis) -> bytes:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_service("strategy", strategy_main, settings, stop=stop))
+    beat = await wait_until(
+        lambda: redis.hget("svc:strategy", "gateway"), timeout=15, what="strategy heartbeat"
+    )
+    stop.set()
+    assert await asyncio.wait_for(task, 20) == 0
+    assert isinstance(beat, bytes)
+    return beat
+
+
+async def test_start_when_adapter_that_said_connected_is_gone_knows_gateway_is_down(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """A crashed adapter's last word is CONNECTED; its heartbeats have expired."""
+    pub = Publisher(redis, settings, src="gateway_adapter/gw-x")
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1, instance="gw-x"))
+    await pub.flush()
+    assert await _gateway_seen_at_start(settings, redis) == b"down"
+
+
+async def test_start_when_connected_adapter_beats_only_as_standby_yet_knows_it_is_connected(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """Just after taking the lease the adapter still beats under its standby key."""
+    pub = Publisher(redis, settings, src="gateway_adapter/gw-x")
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1, instance="gw-x"))
+    await pub.flush()
+    await redis.hset("svc:gateway_adapter:standby:gw-x", mapping={"instance": "gw-x"})
+    assert await _gateway_seen_at_start(settings, redis) == b"connected"
