@@ -104,21 +104,21 @@ class StrategyService:
         ctx = self.ctx
         self.books.status = await load_status(ctx.redis)
         last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
-        await self._load_signals()
-        # The group exists before the state is read: a CONNECTED published meanwhile is
-        # delivered, not lost until the next transition (which live may be hours away).
+        # Each group exists before its current state is read: a CONNECTED or a sentiment
+        # change published meanwhile is delivered, not lost until the next change (which
+        # live may be hours away). ``accept`` names every type that belongs on the stream
+        # (not only those we act on): anything else is misplaced and goes to sys:dlq.
         await ctx.consume_after(
             self._load_gateway_status, GW_STATUS, self.on_status, accept=(GatewayStatus, IbError)
         )
-        # ``accept`` names every type that belongs on the stream (not only those we act
-        # on): anything else is misplaced and goes to sys:dlq.
-        ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
-        ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
-        ctx.consume(
+        await ctx.consume_after(
+            self._load_signals,
             MD_SIGNALS,
             self.on_signal,
             accept=(Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
         )
+        ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
+        ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
         ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
         ctx.consume(SYS_CONTROL, self.on_control, accept=(Control,))
         ctx.consume(ACCOUNT, self.on_account, accept=(AccountSnapshot,))
