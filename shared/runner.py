@@ -76,6 +76,30 @@ class ServiceContext:
         self.spawn(consumer.run(self.stop), f"consume:{stream}")
         return consumer
 
+    async def consume_after(
+        self,
+        load: Callable[[], Awaitable[None]],
+        stream: str,
+        handler: Handler,
+        **options: Any,
+    ) -> GroupConsumer:
+        """``consume``, with ``load`` (the read of the current state) in between the
+        creation of the group and the first delivery: a change published while the
+        state is read is delivered afterwards instead of being lost before the group
+        exists (``shared.bus.latest``)."""
+        start_id = options.get("start_id", "$")
+        await GroupConsumer(
+            self.redis,
+            self.settings,
+            stream=stream,
+            group=options.get("group") or self.name,
+            consumer=self.instance,
+            handler=handler,
+            start_id=start_id,
+        ).ensure_group()
+        await load()
+        return self.consume(stream, handler, **options)
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a task owned by the service; its crash stops the service loudly."""
         task = asyncio.create_task(coro, name=name)

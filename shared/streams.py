@@ -48,3 +48,8 @@ def last_quote_key(symbol: str) -> str:
 def service_key(name: str) -> str:
     """Heartbeat hash of a service; it expires when the service dies."""
     return f"svc:{name}"
+
+
+def standby_key(name: str, instance: str) -> str:
+    """Heartbeat hash of a standby instance of an active/standby service (the adapter)."""
+    return f"{service_key(name)}:standby:{instance}"

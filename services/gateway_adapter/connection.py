@@ -174,6 +174,8 @@ class IbConnection:
                 delay = min(delay * 2, self._s.ib_reconnect_max_s)
             await sleep_or_stop(term, delay * random.uniform(0.5, 1.0))
         self.disconnect("stopping")
+        if self.status.state is not ConnState.DISCONNECTED:  # else the last word stays CONNECTED
+            self.status.transition(ConnState.DISCONNECTED, "term over (stopping or lease lost)")
 
     async def _attempt(
         self, term: asyncio.Event, on_connected: Callable[[], Awaitable[None]]

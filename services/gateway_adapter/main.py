@@ -37,7 +37,14 @@ from shared.logs import get_logger
 from shared.market_calendar import preload
 from shared.runner import ServiceContext
 from shared.schemas import ConnState, ContractRef, DataType
-from shared.streams import GW_COMMANDS, MD_TICKS, ORDERS_EVENTS, ORDERS_REQUESTS, service_key
+from shared.streams import (
+    GW_COMMANDS,
+    MD_TICKS,
+    ORDERS_EVENTS,
+    ORDERS_REQUESTS,
+    service_key,
+    standby_key,
+)
 
 log = get_logger("optbot.gateway_adapter")
 
@@ -101,7 +108,7 @@ class GatewayAdapter:
             s.gw_lease_ttl_ms,
         )
         self.active_key = service_key(NAME)
-        self.standby_key = f"{self.active_key}:standby:{ctx.instance}"
+        self.standby_key = standby_key(NAME, ctx.instance)
         ctx.heartbeat_key = self.standby_key  # before the first heartbeat is written
         self.terms = 0
         self.commands: CommandHandler | None = None  # per term

@@ -2,7 +2,9 @@
 
 Price of a quote: the mid when the quote is two-sided and not crossed, else the
 last trade; an index (VIX) has no bid/ask, so last, else the previous close.
-Volume of a bar: the rise of IB's cumulative day volume within the bar.
+Volume of a bar: the rise of IB's cumulative day volume within the bar; when the
+cumulative volume falls (IB restarted it for a new day) the new reading is all new
+volume. Only completed bars count for volume: the bar in progress has barely begun.
 A bar that follows missing buckets, or the first one after a gateway reconnect,
 carries ``gap=True``.
 """
@@ -118,8 +120,10 @@ class BarBuilder:
         if cum_volume is None:
             return 0.0
         last, self._last_cum_volume = self._last_cum_volume, cum_volume
-        if last is None or cum_volume < last:
-            return 0.0
+        if last is None:
+            return 0.0  # no baseline (first reading, or after a gap): the rise is unknown
+        if cum_volume < last:
+            return cum_volume  # the day's count restarted from zero: all of it is new
         return cum_volume - last
 
     def closes(self) -> list[float]:
@@ -130,7 +134,6 @@ class BarBuilder:
         return out
 
     def volumes(self) -> list[float]:
-        out = [b.volume for b in self.bars]
-        if self.current is not None:
-            out.append(self.current.volume)
-        return out
+        """Volumes of completed bars only: the bar in progress holds a fraction of its
+        volume, and counting it would read every new bar as a volume collapse."""
+        return [b.volume for b in self.bars]

@@ -21,6 +21,7 @@ from services.market_data.sentiment import SentimentParams
 from services.market_data.session import MarketSession
 from services.market_data.universe import ib_bar_size, universe
 from shared.aio import sleep_or_stop, wait_any
+from shared.bus.latest import EntryOrder, latest_entry
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.runner import ServiceContext
@@ -90,6 +91,7 @@ class MarketDataService:
         self._round = 0
         self._requested_at = 0.0
         self._gateway: ConnState | None = None
+        self._status_order = EntryOrder()
         self._published: list[tuple[str, str]] | None = None
         self._published_at = 0.0
         self._sentiment_since = 0.0
@@ -102,7 +104,11 @@ class MarketDataService:
         self._retry_wake = asyncio.Event()
 
     async def start(self) -> None:
-        self.ctx.consume(GW_STATUS, self.on_status, accept=(GatewayStatus, IbError))
+        # The group exists before the state is read: a transition published meanwhile
+        # is delivered, not lost until the next one.
+        await self.ctx.consume_after(
+            self._load_gateway_status, GW_STATUS, self.on_status, accept=(GatewayStatus, IbError)
+        )
         self.ctx.consume(GW_REPLIES, self.on_reply, accept=(HistoryBars, OptionChain))
         self.ctx.consume(MD_TICKS, self.on_tick, accept=(Quote,))
         await self.request_universe("start")
@@ -210,10 +216,31 @@ class MarketDataService:
         if body.symbol in ("SPY", "QQQ", "VIX") or not self._published:
             await self.evaluate()
 
+    @property
+    def gateway(self) -> ConnState | None:
+        """The active adapter's connection state as last seen (None: none seen yet)."""
+        return self._gateway
+
+    async def _load_gateway_status(self) -> None:
+        """The adapter's newest non-standby ``gw:status`` entry, before following changes."""
+        latest = await latest_entry(
+            self.ctx.redis,
+            GW_STATUS,
+            GatewayStatus.TYPE,
+            lambda m: m.body.state is not ConnState.STANDBY,
+            limit=self.settings.maxlen_status,
+        )
+        if latest is not None:
+            self._status_order.newer(latest.id)
+            self._gateway = latest.body.state
+            log.info("gateway_status_loaded", state=latest.body.state.value, entry=latest.id)
+
     async def on_status(self, msg: Message[Any]) -> None:
         body = msg.body
-        if not isinstance(body, GatewayStatus):
-            return
+        if not isinstance(body, GatewayStatus) or not self._status_order.newer(msg.id):
+            return  # an IB error, or a status older than the one start-up loaded
+        if body.state is ConnState.STANDBY:
+            return  # a standby adapter says nothing about the active one's connection
         previous, self._gateway = self._gateway, body.state
         if body.state is not ConnState.CONNECTED or previous is ConnState.CONNECTED:
             return

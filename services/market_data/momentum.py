@@ -3,7 +3,7 @@
 Score of a symbol (ROC = rate of change in %, over bars):
     base  = 0.5 * ROC(short) + 0.3 * ROC(mid) + 0.2 * ROC(long) + 0.5 * RS
     RS    = ROC(long) of the symbol minus ROC(long) of SPY (relative strength)
-    surge = mean volume of the last ``short`` bars / mean volume of the last ``long``
+    surge = mean volume of the last ``short`` completed bars / mean of the last ``long``
     score = base * clamp(surge, 0.5, 2.0)        (surge = 1 without volume data)
 Direction is long for a positive score and short for a negative one; candidates
 are ranked by the size of the score. Excluded, with the reason: indexes, stale

@@ -25,6 +25,7 @@ from services.monitor.metrics import MonitorMetrics
 from services.monitor.reader import PANELS, Reader
 from shared.aio import sleep_or_stop, wait_any
 from shared.bus import TailReader
+from shared.bus.latest import latest_entry
 from shared.envelope import DecodeError, decode
 from shared.logs import get_logger
 from shared.schemas import ConnState, GatewayStatus, OrderEvent, OrderEventKind
@@ -164,9 +165,13 @@ class LiveHub:
     async def _follow(self, stop: asyncio.Event) -> None:
         streams = list(STREAM_PANELS)
         backoff = 0.25
-        tail = TailReader(self.reader.redis, streams, count=2000, block_ms=500)
+        tail: TailReader | None = None
         while not stop.is_set():
             try:
+                if tail is None:  # pinned first, then the state: no change falls between
+                    tail = TailReader(self.reader.redis, streams, count=2000, block_ms=500)
+                    await tail.pin()
+                    await self._load_gateway()
                 entries = await tail.read()
                 self._set_redis(True)
                 backoff = 0.25
@@ -175,7 +180,7 @@ class LiveHub:
                 self._set_redis(False)
                 await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 4.0)
-                tail = TailReader(self.reader.redis, streams, count=2000, block_ms=500)
+                tail = None  # resume from the newest entries (ids may restart with Redis)
                 continue
             for stream, _entry_id, fields in entries:
                 self._note(stream, fields)
@@ -203,6 +208,19 @@ class LiveHub:
                     self.metrics.fills.inc()
                 elif body.kind is OrderEventKind.DENIED:  # the strategy's risk check
                     self.metrics.denials.inc()
+
+    async def _load_gateway(self) -> None:
+        """The gateway's state when following starts, so the first CONNECTED after a
+        loss the monitor did not see still counts as a reconnect."""
+        latest = await latest_entry(
+            self.reader.redis,
+            GW_STATUS,
+            GatewayStatus.TYPE,
+            lambda m: m.body.state is not ConnState.STANDBY,
+            limit=self.reader.settings.maxlen_status,
+        )
+        if latest is not None:
+            self._gateway = latest.body.state
 
     def _note_gateway(self, fields: dict[bytes, bytes]) -> None:
         with contextlib.suppress(DecodeError):

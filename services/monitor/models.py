@@ -241,8 +241,11 @@ class Position(BaseModel):
     symbol: str
     sec_type: str
     quantity: int
-    avg_cost: float
-    mark: float | None = None
+    avg_cost: float = Field(
+        description="average cost per contract (price x multiplier, e.g. 422.00 for an "
+        "option bought at 4.22), as IB's positions report it, whichever the source"
+    )
+    mark: float | None = Field(default=None, description="per share, as quoted")
     mark_stale: bool = Field(
         default=False, description="no fresh two-sided quote behind the mark right now"
     )

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from services.monitor import models as m
 from services.monitor.convert import epoch_s, integer, loose_entry, str_map, text
+from shared.bus.latest import latest_entry
 from shared.envelope import DecodeError, decode
 from shared.registry import ServiceSpec
 from shared.schemas import Alert, ConnState, DataType, GatewayStatus, IbError
@@ -75,7 +76,7 @@ def _gateway_from_status(msg: Any) -> m.Gateway:
 
 
 def _overlay_heartbeat(gw: m.Gateway, hb: dict[str, str]) -> m.Gateway:
-    """The active adapter's heartbeat is fresher than the last status entry."""
+    """The active adapter's heartbeat over a status entry that is not its own."""
     try:
         state = ConnState(hb.get("ib_state", ""))
     except ValueError:
@@ -98,13 +99,28 @@ def _overlay_heartbeat(gw: m.Gateway, hb: dict[str, str]) -> m.Gateway:
 
 
 async def gateway(redis: aioredis.Redis) -> m.Gateway:
-    """Last reported connection state; DISCONNECTED when the adapter itself is gone."""
+    """Last reported connection state; DISCONNECTED when the adapter itself is gone.
+
+    The active adapter's own newest status entry is the state (its heartbeat mirrors
+    a transition only at its next beat); without one, the heartbeat is overlaid on
+    whatever status is newest."""
+    hb = str_map(await redis.hgetall(service_key(GATEWAY)))
+    active = hb.get("instance", "")
+    if active:
+        own = await latest_entry(
+            redis,
+            GW_STATUS,
+            GatewayStatus.TYPE,
+            lambda msg: msg.body.instance == active,
+            limit=_SCAN,
+        )
+        if own is not None:
+            return _gateway_from_status(own)
     latest = next(
         (msg for _, msg in await _gw_entries(redis, _SCAN) if isinstance(msg.body, GatewayStatus)),
         None,
     )
     gw = _gateway_from_status(latest) if latest is not None else m.Gateway()
-    hb = str_map(await redis.hgetall(service_key(GATEWAY)))
     if hb:
         return _overlay_heartbeat(gw, hb)
     if gw.state is not None and gw.state is not ConnState.DISCONNECTED:

@@ -33,6 +33,7 @@ from shared.streams import (
 )
 
 _FILLS = (OrderEventKind.FILL, OrderEventKind.PARTIAL)
+OPTION_MULTIPLIER = 100
 DECISIONS_STREAM = STRATEGY_DECISIONS
 
 
@@ -121,7 +122,8 @@ def _with_greeks(p: m.Position, fields: dict[str, str]) -> m.Position:
 
 
 def _broker_position(p: Position, fields: dict[str, str]) -> m.Position:
-    """A position from the broker's snapshot; IB's average cost includes the multiplier."""
+    """A position from the broker's snapshot; IB's average cost is per contract (it
+    includes the multiplier), the unit the dashboard shows for every source."""
     q = quote_from_hash(p.contract.key, fields, 0.0, float("inf"))
     mark = p.market_price or q.mark or q.price
     unrealized = p.unrealized_pnl
@@ -138,17 +140,29 @@ def _broker_position(p: Position, fields: dict[str, str]) -> m.Position:
     )
 
 
+def _ledger_avg_cost(row: dict[str, Any], qty: int) -> float:
+    """The ledger's average cost per contract, the unit of IB's positions: its cost of
+    the open quantity over that quantity (``avg_price`` is per share). A row without
+    a cost falls back to the per-share price times the US equity option multiplier."""
+    cost = num(row.get("cost"))
+    if cost is not None and qty:
+        return round(cost / qty, 6)
+    per_share = num(row.get("avg_price")) or 0.0
+    return per_share * (OPTION_MULTIPLIER if row.get("expiry") else 1)
+
+
 def _ledger_position(key: str, raw: str) -> m.Position | None:
     """One ``strategy:positions`` field (JSON written by the strategy's ledger)."""
     row = _json(raw)
     if not isinstance(row, dict):
         return None
+    qty = integer(row.get("qty"))
     return m.Position(
         contract=key,
         symbol=str(row.get("symbol", key.split(" ")[0])),
         sec_type="OPT" if row.get("expiry") else "STK",
-        quantity=integer(row.get("qty")),
-        avg_cost=num(row.get("avg_price")) or 0.0,
+        quantity=qty,
+        avg_cost=_ledger_avg_cost(row, qty),
         mark=price(row.get("mark")),
         mark_stale=row.get("mark_stale") is True,
         unrealized_pnl=num(row.get("unrealized")),

@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from zoneinfo import ZoneInfo
 
 from services.strategy.money import ZERO, cents, dec
+from shared.market_calendar import trading_date
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
 
 
@@ -100,16 +100,13 @@ def fill_from_event(ev: OrderEvent, ts_ns: int) -> Fill | None:
     )
 
 
-NEW_YORK = ZoneInfo("America/New_York")
-
-
 def trading_day(ts: float) -> dt.date:
     """The New York date of a Unix time: the day a fill's P&L and a daily limit belong to."""
-    return dt.datetime.fromtimestamp(ts, NEW_YORK).date()
+    return trading_date(ts)
 
 
 def _day(ts_ns: int) -> dt.date:
-    return trading_day(ts_ns / 1e9)
+    return trading_date(ts_ns / 1e9)
 
 
 @dataclass

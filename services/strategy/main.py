@@ -28,6 +28,7 @@ from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
+from shared.bus.latest import EntryOrder, latest_entry
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.market_calendar import preload
@@ -67,6 +68,7 @@ from shared.streams import (
     SYS_ALERTS,
     SYS_CONTROL,
     service_key,
+    standby_key,
 )
 
 log = get_logger("optbot.strategy")
@@ -101,6 +103,7 @@ class StrategyService:
         self.cycles = Cycles(self.books, self.desk, self.chains, s)
         self.reconciler = BookReconciler()
         self.ticks = 0
+        self._status_order = EntryOrder()
 
     async def start(self) -> None:
         ctx = self.ctx
@@ -108,18 +111,21 @@ class StrategyService:
         self.books.status = await load_status(ctx.redis)
         last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
         await self.desk.day.load(time.time())
-        await self._load_signals()
-        await self._load_gateway_status()
-        # ``accept`` names every type that belongs on the stream (not only those we act
-        # on): anything else is misplaced and goes to sys:dlq.
-        ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
-        ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
-        ctx.consume(
+        # Each group exists before its current state is read: a CONNECTED or a sentiment
+        # change published meanwhile is delivered, not lost until the next change (which
+        # live may be hours away). ``accept`` names every type that belongs on the stream
+        # (not only those we act on): anything else is misplaced and goes to sys:dlq.
+        await ctx.consume_after(
+            self._load_gateway_status, GW_STATUS, self.on_status, accept=(GatewayStatus, IbError)
+        )
+        await ctx.consume_after(
+            self._load_signals,
             MD_SIGNALS,
             self.on_signal,
             accept=(Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
         )
-        ctx.consume(GW_STATUS, self.on_status, accept=(GatewayStatus, IbError))
+        ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
+        ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
         ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
         ctx.consume(SYS_CONTROL, self.on_control, accept=(Control,))
         ctx.consume(ACCOUNT, self.on_account, accept=(AccountSnapshot,))
@@ -143,10 +149,26 @@ class StrategyService:
             ]
 
     async def _load_gateway_status(self) -> None:
-        """The active adapter's state from its heartbeat (``ib_state``), where the adapter
-        mirrors every transition: one read, however many IB errors share ``gw:status``.
-        No heartbeat means no active adapter: the state stays unknown (no entries) until
-        the ``gw:status`` consumer sees one."""
+        """The adapter's current state: its newest (non-standby) ``gw:status`` entry,
+        found past any number of IB errors. Its heartbeat mirrors the state only at the
+        next beat (seconds late), so it is the fallback when the stream holds none;
+        without either the state stays unknown until the consumer sees one."""
+        latest = await latest_entry(
+            self.ctx.redis,
+            GW_STATUS,
+            GatewayStatus.TYPE,
+            lambda m: m.body.state is not ConnState.STANDBY,
+            limit=self.ctx.settings.maxlen_status,
+        )
+        if latest is not None:
+            self._status_order.newer(latest.id)
+            status: GatewayStatus = latest.body
+            if status.instance and not await self._adapter_alive(status.instance):
+                gone = f"adapter {status.instance} gone (no heartbeat), last {status.state.value}"
+                status = msgspec.structs.replace(status, state=ConnState.DISCONNECTED, reason=gone)
+            self.books.market.on_status(status)
+            log.info("gateway_status_loaded", state=status.state.value, entry=latest.id)
+            return
         raw: Any = await self.ctx.redis.hgetall(service_key("gateway_adapter"))
         beat = {as_str(k): as_str(v) for k, v in raw.items()}
         with contextlib.suppress(ValueError, msgspec.ValidationError):
@@ -162,6 +184,15 @@ class StrategyService:
                     instance=beat.get("instance", ""),
                 )
             )
+
+    async def _adapter_alive(self, instance: str) -> bool:
+        """Whether that adapter instance still beats, active or standby: the last word of
+        one that crashed may be CONNECTED, and nothing is connected any more."""
+        name = "gateway_adapter"
+        active: Any = await self.ctx.redis.hget(service_key(name), "instance")
+        if active is not None and as_str(active) == instance:
+            return True
+        return bool(await self.ctx.redis.exists(standby_key(name, instance)))
 
     async def subscribe_held(self, why: str) -> None:
         """Ask for quote lines of what we hold or have working (idempotent at the gateway)."""
@@ -216,8 +247,8 @@ class StrategyService:
 
     async def on_status(self, msg: Message[Any]) -> None:
         body = msg.body
-        if not isinstance(body, GatewayStatus):
-            return
+        if not isinstance(body, GatewayStatus) or not self._status_order.newer(msg.id):
+            return  # an IB error, or a status older than the one start-up loaded
         was = self.books.market.gateway_connected
         self.books.market.on_status(body)
         now = self.books.market.gateway_connected

@@ -34,6 +34,11 @@ class TailReader:
         rows: Any = await self._redis.xrevrange(stream, count=count)
         return [(stream, as_str(i), f) for i, f in reversed(rows)]
 
+    async def pin(self) -> None:
+        """Fix where the ``$`` streams start, now: a reader of the current state that
+        pins first follows every change published while it reads."""
+        await self._pin_cursors()
+
     async def _pin_cursors(self) -> None:
         """Turn ``$`` into the current last id, so nothing between reads is missed."""
         for stream, cursor in self._cursor.items():

@@ -75,3 +75,23 @@ def test_window_when_full_keeps_newest_bars() -> None:
     for i in range(6):
         b.on_price(i * 60 * S, float(i), None, LIVE)
     assert [bar.close for bar in b.bars] == [2.0, 3.0, 4.0]
+
+
+def test_on_price_when_cumulative_volume_resets_counts_new_days_first_reading() -> None:
+    b = BarBuilder("SPY", 60, 100)
+    b.on_price(0, 1.0, 1_000_000.0, LIVE)
+    b.on_price(10 * S, 1.0, 1_000_500.0, LIVE)  # 500 in the old day's count
+    done = b.on_price(60 * S, 1.0, 2_000.0, LIVE)  # IB restarted the count: 2,000 are new
+    assert done is not None and done.volume == 500.0
+    b.on_price(70 * S, 1.0, 2_500.0, LIVE)
+    assert b.current is not None and b.current.volume == 2_500.0
+
+
+def test_volumes_when_bar_in_progress_lists_completed_bars_only() -> None:
+    b = BarBuilder("SPY", 60, 100)
+    b.on_price(0, 1.0, 1_000.0, LIVE)
+    b.on_price(30 * S, 1.0, 1_400.0, LIVE)
+    b.on_price(60 * S, 1.0, 1_500.0, LIVE)  # completes bar 0 (400), bar 60 begins (100)
+    b.on_price(65 * S, 1.0, 1_510.0, LIVE)
+    assert b.volumes() == [400.0]
+    assert b.closes() == [1.0, 1.0]  # prices still include the bar in progress

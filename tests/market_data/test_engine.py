@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from services.market_data.engine import MarketState
 from services.market_data.momentum import MomentumParams
 from services.market_data.sentiment import SentimentParams
@@ -109,3 +111,22 @@ def test_on_quote_when_symbol_not_watched_or_option_is_ignored() -> None:
     opt = ContractRef(symbol="AAPL", sec_type=SecType.OPT, expiry="20261218", strike=250.0)
     state.on_quote(Quote(contract=opt, bid=1.0, ask=1.1), 0, now=0.0)
     assert "ZZZ" not in state.quotes and "AAPL" not in state.quotes
+
+
+def test_evaluate_when_live_bar_just_began_surge_counts_completed_bars_only() -> None:
+    state = _state()
+    _warm(state)
+    for sym in SYMBOLS:  # give the history a steady 1,000 a bar
+        for i, bar in enumerate(state.builders[sym].bars):
+            state.builders[sym].bars[i] = msgspec.structs.replace(bar, volume=1000.0)
+    live_ts = 31 * 60 * S + 5 * S  # a new bar, five seconds old
+    for sym, px in [("SPY", 103.0), ("QQQ", 209.0), ("VIX", 15.0), ("MSFT", 270.0)]:
+        state.on_quote(_quote(sym, px), live_ts, now=0.0)
+    aapl = ContractRef(symbol="AAPL")
+    state.on_quote(Quote(contract=aapl, bid=129.99, ask=130.01, volume=50_000.0), live_ts, now=0.0)
+    state.on_quote(Quote(contract=aapl, bid=129.99, ask=130.01, volume=50_010.0), live_ts, now=0.0)
+    ev = state.evaluate(now=1.0)
+    aapl_cand = next(c for c in ev.screen.candidates if c.symbol == "AAPL")
+    # the bar in progress holds 10 so far: counted, the surge would read 0.83 (clamped 0.5..2)
+    assert aapl_cand.inputs["surge"] == 1.0
+    assert round(aapl_cand.score, 3) == 23.858

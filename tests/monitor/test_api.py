@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 
 from shared.bus import Publisher
 from shared.envelope import decode
+from shared.schemas import ConnState, GatewayStatus
 from shared.settings import Settings
-from shared.streams import ACCOUNT, RISK_STATE, SYS_CONTROL, last_quote_key
+from shared.streams import ACCOUNT, GW_STATUS, RISK_STATE, SYS_CONTROL, last_quote_key
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
 
@@ -51,6 +52,21 @@ async def test_get_status_when_gateway_connected_reports_client_version_and_serv
     assert names["gateway_adapter"]["alive"] is True
     assert body["risk"]["state"] == "UNKNOWN"
     assert body["controls_enabled"] is True
+
+
+async def test_get_status_when_heartbeat_lags_transition_shows_adapters_newest_status(
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """The adapter mirrors a transition into its heartbeat only at its next beat."""
+    pub = Publisher(redis, settings, src="gateway_adapter/gw-a")
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTING, instance="gw-a"))
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1, instance="gw-a"))
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.STANDBY, instance="gw-b"))  # a standby
+    await pub.flush()
+    beat = samples.gateway_heartbeat() | {"instance": "gw-a", "ib_state": "connecting"}
+    await redis.hset("svc:gateway_adapter", mapping=beat)
+    body = (await client.get("/api/status")).json()
+    assert (body["gateway"]["state"], body["gateway"]["instance"]) == ("connected", "gw-a")
 
 
 async def test_get_quotes_when_vix_is_an_index_shows_positive_last_and_no_bid(
@@ -333,7 +349,29 @@ async def test_get_account_when_strategy_ledger_runs_uses_its_positions_pnl_and_
         16.0,
     )
     assert pos["gamma"] == pytest.approx(0.02)  # greeks still come from md:last
+    assert pos["avg_cost"] == pytest.approx(422.0)  # per contract (no cost: 4.22 x 100)
     assert [p["net_liquidation"] for p in body["equity"]] == [3756.96, 3760.0, 3771.66]
+
+
+async def test_get_account_when_ledger_or_broker_holds_same_position_shows_same_avg_cost(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    """2 calls bought at 4.22: IB reports 422.00 a contract, the ledger 4.22 a share."""
+    broker = (await client.get("/api/account")).json()
+    (from_broker,) = broker["positions"]
+    assert broker["source"] != "strategy" and from_broker["avg_cost"] == pytest.approx(422.0)
+    row = {"symbol": "AAPL", "expiry": "20261218", "strike": 250.0, "right": "C", "qty": 2}
+    row |= {"avg_price": "4.2200", "cost": "844.00", "mark": "4.3000"}
+    await redis.hset("strategy:positions", samples.OPTION.key, json.dumps(row))
+    await redis.hset("strategy:pnl", mapping={"updated": f"{time.time():.3f}"})
+    ledger = (await client.get("/api/account")).json()
+    (from_ledger,) = ledger["positions"]
+    assert ledger["source"] == "strategy"
+    assert from_ledger["avg_cost"] == pytest.approx(from_broker["avg_cost"])
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["Position"]
+    assert "per contract" in schema["properties"]["avg_cost"]["description"]
+    page = (await client.get("/")).text
+    assert "Avg cost / contract" in page
 
 
 async def test_post_halt_when_token_guessed_repeatedly_locks_client_out_with_429(

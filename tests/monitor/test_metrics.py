@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import httpx
 import pytest
@@ -10,9 +11,17 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.bus import Publisher
-from shared.schemas import Action, OrderEvent, OrderEventKind, OrderNew
+from shared.schemas import (
+    Action,
+    ConnState,
+    GatewayStatus,
+    IbError,
+    OrderEvent,
+    OrderEventKind,
+    OrderNew,
+)
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
+from shared.streams import GW_STATUS, ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.helpers import wait_until
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
@@ -99,3 +108,35 @@ async def test_metrics_when_bus_under_load_parse_and_counters_move(
         assert (
             value(final, "optbot_control_actions_total", action="halt", result="unauthorized") == 1
         )
+
+
+async def test_gateway_reconnects_when_monitor_started_while_gateway_down_counts_the_return(
+    start_monitor: StartMonitor, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """The follower used to start with the state unknown: a CONNECTED after a loss it
+    had not seen itself was not a reconnect."""
+    pub = Publisher(redis, settings, src="gateway_adapter/test")
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED))
+    pub.add(GW_STATUS, GatewayStatus(state=ConnState.DISCONNECTED, reason="1100"))
+    await pub.flush()
+    mon = await start_monitor()
+    async with httpx.AsyncClient(base_url=mon.url, timeout=10) as client:
+
+        async def seen() -> float:
+            return value(await scrape(client), "optbot_entries_seen_total", stream="gw:status")
+
+        async def following() -> float:  # a warning seen: the follower is positioned
+            pub.add(GW_STATUS, IbError(code=2103, message="farm broken", severity="warning"))
+            await pub.flush()
+            return await seen()
+
+        markers = await wait_until(following, interval=0.2, what="the monitor to follow")
+        pub.add(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, reason="1102"))
+        await pub.flush()
+        await wait_until(lambda: _above(seen(), markers + 1), what="the CONNECTED followed")
+        reconnects = value(await scrape(client), "optbot_gateway_reconnects_total")
+        assert reconnects == 1
+
+
+async def _above(count: Awaitable[float], floor: float) -> bool:
+    return await count >= floor
