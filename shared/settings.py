@@ -19,6 +19,8 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.redact import redact_text, redact_url
+
 ENV_PREFIX = "OPTBOT_"
 
 
@@ -139,7 +141,6 @@ class Settings(BaseSettings):
         MarketDataType.LIVE, description="live, frozen, delayed or delayed_frozen"
     )
     ib_route_orders: bool = Field(False, description="route orders to IB (paper accounts only)")
-    ib_password: SecretStr = Field(SecretStr(""), description="IB password (never logged)")
     ib_connect_timeout_s: PositiveFloat = Field(
         4.0, description="seconds to wait for the API handshake"
     )
@@ -402,16 +403,6 @@ class Settings(BaseSettings):
         return self.maxlen_signals
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: safe to print or log."""
-    parsed = urlparse(url)
-    if not parsed.password:
-        return url
-    user = f"{parsed.username}:" if parsed.username else ":"
-    host = parsed.netloc.rsplit("@", 1)[-1]
-    return parsed._replace(netloc=f"{user}***@{host}").geturl()
-
-
 def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
@@ -421,8 +412,8 @@ def _describe(error: dict[str, Any]) -> str:
     field = str(loc[0])
     name = env_name(field)
     given = error.get("input")
-    if field == "redis_url" and isinstance(given, str):
-        given = redact_url(given)
+    if isinstance(given, str):
+        given = redact_url(given) if field == "redis_url" else redact_text(given)
     msg = str(error.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     field_info = Settings.model_fields.get(field)
@@ -452,12 +443,22 @@ def unknown_env_vars(
     return sorted(k for k in names if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
 
 
+# Settings that were removed, and what to do instead (a plain "unknown" would puzzle).
+REMOVED = {
+    "OPTBOT_IB_PASSWORD": "removed: optbot never logs on to IB; the IB password belongs "
+    "to the IB Gateway container only (compose secret ib_password, see README)",
+}
+
+
+def _unknown(name: str) -> str:
+    if name.upper() in REMOVED:
+        return f"{name}: {REMOVED[name.upper()]}"
+    return f"{name}: unknown setting{_suggest(name.removeprefix(ENV_PREFIX).lower())}"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build and validate settings, or raise ``ConfigError`` naming each bad variable."""
-    problems = [
-        f"{name}: unknown setting{_suggest(name.removeprefix(ENV_PREFIX).lower())}"
-        for name in unknown_env_vars()
-    ]
+    problems = [_unknown(name) for name in unknown_env_vars()]
     settings: Settings | None = None
     try:
         settings = Settings(**overrides)

@@ -90,7 +90,6 @@ FREE_TEXT = {
     "var_dir",
     "instance",
     "ib_host",
-    "ib_password",
     "sim_host",
     "sim_account",
     "monitor_host",
