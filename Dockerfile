@@ -25,8 +25,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     OPTBOT_VAR_DIR=/var/lib/optbot
 USER 10001:10001
 WORKDIR /home/optbot
-# 5001 dashboard, 4102 simulator API, 4103 simulator fault control
-EXPOSE 5001 4102 4103
+# 5001 dashboard, 4102 simulator API (the simulator's fault control stays on loopback)
+EXPOSE 5001 4102
 # Checks the service this container runs (`optbot run` leaves a pid file).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["optbot", "health"]

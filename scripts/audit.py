@@ -10,7 +10,12 @@ service did not answer (an error, or every package skipped), it checks the pins
 against ``security/advisories.json``, a committed extract of the PyPA advisory
 database, and says so. ``--refresh`` regenerates that extract from a clone.
 
-Exit status: 0 no known vulnerability, 1 a pin is vulnerable, 2 cannot audit.
+The snapshot knows nothing published after its date, so every offline run prints that
+date and its age, warns past ``STALE_DAYS``, and ``--max-age-days`` turns the warning
+into a failure.
+
+Exit status: 0 no known vulnerability, 1 a pin is vulnerable, 2 cannot audit (also: the
+snapshot is older than ``--max-age-days``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -41,6 +47,7 @@ ATTRIBUTION = (
     "constraints.txt; withdrawn advisories left out."
 )
 EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+STALE_DAYS = 90  # older advisory data gets a WARNING line
 
 
 class Advisory(TypedDict):
@@ -248,6 +255,38 @@ def _snapshot_label(snapshot: Mapping[str, Any]) -> str:
     return f"pypa/advisory-database snapshot {snapshot['date'][:10]} (commit {snapshot['commit']})"
 
 
+def snapshot_age_days(snapshot: Mapping[str, Any], now: datetime | None = None) -> int:
+    """Whole days between the snapshot's commit date and ``now`` (UTC)."""
+    try:
+        taken = datetime.fromisoformat(str(snapshot["date"]))
+    except (KeyError, ValueError) as exc:
+        raise AuditError(f"the snapshot has no valid date: {exc}") from exc
+    if taken.tzinfo is None:
+        taken = taken.replace(tzinfo=UTC)
+    return max(0, ((now or datetime.now(UTC)) - taken).days)
+
+
+def check_age(snapshot: Mapping[str, Any], max_age_days: int | None) -> int:
+    """Print the advisory data's date and age; raise past ``max_age_days``."""
+    days = snapshot_age_days(snapshot)
+    date = str(snapshot["date"])[:10]
+    print(
+        f"offline audit: advisory data from {date}, {days} days old: "
+        "vulnerabilities published since then are not known to this check"
+    )
+    if max_age_days is not None and days > max_age_days:
+        raise AuditError(
+            f"the advisory snapshot is {days} days old (--max-age-days {max_age_days}); "
+            "refresh it with `python scripts/audit.py --refresh PATH_TO_ADVISORY_DATABASE`"
+        )
+    if days > STALE_DAYS:
+        print(
+            f"WARNING: the advisory snapshot is older than {STALE_DAYS} days; "
+            "refresh it (README, Dependency audit)"
+        )
+    return days
+
+
 def audit(args: argparse.Namespace) -> int:
     pins = read_pins(args.constraints)
     ignore = set(args.ignore)
@@ -275,7 +314,8 @@ def audit(args: argparse.Namespace) -> int:
         print(
             f"offline audit: {len(offline_pins)} packages against {args.advisories.name}, {label}"
         )
-        sources.append(label)
+        days = check_age(snapshot, args.max_age_days)
+        sources.append(f"{label}, {days} days old")
         more, more_ignored = audit_offline(offline_pins, snapshot, ignore)
         findings += more
         ignored += more_ignored
@@ -369,6 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--offline", action="store_true", help="skip pip-audit, snapshot only")
     parser.add_argument("--service", default="pypi", choices=["pypi", "osv"])
+    parser.add_argument(
+        "--max-age-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fail (exit 2) when the offline snapshot is older than N days",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="pip-audit, seconds")
     parser.add_argument(
         "--refresh",

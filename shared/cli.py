@@ -14,9 +14,10 @@ from redis.exceptions import RedisError
 from shared import __version__
 from shared.bus import connect_redis
 from shared.envelope import DecodeError, decode, decode_loose
+from shared.redact import redact_text, redact_url
 from shared.registry import SERVICES, by_name, services_for
 from shared.schemas import Control, ControlAction
-from shared.settings import ConfigError, Settings, load_settings, redact_url
+from shared.settings import ConfigError, Settings, load_settings
 from shared.status import SystemStatus, collect
 from shared.streams import ALL_STREAMS, SYS_CONTROL
 
@@ -70,16 +71,27 @@ def up() -> None:
         raise typer.Exit(1) from exc
     specs = services_for(settings)
     log.info("redis", url=redact_url(handle.url), kind=handle.kind)
-    url = f"http://{_display_host(settings.monitor_host)}:{settings.monitor_port}"
-    typer.echo(
-        f"optbot {__version__} up ({settings.mode.value}): {', '.join(s.name for s in specs)}\n"
-        f"  redis:     {redact_url(handle.url)} ({handle.kind})\n"
-        f"  dashboard: {url}\n"
-        f"  status:    optbot status   |   stop: Ctrl-C",
-        err=True,
-    )
+    typer.echo(banner(settings, handle.url, handle.kind, [s.name for s in specs]), err=True)
     supervisor = Supervisor(specs, child_env(handle.url), redis=handle)
     raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+def banner(settings: Settings, redis_url: str, kind: str, names: list[str]) -> str:
+    """What ``optbot up`` prints first: services, Redis (password masked), dashboard."""
+    url = f"http://{_display_host(settings.monitor_host)}:{settings.monitor_port}"
+    return (
+        f"optbot {__version__} up ({settings.mode.value}): {', '.join(names)}\n"
+        f"  redis:     {redact_url(redis_url)} ({kind})\n"
+        f"  dashboard: {url}\n"
+        f"  status:    optbot status   |   stop: Ctrl-C"
+    )
+
+
+def _unreachable(settings: Settings, exc: BaseException) -> str:
+    """The error line for a Redis that did not answer, with every password masked."""
+    return f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: " + redact_text(
+        str(exc)
+    )
 
 
 def _display_host(host: str) -> str:
@@ -145,9 +157,7 @@ def health(
     try:
         result = asyncio.run(_check())
     except (RedisError, OSError) as exc:
-        typer.echo(
-            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
-        )
+        typer.echo(_unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
     for name, ok in result.items():
         typer.echo(f"{name}: {'healthy' if ok else 'UNHEALTHY'}")
@@ -188,9 +198,7 @@ def status(
     try:
         result = asyncio.run(_collect())
     except (RedisError, OSError) as exc:
-        typer.echo(
-            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
-        )
+        typer.echo(_unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
     if as_json:
         typer.echo(json.dumps(_status_json(result), default=str))
@@ -254,9 +262,7 @@ def tail(
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except (RedisError, OSError) as exc:
-        typer.echo(
-            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
-        )
+        typer.echo(_unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
 
 
@@ -278,9 +284,7 @@ def _control(action: ControlAction, why: str, who: str, target: str = "") -> Non
     try:
         typer.echo(asyncio.run(_send()))
     except (RedisError, OSError) as exc:
-        typer.echo(
-            f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: {exc}", err=True
-        )
+        typer.echo(_unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
 
 
@@ -328,7 +332,7 @@ def config(
     if check:
         return
     for name, value in settings.model_dump().items():
-        shown = redact_url(value) if name == "redis_url" else value
+        shown = redact_text(value) if isinstance(value, str) else value
         typer.echo(f"OPTBOT_{name.upper()}={shown}")
 
 

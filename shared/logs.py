@@ -13,7 +13,17 @@ from typing import Any
 
 import structlog
 
+from shared.redact import redact_text
+
 _configured = False
+
+
+def redact_secrets(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Mask passwords in every string of the event (URLs, ``password=``), tracebacks too."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact_text(value)
+    return event
 
 
 def _processors() -> list[Any]:
@@ -23,6 +33,7 @@ def _processors() -> list[Any]:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        redact_secrets,
     ]
 
 

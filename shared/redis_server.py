@@ -17,7 +17,7 @@ from pathlib import Path
 import redis as syncredis
 from redis.exceptions import RedisError
 
-from shared.settings import redact_url
+from shared.redact import redact_url
 
 
 class RedisStartError(Exception):
@@ -104,7 +104,7 @@ def start_redis(
             return RedisHandle(url=url, kind=kind, process=proc)
         time.sleep(0.05)
     proc.kill()
-    raise RedisStartError(f"{binary} did not answer on {url} within {timeout}s")
+    raise RedisStartError(f"{binary} did not answer on {redact_url(url)} within {timeout}s")
 
 
 def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) -> RedisHandle:

@@ -8,6 +8,7 @@ A wrong value must stop start-up with a message that names the variable, so
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from enum import StrEnum
@@ -18,6 +19,8 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.redact import redact_text, redact_url
 
 ENV_PREFIX = "OPTBOT_"
 
@@ -77,6 +80,7 @@ NonNegFloat = Annotated[float, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+MIN_TOKEN_CHARS = 24  # ~144 bits of token_urlsafe: guessing is hopeless, lockout or not
 IB_BAR_SECONDS = frozenset({5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600})
 
 
@@ -139,7 +143,6 @@ class Settings(BaseSettings):
         MarketDataType.LIVE, description="live, frozen, delayed or delayed_frozen"
     )
     ib_route_orders: bool = Field(False, description="route orders to IB (paper accounts only)")
-    ib_password: SecretStr = Field(SecretStr(""), description="IB password (never logged)")
     ib_connect_timeout_s: PositiveFloat = Field(
         4.0, description="seconds to wait for the API handshake"
     )
@@ -308,7 +311,21 @@ class Settings(BaseSettings):
     monitor_host: str = Field("127.0.0.1", description="dashboard bind address")
     monitor_port: Port = Field(5001, description="dashboard port")
     control_token: SecretStr = Field(
-        SecretStr(""), description="Bearer token for control endpoints (empty: disabled)"
+        SecretStr(""),
+        description="Bearer token for control endpoints, at least 24 characters (empty: disabled)",
+    )
+    monitor_read_token: SecretStr = Field(
+        SecretStr(""),
+        description="token for the read API, live updates and /metrics, at least 24 characters "
+        "(empty: reads open; set it when the dashboard is reachable beyond loopback)",
+    )
+    monitor_trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For/-Proto are believed (empty: none)",
+    )
+    monitor_sse_max_clients: PositiveInt = Field(
+        20, description="live-update (SSE) connections at once; more get 503"
     )
     monitor_push_hz: Annotated[float, Field(gt=0, le=20)] = Field(
         4.0, description="most live updates per second per dashboard panel (coalesced)"
@@ -338,6 +355,33 @@ class Settings(BaseSettings):
         if parsed.scheme != "unix" and not parsed.hostname:
             raise ValueError("expected a URL with a host, like redis://127.0.0.1:6379/0")
         return value
+
+    @field_validator("control_token", "monitor_read_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        given = value.get_secret_value()
+        if given and len(given) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (it has {len(given)}); make one "
+                "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        if given != given.strip():
+            raise ValueError("must not start or end with whitespace")
+        return value
+
+    @field_validator("monitor_trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 172.18.0.0/16, 10.0.0.5); "
+                    "'*' is not allowed: every client could then pick its own address"
+                ) from exc
+        return ",".join(items)
 
     @field_validator("log_level")
     @classmethod
@@ -403,16 +447,6 @@ class Settings(BaseSettings):
         return self.maxlen_signals
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: safe to print or log."""
-    parsed = urlparse(url)
-    if not parsed.password:
-        return url
-    user = f"{parsed.username}:" if parsed.username else ":"
-    host = parsed.netloc.rsplit("@", 1)[-1]
-    return parsed._replace(netloc=f"{user}***@{host}").geturl()
-
-
 def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
@@ -422,11 +456,13 @@ def _describe(error: dict[str, Any]) -> str:
     field = str(loc[0])
     name = env_name(field)
     given = error.get("input")
-    if field == "redis_url" and isinstance(given, str):
-        given = redact_url(given)
+    field_info = Settings.model_fields.get(field)
+    if field_info is not None and field_info.annotation is SecretStr:
+        given = "***"  # a secret is never echoed, not even a wrong one
+    elif isinstance(given, str):
+        given = redact_url(given) if field == "redis_url" else redact_text(given)
     msg = str(error.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
-    field_info = Settings.model_fields.get(field)
     hint = f" ({field_info.description})" if field_info and field_info.description else ""
     if error.get("type") == "extra_forbidden":
         return f"{name}: unknown setting{_suggest(field)}"
@@ -453,12 +489,22 @@ def unknown_env_vars(
     return sorted(k for k in names if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
 
 
+# Settings that were removed, and what to do instead (a plain "unknown" would puzzle).
+REMOVED = {
+    "OPTBOT_IB_PASSWORD": "removed: optbot never logs on to IB; the IB password belongs "
+    "to the IB Gateway container only (compose secret ib_password, see README)",
+}
+
+
+def _unknown(name: str) -> str:
+    if name.upper() in REMOVED:
+        return f"{name}: {REMOVED[name.upper()]}"
+    return f"{name}: unknown setting{_suggest(name.removeprefix(ENV_PREFIX).lower())}"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build and validate settings, or raise ``ConfigError`` naming each bad variable."""
-    problems = [
-        f"{name}: unknown setting{_suggest(name.removeprefix(ENV_PREFIX).lower())}"
-        for name in unknown_env_vars()
-    ]
+    problems = [_unknown(name) for name in unknown_env_vars()]
     settings: Settings | None = None
     try:
         settings = Settings(**overrides)

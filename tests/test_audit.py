@@ -9,6 +9,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -238,6 +239,40 @@ def test_clean_pin_passes_with_one_line_summary(tmp_path: Path) -> None:
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("2 packages checked against pypa/advisory-database snapshot 2024-")
     assert last.endswith("no known vulnerabilities")
+
+
+def test_snapshot_age_when_dated_counts_whole_days_in_utc() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert audit.snapshot_age_days({"date": "2024-10-10T17:35:05+00:00"}, now) == 782
+    assert audit.snapshot_age_days({"date": "2026-12-02T11:00:00"}, now) == 0  # naive: UTC
+    with pytest.raises(audit.AuditError, match="no valid date"):
+        audit.snapshot_age_days({"date": "last tuesday"}, now)
+
+
+def test_offline_audit_when_run_prints_the_data_date_age_and_what_it_cannot_know(
+    tmp_path: Path,
+) -> None:
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("starlette==0.27.0\n")
+    date = json.loads(SNAPSHOT.read_text())["date"]
+    days = (datetime.now(UTC) - datetime.fromisoformat(date)).days
+    proc = run_cli("--constraints", str(constraints))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        f"advisory data from {date[:10]}, {days} days old: "
+        "vulnerabilities published since then are not known to this check"
+    ) in proc.stdout
+    assert f"{days} days old: no known vulnerabilities" in proc.stdout.splitlines()[-1]
+    assert ("WARNING: the advisory snapshot is older than" in proc.stdout) == (days > 90)
+
+
+def test_offline_audit_when_snapshot_older_than_max_age_cannot_audit(tmp_path: Path) -> None:
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("starlette==0.27.0\n")
+    proc = run_cli("--constraints", str(constraints), "--max-age-days", "1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "days old (--max-age-days 1)" in proc.stderr
+    assert "no known vulnerabilities" not in proc.stdout
 
 
 def test_ignore_accepts_named_advisories_only(tmp_path: Path) -> None:

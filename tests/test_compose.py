@@ -24,13 +24,13 @@ ROOT = Path(__file__).parent.parent
 INFRA = {"redis", "ib-gateway"}  # not optbot services
 
 
-def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail(
             "docker-compose missing: `make test` installs it (scripts/ensure-test-tools.sh)"
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")} | extra_env
     return subprocess.run(
         [binary, "-f", str(ROOT / "docker-compose.yml"), *args],
         capture_output=True,
@@ -64,7 +64,85 @@ def test_compose_when_live_profile_adds_ib_gateway_in_paper_mode(resolved: dict[
     gateway = resolved["services"]["ib-gateway"]
     assert gateway["image"].startswith("ghcr.io/gnzsnz/ib-gateway")
     assert gateway["environment"]["TRADING_MODE"] == "paper"
-    assert {"TWS_USERID", "TWS_PASSWORD"} <= set(gateway["environment"])
+    assert "TWS_USERID" in gateway["environment"]
+
+
+def test_compose_when_live_ib_password_comes_only_from_a_secret_file(
+    resolved: dict[str, Any],
+) -> None:
+    gateway = resolved["services"]["ib-gateway"]
+    env = gateway["environment"]
+    assert env["TWS_PASSWORD_FILE"] == "/run/secrets/ib_password"
+    assert [s["source"] if isinstance(s, dict) else s for s in gateway["secrets"]] == [
+        "ib_password"
+    ]
+    assert resolved["secrets"]["ib_password"]["file"].endswith("/secrets/ib_password")
+    for name, svc in resolved["services"].items():
+        names = set(svc.get("environment") or {})
+        assert not {"TWS_PASSWORD", "OPTBOT_IB_PASSWORD"} & names, name
+        if name != "ib-gateway":
+            assert not svc.get("secrets"), f"{name} gets the IB password"
+    ignored = (ROOT / "secrets" / ".gitignore").read_text().split()
+    assert "*" in ignored and ".gitignore" in "".join(ignored)  # the file is never committed
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split()  # nor baked in
+
+
+def test_compose_when_secret_file_moved_uses_ib_password_file() -> None:
+    proc = _compose("--profile", "live", "config", IB_PASSWORD_FILE="/etc/optbot/ib_pw")
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load(proc.stdout)["secrets"]["ib_password"]["file"] == "/etc/optbot/ib_pw"
+
+
+def test_compose_when_services_run_they_drop_privileges_and_write_only_to_tmpfs(
+    resolved: dict[str, Any],
+) -> None:
+    for name, svc in resolved["services"].items():
+        if name == "redis":
+            continue  # its command and user are the Redis ACL work's
+        assert "no-new-privileges:true" in svc["security_opt"], name
+        assert svc["cap_drop"] == ["ALL"], name
+        if name in INFRA:
+            continue  # the gateway image writes its config at start
+        assert svc["read_only"] is True, name
+        assert {"/tmp", "/var/lib/optbot"} <= set(svc["tmpfs"]), name
+
+
+def test_compose_when_images_named_are_pinned_to_exact_versions(resolved: dict[str, Any]) -> None:
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert version
+    for name, svc in resolved["services"].items():
+        image = svc["image"]
+        tag = image.rpartition(":")[2]
+        assert tag not in ("latest", "stable", "") and re.search(r"\d+\.\d+\.\d+", tag), image
+        if name not in INFRA:
+            assert image == f"optbot:{version.group(1)}", name
+
+
+def test_compose_when_digest_given_pins_images_to_it() -> None:
+    digest = "sha256:" + "ab" * 32
+    proc = _compose(
+        "--profile",
+        "live",
+        "config",
+        REDIS_IMAGE=f"redis:7.2.7-alpine@{digest}",
+        IB_GATEWAY_IMAGE=f"ghcr.io/gnzsnz/ib-gateway:10.37.1n@{digest}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert services["redis"]["image"].endswith(f"@{digest}")
+    assert services["ib-gateway"]["image"].endswith(f"@{digest}")
+    readme = (ROOT / "README.md").read_text()
+    assert "REDIS_IMAGE=" in readme and "@sha256:" in readme
+
+
+def test_compose_when_simulator_runs_its_control_port_is_neither_published_nor_exposed(
+    resolved: dict[str, Any],
+) -> None:
+    sim = resolved["services"]["tws-simulator"]
+    assert not sim.get("ports") and not sim.get("expose")
+    assert "OPTBOT_SIM_CONTROL_HOST" not in sim["environment"]  # stays on its loopback
+    exposed = re.findall(r"^EXPOSE (.+)$", DOCKERFILE, re.M)
+    assert exposed and sim["environment"]["OPTBOT_SIM_CONTROL_PORT"] not in exposed[0].split()
 
 
 def test_compose_when_service_runs_optbot_command_is_a_run_target(resolved: dict[str, Any]) -> None:
@@ -105,15 +183,29 @@ def test_compose_when_depends_on_targets_have_health_checks(resolved: dict[str, 
             assert svc["healthcheck"]["test"][1:3] == ["optbot", "health"], name
 
 
-def test_compose_when_ports_published_match_readme(resolved: dict[str, Any]) -> None:
+def _port(spec: str | dict[str, Any]) -> tuple[str, int, int]:
+    """(host ip, published, target) of a long-form port or a short ``ip:pub:target``."""
+    if isinstance(spec, dict):
+        return spec.get("host_ip", "0.0.0.0"), int(spec["published"]), int(spec["target"])
+    parts = spec.split("/")[0].split(":")
+    ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+    return ip, int(parts[-2]), int(parts[-1])
+
+
+def test_compose_when_ports_published_only_the_dashboard_on_host_loopback(
+    resolved: dict[str, Any],
+) -> None:
     published = {
-        (name, int(p["published"]), int(p["target"]))
+        (name, *_port(p))
         for name, svc in resolved["services"].items()
         for p in svc.get("ports", [])
     }
-    assert published == {("monitor", 5001, 5001)}, "only the dashboard is published"
+    assert published == {("monitor", "127.0.0.1", 5001, 5001)}, published
+    monitor = resolved["services"]["monitor"]["environment"]
+    assert {"OPTBOT_MONITOR_READ_TOKEN", "OPTBOT_MONITOR_TRUSTED_PROXIES"} <= set(monitor)
     readme = (ROOT / "README.md").read_text()
     assert "http://localhost:5001" in readme and "docker compose --profile live up" in readme
+    assert "reverse proxy" in readme and "X-Forwarded-Proto" in readme
 
 
 def test_compose_when_redis_configured_persists_with_aof(resolved: dict[str, Any]) -> None:

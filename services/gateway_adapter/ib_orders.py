@@ -2,7 +2,10 @@
 
 Enabled by ``OPTBOT_IB_ROUTE_ORDERS=true``. Refused, with a reject event and a
 ``gw:status`` entry, whenever the connected account is not a paper account
-(paper ids start with ``D``): a bot bug must never reach a live account.
+(paper ids start with ``D``): a bot bug must never reach a live account. The
+account is checked again right before every ``placeOrder`` (new and modify), with no
+await in between: a reconnect during qualification or pacing may have logged on to
+another account.
 
 IB's callbacks are taken at the ``IB`` level (not per ``Trade``) and matched by
 ``orderRef`` = client order id, because ib_async forgets every Trade on a
@@ -122,18 +125,44 @@ class IbExecutor:
         )
         ib_order.orderRef = cid
         ib_order.tif = order.tif
-        ib_order.account = self._conn.status.info.account
         await self._pacer.take()
-        self._conn.ib.placeOrder(target, ib_order)
+        reason = self._place(target, ib_order)
+        if reason:
+            self.orders.pop(cid, None)
+            ev = event(order, OrderEventKind.REJECTED, reason=reason, simulated=False)
+            await self._journal.record(Write([ev], [hdel(IB_ORDERS_KEY, cid)]))
 
-    async def _refusal(self, order: OrderNew) -> str | Any:
-        """A reason to refuse, or the qualified IB contract."""
+    def _account_refusal(self, expected: str = "") -> str:
+        """Why the connected account may not receive an order now ("" when it may).
+
+        ``expected``: the account a working order was placed in (modify).
+        """
         account = self._conn.status.info.account
         if not self._conn.connected or not account:  # account unknown: still logging on
             return "gateway not connected"
         if not is_paper(account):
             reason = f"routing to IB refused: account {account!r} is not a paper account"
             self._refused(reason)
+            return reason
+        if expected and account != expected:
+            reason = f"routing to IB refused: order was placed in {expected!r}, now {account!r}"
+            self._refused(reason)
+            return reason
+        return ""
+
+    def _place(self, contract: Any, ib_order: Any, expected: str = "") -> str:
+        """Check the account and send, with no await in between; the refusal reason or ""."""
+        reason = self._account_refusal(expected)
+        if reason:
+            return reason
+        ib_order.account = self._conn.status.info.account
+        self._conn.ib.placeOrder(contract, ib_order)
+        return ""
+
+    async def _refusal(self, order: OrderNew) -> str | Any:
+        """A reason to refuse, or the qualified IB contract."""
+        reason = self._account_refusal()
+        if reason:
             return reason
         res = (await self._qualifier.qualify([order.contract]))[order.contract.key]
         if isinstance(res, Failure):
@@ -162,9 +191,14 @@ class IbExecutor:
             reason = "modify refused: order is not working at IB"
             await self._journal.record(Write([refused(cid, reason, False)]))
             return
-        trade.order.lmtPrice = req.limit_price
         await self._pacer.take()
-        self._conn.ib.placeOrder(trade.contract, trade.order)
+        placed_in = trade.order.account
+        old_price, trade.order.lmtPrice = trade.order.lmtPrice, req.limit_price
+        reason = self._place(trade.contract, trade.order, expected=placed_in)
+        if reason:
+            trade.order.lmtPrice = old_price
+            await self._journal.record(Write([refused(cid, f"modify refused: {reason}", False)]))
+            return
         ev = event(
             order,
             OrderEventKind.MODIFIED,

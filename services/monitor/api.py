@@ -15,6 +15,7 @@ from services.monitor.controls import FailureLimiter, authorize, perform
 from services.monitor.live import LiveHub
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.reader import Reader
+from shared.logs import get_logger
 from shared.runner import ServiceContext
 from shared.schemas import ControlAction
 
@@ -22,6 +23,8 @@ _KEY = r"[A-Za-z0-9.]{1,12}( [0-9]{8} [0-9.]{1,10} [CP])?"
 KEY = f"^{_KEY}$"  # SPY, or AAPL 20261218 250 C
 KEYS = f"^{_KEY}(,{_KEY}){{0,99}}$"  # up to 100, comma separated
 SYMBOL = r"^[A-Za-z0-9.]{1,12}$"
+
+log = get_logger("optbot.monitor.api")
 
 Limit = Annotated[int, Query(ge=1, le=500, description="rows to return")]
 
@@ -55,8 +58,8 @@ def _keys(raw: str | None) -> list[str] | None:
     return list(dict.fromkeys(raw.split(","))) if raw else None
 
 
-def build_router(mon: Monitor) -> APIRouter:  # noqa: C901 - one small closure per route
-    """All ``/api`` routes, bound to one monitor."""
+def build_router(mon: Monitor, limiter: FailureLimiter) -> APIRouter:  # noqa: C901 - one small closure per route
+    """All ``/api`` routes, bound to one monitor; ``limiter``: the failed-token lockout."""
     api = APIRouter(prefix="/api", responses=_PROBLEM)
     reader, redis = mon.reader, mon.reader.redis
 
@@ -162,11 +165,22 @@ def build_router(mon: Monitor) -> APIRouter:  # noqa: C901 - one small closure p
             200: {
                 "content": {"text/event-stream": {}},
                 "description": "SSE: hello, connection, bars and one event per panel",
-            }
+            },
+            503: {"model": m.Problem, "description": "too many live clients"},
         },
     )
-    async def events() -> EventSourceResponse:
+    async def events(request: Request) -> EventSourceResponse:
         """Server-Sent Events: each panel's REST body when it changes (≤ push rate)."""
+        cap = mon.ctx.settings.monitor_sse_max_clients
+        if len(mon.hub.clients) >= cap:
+            who = request.client.host if request.client else "unknown"
+            log.warning("sse_refused", client=who, clients=len(mon.hub.clients), cap=cap)
+            raise HTTPException(
+                503,
+                f"too many live-update clients ({cap}, OPTBOT_MONITOR_SSE_MAX_CLIENTS); "
+                "close another dashboard tab or try again later",
+                headers={"Retry-After": "10"},
+            )
         client = mon.hub.subscribe()
 
         async def gen() -> Any:
@@ -178,16 +192,12 @@ def build_router(mon: Monitor) -> APIRouter:  # noqa: C901 - one small closure p
 
         return EventSourceResponse(gen(), ping=10, send_timeout=30)
 
-    _control_routes(api, mon)
+    _control_routes(api, mon, limiter)
     return api
 
 
-def _control_routes(api: APIRouter, mon: Monitor) -> None:
-    settings = mon.ctx.settings
-    token = settings.control_token.get_secret_value()
-    limiter = FailureLimiter(
-        settings.monitor_control_max_failures, settings.monitor_control_lockout_s
-    )
+def _control_routes(api: APIRouter, mon: Monitor, limiter: FailureLimiter) -> None:
+    token = mon.ctx.settings.control_token.get_secret_value()
 
     def guard(action: ControlAction) -> Any:
         """Auth runs as a dependency, so a bad token is refused before the body is read."""

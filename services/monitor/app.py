@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from redis.exceptions import RedisError
 
 from services.monitor import models as m
+from services.monitor.access import ReadAccess, ReadGuard
 from services.monitor.api import Monitor, build_router
 from services.monitor.body_limit import BodyLimit
+from services.monitor.controls import FailureLimiter
+from services.monitor.headers import SecurityHeaders
+from services.monitor.login import build_login_router
 from services.monitor.metrics import CONTENT_TYPE
 from services.monitor.read_system import services as read_services
 from services.monitor.read_system import system as read_system
@@ -23,11 +27,6 @@ from shared.registry import services_for
 log = get_logger("optbot.monitor.app")
 
 STATIC = Path(__file__).parent / "static"
-# The page loads nothing from elsewhere: it must work offline and leak nothing.
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
-)
 
 
 def create_app(mon: Monitor) -> FastAPI:
@@ -39,21 +38,27 @@ def create_app(mon: Monitor) -> FastAPI:
         version=__version__,
         description="Dashboard, REST API, live updates (SSE) and metrics of optbot.",
     )
-    app.include_router(build_router(mon))
+    s = mon.ctx.settings
+    limiter = FailureLimiter(s.monitor_control_max_failures, s.monitor_control_lockout_s)
+    access = ReadAccess(s.monitor_read_token.get_secret_value(), s.control_token.get_secret_value())
+    app.include_router(build_router(mon, limiter))
+    app.include_router(build_login_router(access, limiter))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, limit=mon.ctx.settings.monitor_max_body_bytes)
+    # Outermost last: headers on every answer, then the read check, then the body cap.
+    app.add_middleware(BodyLimit, limit=s.monitor_max_body_bytes)
+    app.add_middleware(ReadGuard, access=access, limiter=limiter)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(RedisError)
     async def redis_down(_request: Request, exc: RedisError) -> JSONResponse:
         log.warning("redis_unreachable", error=str(exc))
         return JSONResponse({"detail": f"Redis unreachable: {type(exc).__name__}"}, 503)
 
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(
-            STATIC / "index.html",
-            headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
-        )
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def page(request: Request) -> FileResponse | RedirectResponse:
+        if access.enabled and not access.allowed(dict(request.scope["headers"])):
+            return RedirectResponse("/login", 303)
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> FileResponse:

@@ -98,6 +98,12 @@ async def main(ctx: ServiceContext) -> None:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_S,
+        # X-Forwarded-For/-Proto believed only from the configured reverse proxies;
+        # uvicorn's default would trust them from loopback (any local process).
+        proxy_headers=bool(s.monitor_trusted_proxies),
+        forwarded_allow_ips=s.monitor_trusted_proxies.split(",")
+        if s.monitor_trusted_proxies
+        else [],
     )
     server = _Server(config)
     ctx.spawn(mon.hub.run(ctx.stop), "live")

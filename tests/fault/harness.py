@@ -39,9 +39,8 @@ from tests.strategy.stack import SERVICE_SETTINGS
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
 CONTROL_TOKEN = "fault-token-S3CR3T-7f3a9c"
-IB_PASSWORD = "ib-pass-S3CR3T-91c2e4"
 REDIS_PASSWORD = "redis-pass-S3CR3T-5d8e21"  # the fault system's Redis requires it
-SECRETS = (CONTROL_TOKEN, IB_PASSWORD, REDIS_PASSWORD)
+SECRETS = (CONTROL_TOKEN, REDIS_PASSWORD)
 
 FAULT_SETTINGS: dict[str, Any] = {
     **SERVICE_SETTINGS,
@@ -50,7 +49,6 @@ FAULT_SETTINGS: dict[str, Any] = {
     "heartbeat_ttl_s": 3.0,
     "claim_idle_ms": 1000,
     "control_token": CONTROL_TOKEN,
-    "ib_password": IB_PASSWORD,
 }
 
 

@@ -19,6 +19,7 @@ from shared.schemas import (
     OrderCancel,
     OrderEvent,
     OrderEventKind,
+    OrderModify,
     OrderNew,
     OrderType,
     Right,
@@ -233,3 +234,59 @@ async def test_fill_when_simulated_publishes_sim_account_consistent_with_fills(
 async def _filled(redis: aioredis.Redis, cid: str) -> list[OrderEvent]:
     found = await events(redis, cid)
     return found if found and found[-1].kind is OrderEventKind.FILL else []
+
+
+def switch_account_at_next_pacing(adapter: AdapterHandle, account: str) -> list[str]:
+    """From now on, the next await on the pacer logs on to ``account`` (a reconnect to
+    another login) before it returns: between the routing check and ``placeOrder``."""
+    pacer, status = adapter.adapter.pacer, adapter.adapter.conn.status
+    original = pacer.take
+    seen: list[str] = []
+
+    async def take(n: float = 1.0) -> None:
+        await original(n)
+        if not seen:
+            seen.append(status.info.account)
+            status.info.account = account
+
+    pacer.take = take  # type: ignore[method-assign]
+    return seen
+
+
+async def test_submit_when_account_turns_live_between_check_and_send_rejects_and_sends_nothing(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings, ib_route_orders=True)
+    switched = switch_account_at_next_pacing(adapter, "U7654321")
+    new = OrderNew(
+        client_order_id="swap-1",
+        contract=SPY,
+        action=Action.BUY,
+        quantity=1,
+        order_type=OrderType.MKT,
+    )
+    await order(redis, settings, new)
+    (ev,) = await wait_until(lambda: events(redis, "swap-1"), timeout=4, what="reject")
+    assert switched and switched[0].startswith("D")  # it was paper at the first check
+    assert ev.kind is OrderEventKind.REJECTED and "not a paper account" in ev.reason
+    assert not sim.book.orders and not sim.book.executions
+    assert not await redis.hexists("orders:ib", "swap-1")  # nothing left that "may fill"
+
+
+async def test_modify_when_account_turns_live_before_send_refuses_and_keeps_the_price(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings, ib_route_orders=True)
+    new = OrderNew(
+        client_order_id="swap-2", contract=SPY, action=Action.BUY, quantity=1, limit_price=1.0
+    )
+    await order(redis, settings, new)
+    assert await kinds_for(redis, "swap-2", 1) == [OrderEventKind.ACK]
+    (working,) = sim.book.open_orders(None)
+    switch_account_at_next_pacing(adapter, "U7654321")
+    await order(redis, settings, OrderModify(client_order_id="swap-2", limit_price=2.0))
+    kinds = await kinds_for(redis, "swap-2", 2)
+    assert kinds == [OrderEventKind.ACK, OrderEventKind.REJECTED]
+    reason = (await events(redis, "swap-2"))[-1].reason
+    assert reason.startswith("modify refused") and "not a paper account" in reason
+    assert working.lmt_price == 1.0 and len(sim.book.orders) == 1

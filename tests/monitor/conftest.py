@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from services.monitor.main import main as monitor_main
 from shared.runner import run_service
@@ -21,7 +20,7 @@ from shared.settings import Settings
 from shared.streams import service_key
 from tests.helpers import wait_until
 
-TOKEN = "test-token-7f3a"
+TOKEN = "test-control-token-7f3a9c2e51"
 FAST = {"heartbeat_interval_s": 0.2, "monitor_refresh_s": 0.3}
 
 
@@ -49,8 +48,8 @@ async def start_monitor(settings: Settings, redis: aioredis.Redis) -> AsyncItera
     async def factory(*, via: aioredis.Redis | None = None, **overrides: Any) -> MonitorHandle:
         """Start a monitor with ``overrides``; ``via`` is the Redis its heartbeat goes to."""
         values = {"monitor_port": 0, "control_token": TOKEN, **FAST, **overrides}
-        values["control_token"] = SecretStr(values["control_token"])
-        cfg = settings.model_copy(update=values)
+        # Validated like the environment would be (a short token is refused here too).
+        cfg = Settings(**{**settings.model_dump(), **values})
         stop = asyncio.Event()
         task = asyncio.create_task(run_service("monitor", monitor_main, cfg, stop=stop))
         handle = MonitorHandle(cfg, task, stop)

@@ -181,3 +181,26 @@ async def test_dashboard_when_monitor_restarts_shows_disconnected_then_live_agai
     await start_monitor(monitor_port=port)
     await wait_until(lambda: _text(page, "#conn-text", "LIVE"), timeout=20, what="live again")
     await wait_until(lambda: _tile_price(page, "SPY"), what="data after reconnect")
+
+
+async def test_dashboard_when_read_token_set_logs_in_once_then_goes_live(
+    start_monitor: StartMonitor, browser: Browser, redis: aioredis.Redis, settings: Settings
+) -> None:
+    from tests.monitor import samples
+
+    await samples.seed(redis, settings)
+    port = free_port()
+    await start_monitor(monitor_port=port, monitor_read_token="read-token-for-tests-9d41c7e02b")
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"http://127.0.0.1:{port}/")
+    assert page.url.endswith("/login")
+    await page.fill("input[name=token]", "not-the-token")
+    await page.click("button[type=submit]")
+    await wait_until(lambda: _text(page, "body", "Wrong token"), what="refusal shown")
+    await page.fill("input[name=token]", "read-token-for-tests-9d41c7e02b")
+    await page.click("button[type=submit]")
+    await wait_until(lambda: _text(page, "#conn-text", "LIVE"), timeout=20, what="live")
+    await wait_until(lambda: _tile_price(page, "SPY"), what="quotes over the session cookie")
+    assert page.url == f"http://127.0.0.1:{port}/" and errors == [], errors

@@ -164,3 +164,37 @@ def test_redis_password_when_in_url_works_and_is_never_printed(tmp_path: Path) -
     assert outputs[4].returncode == 3 and ":***@" in outputs[4].stderr
     for proc in outputs:
         assert secret not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("form", ["user", "query"])
+def test_redis_password_when_given_as_user_or_query_works_and_is_never_printed(
+    tmp_path: Path, form: str
+) -> None:
+    from shared.redis_server import start_redis
+    from tests.conftest import redis_binary
+
+    secret = "s3cr3t-pw-0815"
+    handle = start_redis(
+        redis_binary(), tmp_path, appendonly=False, extra_args=("--requirepass", secret)
+    )
+    base = handle.url.replace(f":{secret}@", "")  # redis://127.0.0.1:PORT/0
+
+    def url(password: str) -> str:
+        if form == "user":
+            return base.replace("redis://", f"redis://default:{password}@")
+        return f"{base}?password={password}"
+
+    try:
+        outputs = [
+            optbot("halt", "--why", "test", url=url(secret)),
+            optbot("config", url=url(secret)),
+            optbot("status", url=url(secret + "-wrong")),
+        ]
+    finally:
+        handle.stop()
+    assert outputs[0].returncode == 0, outputs[0].stderr  # the password reached Redis
+    shown = "redis://default:***@127.0.0.1:" if form == "user" else "/0?password=***"
+    assert shown in outputs[1].stdout
+    assert outputs[2].returncode == 3 and shown in outputs[2].stderr
+    for proc in outputs:
+        assert secret not in proc.stdout + proc.stderr

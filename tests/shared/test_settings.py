@@ -47,7 +47,7 @@ def test_load_when_several_values_bad_lists_every_variable(monkeypatch: pytest.M
 def test_load_when_env_is_valid_parses_types(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPTBOT_MODE", "ib_paper")
     monkeypatch.setenv("OPTBOT_IB_PORT", "4002")
-    monkeypatch.setenv("OPTBOT_CONTROL_TOKEN", "s3cret")
+    monkeypatch.setenv("OPTBOT_CONTROL_TOKEN", "s3cret-control-token-4b9e1d7a")
     settings = load_settings()
     assert settings.mode is Mode.IB_PAPER and settings.ib_port == 4002
     assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
@@ -90,7 +90,6 @@ FREE_TEXT = {
     "var_dir",
     "instance",
     "ib_host",
-    "ib_password",
     "sim_host",
     "sim_account",
     "monitor_host",
@@ -113,3 +112,27 @@ def test_load_when_any_setting_has_an_invalid_value_names_it(
             assert name in str(exc), str(exc)
             return
     pytest.fail(f"no invalid value found for {name}; is it free text? add it to FREE_TEXT")
+
+
+@pytest.mark.parametrize("name", ["OPTBOT_CONTROL_TOKEN", "OPTBOT_MONITOR_READ_TOKEN"])
+def test_load_when_token_shorter_than_24_characters_refuses_and_names_it(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "x" * 23)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert f"{name}=" in str(info.value) and "at least 24 characters" in str(info.value)
+    assert "x" * 23 not in str(info.value)  # the secret itself is not echoed
+    monkeypatch.setenv(name, "x" * 24)
+    assert load_settings()
+
+
+def test_load_when_trusted_proxies_not_addresses_refuses_and_names_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for bad in ("*", "proxy.local", "10.0.0.1/8"):
+        monkeypatch.setenv("OPTBOT_MONITOR_TRUSTED_PROXIES", bad)
+        with pytest.raises(ConfigError, match="OPTBOT_MONITOR_TRUSTED_PROXIES"):
+            load_settings()
+    monkeypatch.setenv("OPTBOT_MONITOR_TRUSTED_PROXIES", " 172.18.0.0/16, ::1 ")
+    assert load_settings().monitor_trusted_proxies == "172.18.0.0/16,::1"
