@@ -2,7 +2,8 @@
 
 A chain is ``reqSecDefOptParams`` for the underlying, then the expiries inside the
 DTE window and the strikes inside the moneyness window (nearest strikes first, at
-most ``OPTBOT_GW_CHAIN_MAX_CONTRACTS``), each qualified before it is returned.
+most ``OPTBOT_GW_CHAIN_MAX_CONTRACTS`` or the request's ``max_contracts`` if fewer;
+``itm_moneyness`` narrows the in-the-money side), each qualified before it is returned.
 """
 
 from __future__ import annotations
@@ -113,12 +114,15 @@ class Requests:
             key=lambda k: abs(k - spot),
         )
         rights = [req.right] if req.right else [Right.CALL, Right.PUT]
+        cap = min(self._chain_max, req.max_contracts or self._chain_max)
         refs: list[ContractRef] = []
         for strike in strikes:
             for expiry in expiries:
                 for right in rights:
-                    if len(refs) >= self._chain_max:
+                    if len(refs) >= cap:
                         return refs
+                    if not _in_window(req, right, strike / spot - 1.0):
+                        continue
                     refs.append(
                         ContractRef(
                             symbol=req.underlying,
@@ -157,6 +161,13 @@ class Requests:
         problems = errors[id(res.contract)]
         error = f"{problems[0][1]} ({problems[0][0]})" if problems and not bars else ""
         return _bars(req, bars, error)
+
+
+def _in_window(req: OptionChainRequest, right: Right, m: float) -> bool:
+    """``m`` is strike / spot - 1: calls are in the money below spot, puts above it."""
+    itm = req.moneyness if req.itm_moneyness is None else req.itm_moneyness
+    depth = -m if right is Right.CALL else m  # > 0: in the money by that fraction
+    return depth <= itm and -depth <= req.moneyness
 
 
 def _bar(symbol: str, b: Any, interval: int) -> Bar | None:
