@@ -210,6 +210,9 @@ class AccountRefresh(Schema, frozen=True, kw_only=True):
     request_id: str = ""
 
 
+NO_CONTRACT_IN_WINDOW = "no contract in the window"  # an OptionChain error that is no fault
+
+
 class OptionChain(Schema, frozen=True, kw_only=True):
     """Reply to ``cmd.option_chain``: the qualified contracts in the window."""
 

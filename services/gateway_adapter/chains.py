@@ -18,6 +18,7 @@ from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.sanitize import price, quote_from_ticker
 from shared.schemas import (
+    NO_CONTRACT_IN_WINDOW,
     Bar,
     ContractRef,
     HistoryBars,
@@ -104,7 +105,7 @@ class Requests:
         results = await self._qualifier.qualify(refs)
         found = [r.ref for r in results.values() if isinstance(r, Qualified)]
         found.sort(key=lambda r: (r.expiry, r.strike or 0.0, r.right or ""))
-        return _chain(req, found, "" if found else "no contract in the window")
+        return _chain(req, found, "" if found else NO_CONTRACT_IN_WINDOW)
 
     def _window(self, req: OptionChainRequest, row: Any, spot: float) -> list[ContractRef]:
         today = dt.date.today()
