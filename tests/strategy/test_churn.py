@@ -22,7 +22,7 @@ from shared.redis_server import RedisHandle
 from shared.schemas import Decision, OptionChain, OptionChainRequest
 from shared.streams import GW_COMMANDS, GW_REPLIES, STRATEGY_DECISIONS, service_key
 from tests.helpers import wait_until
-from tests.strategy.stack import Stack, orders, start_stack
+from tests.strategy.stack import Stack, fills, orders, start_stack
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,10 +49,13 @@ async def _cycles(redis: aioredis.Redis) -> int:
     return int(await redis.hget(service_key("strategy"), "cycles") or 0)
 
 
-async def _watch_cycles(redis: aioredis.Redis, n: int) -> None:
+async def _watch_cycles(redis: aioredis.Redis, n: int, *, chains_asked: int = -1) -> None:
+    """``n`` more entry cycles, or (with ``chains_asked``) until one more chain is asked."""
     start = await wait_until(lambda: _cycles(redis), timeout=20, what="a first entry cycle")
 
     async def done() -> bool:
+        if chains_asked >= 0 and (await _churn(redis))[0].total() > chains_asked:
+            return True
         return await _cycles(redis) >= start + n
 
     await wait_until(done, timeout=60, what=f"{n} more entry cycles")
@@ -104,3 +107,25 @@ async def test_entry_cycles_when_no_premium_room_ask_no_chain_and_say_why(
 
     asked, lines = await _churn(redis)
     assert asked == Counter() and lines == 0, (asked, lines)
+
+
+async def test_entry_cycles_when_positions_at_limit_ask_no_more_chains(
+    stack: Stack, redis: aioredis.Redis
+) -> None:
+    # One position allowed, held (wide exits): every later entry would be denied by
+    # max_positions, so no chain may be asked for after the fill.
+    stack.start_strategy(
+        risk_max_positions=1, strat_take_profit_pct=500.0, strat_stop_loss_pct=95.0
+    )
+    await wait_until(lambda: fills(redis), timeout=40, what="a first fill")
+
+    async def gated() -> list[Decision]:
+        ds = await _bodies(redis, STRATEGY_DECISIONS, Decision)
+        return [d for d in ds if d.reason.startswith("max_positions: 1 positions open")]
+
+    await wait_until(gated, timeout=20, what="a max_positions skip")
+    before, _ = await _churn(redis)
+    await _watch_cycles(redis, CYCLES, chains_asked=before.total())
+    after, _ = await _churn(redis)
+    assert after == before, (before, after)
+    assert len([o for o in await orders(redis) if not o[1].reduce_only]) == 1
