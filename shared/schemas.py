@@ -186,6 +186,10 @@ class OptionChainRequest(Schema, frozen=True, kw_only=True):
     min_dte: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 14
     max_dte: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 45
     moneyness: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.10
+    # How far in the money a strike may be (fraction of spot); None: ``moneyness`` on
+    # both sides. A buyer of 0.35-0.50 delta wants out-of-the-money strikes only.
+    itm_moneyness: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+    max_contracts: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0  # 0: the gateway's cap
     right: Right | None = None
     subscribe: bool = True
     reply_to: str = ""
@@ -204,6 +208,9 @@ class HistoryRequest(Schema, frozen=True, kw_only=True):
 class AccountRefresh(Schema, frozen=True, kw_only=True):
     TYPE: ClassVar[str] = "cmd.account_refresh"
     request_id: str = ""
+
+
+NO_CONTRACT_IN_WINDOW = "no contract in the window"  # an OptionChain error that is no fault
 
 
 class OptionChain(Schema, frozen=True, kw_only=True):

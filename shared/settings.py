@@ -257,6 +257,17 @@ class Settings(BaseSettings):
     strat_chain_moneyness: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.10, description="strategy: strikes asked for, within this fraction of spot"
     )
+    strat_chain_max_contracts: PositiveInt = Field(
+        24, description="strategy: most options a chain request asks for (each is a line)"
+    )
+    strat_chain_cooldown_s: NonNegFloat = Field(
+        300.0,
+        description="strategy: seconds before asking again for the chain of a symbol found "
+        "unaffordable or without an eligible option (0: no cooldown)",
+    )
+    strat_chain_retry_move_pct: PositiveFloat = Field(
+        2.0, description="strategy: an underlying move of this % ends a chain cooldown early"
+    )
     strat_chain_timeout_s: PositiveFloat = Field(
         15.0, description="strategy: seconds to wait for an option chain reply"
     )

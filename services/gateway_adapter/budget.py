@@ -4,6 +4,11 @@ IB grants a fixed number of concurrent lines (100 by default) and answers 101
 beyond it. We keep our own count so a request beyond the budget is refused with a
 reason we choose, and so an important line (a held position, an index used for
 sentiment) can evict a less important one instead of being refused.
+
+The ladder, highest first: held positions (10), index symbols (9), ordinary
+subscriptions such as the watchlist (up to 8), option-chain lines (1). A chain's
+lines are the first refused and the first evicted; they never evict anything above
+them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 PRIO_POSITION = 10  # a contract we hold: its price drives exits and risk
 PRIO_INDEX = 9  # OPTBOT_GW_INDEX_SYMBOLS (VIX, SPY, QQQ): market sentiment
 PRIO_REQUEST_MAX = 8  # what an ordinary request can claim
+PRIO_CHAIN = 1  # an option chain's lines: browsed, mostly released a few seconds later
 
 
 def effective_priority(requested: int, *, held: bool, index: bool) -> int:
@@ -58,9 +64,8 @@ class LineBudget:
         if len(self._prio) < self.limit:
             self._add(key, priority)
             return Admission(True)
-        # Lowest priority first; among equals the newest line goes first.
-        victim = min(self._prio, key=lambda k: (self._prio[k], -self._seq[k]))
-        if self._prio[victim] < priority:
+        victim = self.lowest_below(priority)
+        if victim is not None:
             self.release(victim)
             self._add(key, priority)
             return Admission(True, evict=victim)
@@ -71,6 +76,13 @@ class LineBudget:
                 f"OPTBOT_IB_MAX_LINES); every line has priority >= {priority}"
             ),
         )
+
+    def lowest_below(self, priority: int, among: set[str] | None = None) -> str | None:
+        """The line to give up for one of ``priority`` (lowest, newest first), if any."""
+        keys = [k for k in self._prio if self._prio[k] < priority and (among is None or k in among)]
+        if not keys:
+            return None
+        return min(keys, key=lambda k: (self._prio[k], -self._seq[k]))
 
     def release(self, key: str) -> None:
         self._prio.pop(key, None)

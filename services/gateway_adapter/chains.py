@@ -2,7 +2,8 @@
 
 A chain is ``reqSecDefOptParams`` for the underlying, then the expiries inside the
 DTE window and the strikes inside the moneyness window (nearest strikes first, at
-most ``OPTBOT_GW_CHAIN_MAX_CONTRACTS``), each qualified before it is returned.
+most ``OPTBOT_GW_CHAIN_MAX_CONTRACTS`` or the request's ``max_contracts`` if fewer;
+``itm_moneyness`` narrows the in-the-money side), each qualified before it is returned.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.sanitize import price, quote_from_ticker
 from shared.market_calendar import dte
 from shared.schemas import (
+    NO_CONTRACT_IN_WINDOW,
     Bar,
     ContractRef,
     HistoryBars,
@@ -101,7 +103,7 @@ class Requests:
         results = await self._qualifier.qualify(refs)
         found = [r.ref for r in results.values() if isinstance(r, Qualified)]
         found.sort(key=lambda r: (r.expiry, r.strike or 0.0, r.right or ""))
-        return _chain(req, found, "" if found else "no contract in the window")
+        return _chain(req, found, "" if found else NO_CONTRACT_IN_WINDOW)
 
     def _window(self, req: OptionChainRequest, row: Any, spot: float) -> list[ContractRef]:
         now = time.time()  # DTE on the NYSE date, not the host's local date
@@ -111,12 +113,15 @@ class Requests:
             key=lambda k: abs(k - spot),
         )
         rights = [req.right] if req.right else [Right.CALL, Right.PUT]
+        cap = min(self._chain_max, req.max_contracts or self._chain_max)
         refs: list[ContractRef] = []
         for strike in strikes:
             for expiry in expiries:
                 for right in rights:
-                    if len(refs) >= self._chain_max:
+                    if len(refs) >= cap:
                         return refs
+                    if not _in_window(req, right, strike / spot - 1.0):
+                        continue
                     refs.append(
                         ContractRef(
                             symbol=req.underlying,
@@ -155,6 +160,13 @@ class Requests:
         problems = errors[id(res.contract)]
         error = f"{problems[0][1]} ({problems[0][0]})" if problems and not bars else ""
         return _bars(req, bars, error)
+
+
+def _in_window(req: OptionChainRequest, right: Right, m: float) -> bool:
+    """``m`` is strike / spot - 1: calls are in the money below spot, puts above it."""
+    itm = req.moneyness if req.itm_moneyness is None else req.itm_moneyness
+    depth = -m if right is Right.CALL else m  # > 0: in the money by that fraction
+    return depth <= itm and -depth <= req.moneyness
 
 
 def _bar(symbol: str, b: Any, interval: int) -> Bar | None:

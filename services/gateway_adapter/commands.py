@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from services.gateway_adapter.account import AccountReporter
+from services.gateway_adapter.budget import PRIO_CHAIN
 from services.gateway_adapter.chains import Requests
 from services.gateway_adapter.execution import Executor
 from services.gateway_adapter.sim_account import SimAccount
@@ -38,7 +39,7 @@ log = get_logger("optbot.gateway_adapter.commands")
 
 R = TypeVar("R")
 GROUP = "gateway_adapter"
-CHAIN_PRIORITY = 5
+CHAIN_PRIORITY = PRIO_CHAIN  # lowest: a chain never takes a watchlist or index line
 
 
 class CommandHandler:

@@ -15,7 +15,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from services.gateway_adapter.budget import LineBudget, effective_priority
+from services.gateway_adapter.budget import PRIO_POSITION, LineBudget, effective_priority
 from services.gateway_adapter.connection import IbConnection
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
@@ -123,6 +123,9 @@ class Subscriptions:
         refused: dict[str, str] = {}
         admitted: list[str] = []
         held = self._held()
+        for key in held:  # a chain line we came to hold is no longer a chain line
+            if key in self.budget:
+                self.budget.admit(key, PRIO_POSITION)
         for ref in refs:
             key = ref.key
             prio = effective_priority(
@@ -295,11 +298,41 @@ class Subscriptions:
         if code == DELAYED_INSTEAD:
             self._status.error(code, text, req_id=req_id, symbol=key, severity="warning")
             return True
+        if code == MAX_TICKERS and self._make_room(key, req_id, text):
+            return True
         if code in LINE_DEAD or code == NOT_SUBSCRIBED:
             self._refuse(key, code, text)
             return True
         self._status.error(code, text, req_id=req_id, symbol=key)
         return True
+
+    def _make_room(self, key: str, req_id: int, text: str) -> bool:
+        """IB 101 although our budget had room: IB counts lines we do not (TWS itself,
+        another client, a limit below OPTBOT_IB_MAX_LINES). A line takes the lowest open
+        line below its priority instead of being dropped; a chain line never can."""
+        prio = self.budget.priority(key)
+        if prio is None or key not in self.desired:
+            return False
+        victim = self.budget.lowest_below(prio, among=set(self.open) - {key})
+        if victim is None:
+            return False
+        self._status.error(
+            MAX_TICKERS,
+            f"{text} (IB's own limit; giving it {victim}'s line)",
+            req_id=req_id,
+            symbol=key,
+            severity="warning",
+        )
+        q = self.open.pop(key, None)
+        if q is not None:
+            self._by_contract.pop(id(q.contract), None)
+        self.budget.release(victim)
+        self._spawn(self._evict_and_retry(victim, key, prio))
+        return True
+
+    async def _evict_and_retry(self, victim: str, key: str, prio: int) -> None:
+        await self._evict(victim, key, prio)
+        await self.open_lines([key])
 
     async def _retry(self, key: str) -> None:
         await self._persist([key])

@@ -18,6 +18,17 @@ from shared.schemas import OptionChain, OptionChainRequest, Right
 from shared.streams import GW_COMMANDS, GW_REPLIES
 
 REQUEST_PREFIX = "st-"
+ITM_SLACK = 0.01  # the adapter's spot and ours are a few ticks apart: keep the strike at spot
+
+
+def itm_moneyness(delta_max: float, moneyness: float) -> float:
+    """How far in the money a strike the selection could choose may be.
+
+    A bought option in the money has |delta| above 0.5 (the at-the-money delta is
+    already a little over 0.5), so with the band's top at or below 0.5 only a sliver
+    around spot is asked for: half the lines of a two-sided window.
+    """
+    return min(ITM_SLACK, moneyness) if delta_max <= 0.5 else moneyness
 
 
 class ChainClient:
@@ -29,7 +40,15 @@ class ChainClient:
         self._tag = f"{os.getpid()}"
 
     async def fetch(
-        self, underlying: str, right: Right, *, min_dte: int, max_dte: int, moneyness: float
+        self,
+        underlying: str,
+        right: Right,
+        *,
+        min_dte: int,
+        max_dte: int,
+        moneyness: float,
+        itm_moneyness: float | None = None,
+        max_contracts: int = 0,
     ) -> OptionChain:
         """The chain, or raise TimeoutError when the gateway does not answer in time."""
         request_id = f"{REQUEST_PREFIX}{self._tag}-{next(self._ids)}-{underlying}"
@@ -41,6 +60,8 @@ class ChainClient:
             min_dte=min_dte,
             max_dte=max_dte,
             moneyness=moneyness,
+            itm_moneyness=itm_moneyness,
+            max_contracts=max_contracts,
             right=right,
             subscribe=True,
             reply_to=GW_REPLIES,

@@ -19,9 +19,11 @@ from decimal import Decimal
 
 from redis.exceptions import RedisError
 
-from services.strategy.chains import ChainClient
+from services.strategy.chains import ChainClient, itm_moneyness
+from services.strategy.cooldown import ChainCooldown
 from services.strategy.desk import Books, Context, Desk
 from services.strategy.exits import ExitParams, exit_reason
+from services.strategy.gate import entry_block, entry_room, free_slots
 from services.strategy.ledger import Holding, trading_day
 from services.strategy.money import ZERO, cents, dec, fmt
 from services.strategy.orders import contract_side, entry_id, exit_id, limit_price
@@ -30,6 +32,7 @@ from services.strategy.selection import OptionView, SelectionParams, right_for, 
 from services.strategy.sizing import size_order
 from shared.logs import get_logger
 from shared.schemas import (
+    NO_CONTRACT_IN_WINDOW,
     Action,
     Candidate,
     ContractRef,
@@ -62,6 +65,7 @@ class Cycles:
         self.s = settings
         self.selection = SelectionParams.from_settings(settings)
         self.exit_params = ExitParams.from_settings(settings)
+        self.cooldown = ChainCooldown.from_settings(settings)
         self.wake = asyncio.Event()
         self.cycles = 0
         self._seq = itertools.count(1)
@@ -96,8 +100,19 @@ class Cycles:
                 reason = f"no entries: risk state {status.state.value} ({status.why})"
                 self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe="cycle")
                 return
+            # What risk would deny whatever the contract is decided before any chain
+            # (each chain opens market-data lines), and no more chains than free slots.
+            view = self.desk.view("-", time.monotonic())
+            limits = self.desk.risk.limits
+            block, room = entry_block(view, limits), entry_room(view, limits)
             picks = self.books.market.candidates[: self.s.strat_max_candidates]
-            ready = [c for c in picks if self._ready(cycle, c)]
+            ready = [c for c in picks if self._ready(cycle, c, block, room)]
+            slots = free_slots(view, limits)
+            for cand in ready[slots:]:
+                why = f"max_positions: {slots} free slot(s) go to better candidates first"
+                ctx = self._context(cycle, cand)
+                self.desk.decide(ctx, DecisionOutcome.SKIPPED, why, dedupe=cand.symbol)
+            ready = ready[:slots]
             chains = await asyncio.gather(*(self._chain(cycle, c) for c in ready))
             for cand, chain in zip(ready, chains, strict=True):
                 if chain is not None:
@@ -130,11 +145,21 @@ class Cycles:
             cycle, DecisionKind.ENTRY, cand.symbol, cand.direction, {"score": cand.score}
         )
 
-    def _ready(self, cycle: str, cand: Candidate) -> bool:
+    def _spot(self, symbol: str) -> float | None:
+        q = self.books.market.fresh(symbol, self.s.risk_max_quote_age_s)
+        return q.mark if q is not None else None
+
+    def _rest(self, symbol: str, why: str, premium: Decimal | None = None) -> str:
+        """Put ``symbol`` in the chain cooldown; the text the decision adds to say so."""
+        self.cooldown.note(symbol, why, spot=self._spot(symbol), premium=premium)
+        seconds = self.cooldown.seconds
+        return f"; no new chain for {seconds:g}s" if seconds > 0 else ""
+
+    def _ready(self, cycle: str, cand: Candidate, block: str | None, room: Decimal) -> bool:
         """Whether the candidate is worth a chain request; if not, the decision says why."""
-        skip = self._agreement(cand) or self._occupied(cand.symbol)
-        if skip is None and not self.books.market.gateway_connected:
-            skip = f"gateway not connected ({self.books.market.gateway_why})"
+        skip = self._agreement(cand) or self._occupied(cand.symbol) or block
+        if skip is None:
+            skip = self.cooldown.blocked(cand.symbol, spot=self._spot(cand.symbol), room=room)
         if skip is not None:
             ctx = self._context(cycle, cand)
             self.desk.decide(ctx, DecisionOutcome.SKIPPED, skip, dedupe=cand.symbol)
@@ -150,6 +175,8 @@ class Cycles:
                 min_dte=self.s.strat_min_dte,
                 max_dte=self.s.strat_max_dte,
                 moneyness=self.s.strat_chain_moneyness,
+                itm_moneyness=itm_moneyness(self.s.strat_delta_max, self.s.strat_chain_moneyness),
+                max_contracts=self.s.strat_chain_max_contracts,
             )
         except (TimeoutError, ConnectionError) as exc:
             reason = f"no option chain: {type(exc).__name__} {exc}".strip()
@@ -157,6 +184,8 @@ class Cycles:
             return None
         if chain.error or not chain.contracts:
             reason = f"no option chain: {chain.error or 'empty'}"
+            if chain.error in ("", NO_CONTRACT_IN_WINDOW):  # a fact, not a hiccup: rest it
+                reason += self._rest(cand.symbol, reason)
             self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe=cand.symbol)
             return None
         await self._wait_for_quotes(chain.contracts)
@@ -213,7 +242,8 @@ class Cycles:
             spot=spot,
         )
         if sel.choice is None:
-            self.desk.decide(ctx, DecisionOutcome.SKIPPED, sel.reason, dedupe=cand.symbol)
+            reason = sel.reason + self._rest(cand.symbol, sel.reason)
+            self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe=cand.symbol)
             return
         opt = sel.choice.option
         assert opt.bid is not None and opt.ask is not None
@@ -233,6 +263,7 @@ class Cycles:
         ctx = Context(ctx.cycle, ctx.kind, ctx.symbol, ctx.direction, inputs)
         if size.quantity == 0:
             reason = f"{sel.reason}; {size.reason}"
+            reason += self._rest(cand.symbol, size.reason, size.premium)
             self.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe=cand.symbol)
             return
         right = right_for(cand.direction)
@@ -246,6 +277,7 @@ class Cycles:
             reason=f"entry {cand.direction.value} {cand.symbol}: {sel.reason}; {size.reason}",
         )
         self.books.last_reason.pop(cand.symbol, None)
+        self.cooldown.clear(cand.symbol)
         await self.desk.submit(order, ctx)
 
     # --- management tick ----------------------------------------------------------------

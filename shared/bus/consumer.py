@@ -175,6 +175,9 @@ class GroupConsumer:
     async def _reclaim(self) -> int:
         """Take over entries idle past the limit (their consumer died or failed)."""
         self._next_claim = time.monotonic() + max(self._claim_idle_ms / 2000.0, 0.05)
+        # Our last batch's acks ride on the next read; a batch that outlasted the idle
+        # limit would otherwise be reclaimed and handled again by ourselves.
+        await self._flush_acks()
         handled = 0
         cursor = "0-0"
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.gateway_adapter.budget import (
+    PRIO_CHAIN,
     PRIO_INDEX,
     PRIO_POSITION,
     PRIO_REQUEST_MAX,
@@ -50,3 +51,29 @@ def test_effective_priority_when_position_or_index_outranks_requests() -> None:
     assert effective_priority(0, held=False, index=True) == PRIO_INDEX
     assert effective_priority(0, held=True, index=True) == PRIO_POSITION
     assert effective_priority(-3, held=False, index=False) == 0
+
+
+def test_admit_when_full_of_watchlist_lines_refuses_chain_line_without_evicting() -> None:
+    b = LineBudget(2)
+    b.admit("AAPL", PRIO_REQUEST_MAX)
+    b.admit("META", PRIO_REQUEST_MAX)
+    adm = b.admit("AAPL 20270115 C 200", PRIO_CHAIN)
+    assert not adm.ok and adm.evict is None and "AAPL" in b and "META" in b
+
+
+def test_admit_when_watchlist_line_needs_room_evicts_newest_chain_line() -> None:
+    b = LineBudget(3)
+    b.admit("AAPL", PRIO_REQUEST_MAX)
+    b.admit("opt-1", PRIO_CHAIN)
+    b.admit("opt-2", PRIO_CHAIN)
+    adm = b.admit("META", 8)
+    assert adm.ok and adm.evict == "opt-2" and "AAPL" in b and "opt-1" in b
+
+
+def test_lowest_below_when_only_higher_lines_returns_none() -> None:
+    b = LineBudget(3)
+    b.admit("AAPL", 8)
+    b.admit("opt-1", PRIO_CHAIN)
+    assert b.lowest_below(PRIO_CHAIN) is None
+    assert b.lowest_below(8) == "opt-1"
+    assert b.lowest_below(8, among={"AAPL"}) is None

@@ -6,6 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.gateway_adapter.budget import PRIO_CHAIN
 from services.tws_simulator import Simulator
 from shared.bus import Publisher
 from shared.schemas import (
@@ -110,7 +111,7 @@ async def test_subscribe_when_option_of_an_index_symbol_gets_ordinary_priority(
     budget = adapter.adapter.subs.budget
     await wait_until(lambda: all(budget.priority(c.key) for c in chain.contracts), timeout=5)
     assert budget.priority("QQQ") == 9
-    assert {budget.priority(c.key) for c in chain.contracts} == {5}
+    assert {budget.priority(c.key) for c in chain.contracts} == {PRIO_CHAIN}
 
 
 async def test_consume_when_command_malformed_sends_it_to_dlq(

@@ -342,3 +342,30 @@ async def test_drain_when_poison_entry_was_trimmed_acks_it_without_crashing(
     assert seen == [] and await _pending(redis) == 0  # c1 was poison too: dead-lettered
     ((_, dead),) = await redis.xrange(SYS_DLQ)
     assert dead[b"orig.body"] and b"delivered" in dead[b"reason"]
+
+
+async def test_reclaim_when_batch_outlasts_claim_idle_never_handles_an_entry_twice(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """A batch of slow handlers (option chains take seconds) outlives ``claim_idle_ms``;
+    its acks must reach Redis before the next XAUTOCLAIM, or the consumer reclaims and
+    handles its own finished entries again (each chain asked twice)."""
+    await _publish_cancels(redis, settings, 5)
+    seen: list[str] = []
+
+    async def slow(msg: Message[Any]) -> None:
+        await asyncio.sleep(0.1)  # the handler's own work, not a wait in the test
+        seen.append(msg.body.client_order_id)
+
+    fast = settings.model_copy(update={"claim_idle_ms": 100})
+    consumer = _consumer(redis, fast, "a", slow)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await wait_until(lambda: len(seen) >= 5, timeout=5, what="five entries handled")
+        before = consumer.last_loop
+        await wait_until(lambda: consumer.last_loop > before + 0.5, timeout=5, what="more polls")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert seen == [f"c{i}" for i in range(5)] and consumer.reclaimed == 0
