@@ -402,3 +402,29 @@ def test_restart_when_aof_holds_service_transactions_replays_them_all(tmp_path: 
         assert (admin.xlen(SYS_CONTROL), admin.xlen(ORDERS_EVENTS)) == (1, 1)
     finally:
         second.stop()
+
+
+async def test_health_when_run_as_a_service_user_reads_heartbeats(
+    acl_redis: AclRedis, as_user: Any
+) -> None:
+    """Compose's health check: `optbot health NAME` inside the service's own container."""
+    await as_user("tws_simulator").hset(service_key("tws_simulator"), mapping=_heartbeat())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
+    env.update(
+        OPTBOT_REDIS_URL=acl_redis.url,
+        OPTBOT_REDIS_USERNAME="tws_simulator",
+        OPTBOT_REDIS_PASSWORD_FILE=str(acl_redis.secrets / "tws_simulator"),
+    )
+    args = [sys.executable, "-m", "shared.cli", "health", "tws_simulator"]
+    proc = await asyncio.to_thread(
+        subprocess.run, args, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0 and "tws_simulator: healthy" in proc.stdout, proc.stderr
+    assert await as_user(OPERATOR).acl_log() == []
+
+
+def _heartbeat() -> dict[str, str]:
+    import time
+
+    now = f"{time.time():.3f}"
+    return {"name": "tws_simulator", "heartbeat": now, "last_loop": now, "pid": "1"}
