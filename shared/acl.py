@@ -130,7 +130,9 @@ USERS: tuple[RedisUser, ...] = (
             s.ORDERS_REQUESTS,
         ),
         owns=(*_heartbeat("strategy"), s.RISK_STATE, s.STRATEGY_DECISIONS, "strategy:*"),
-        appends=(s.ORDERS_REQUESTS, s.GW_COMMANDS, *ALERTS_AND_DLQ),
+        # orders:events: its risk denials (``denied``) go there too, a second writer the
+        # bus contract should remove (strategy:decisions already records them).
+        appends=(s.ORDERS_REQUESTS, s.ORDERS_EVENTS, s.GW_COMMANDS, *ALERTS_AND_DLQ),
         consumes=(
             s.ORDERS_EVENTS,
             s.MD_TICKS,

@@ -135,7 +135,7 @@ FORBIDDEN: list[tuple[str, str, tuple[Any, ...]]] = [
     ("market_data", "XADD", (ORDERS_REQUESTS, "*", "type", "order.new")),
     ("gateway_adapter", "XADD", (ORDERS_REQUESTS, "*", "type", "order.new")),
     ("notifier", "XADD", (ORDERS_REQUESTS, "*", "type", "order.new")),
-    ("strategy", "XADD", (ORDERS_EVENTS, "*", "type", "fill")),
+    ("strategy", "DEL", (ORDERS_EVENTS,)),
     ("monitor", "XADD", (ORDERS_EVENTS, "*", "type", "fill")),
     ("market_data", "HSET", (RISK_STATE, "state", "ACTIVE")),
     ("gateway_adapter", "HSET", (RISK_STATE, "state", "ACTIVE")),
