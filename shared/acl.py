@@ -132,7 +132,14 @@ USERS: tuple[RedisUser, ...] = (
         owns=(*_heartbeat("strategy"), s.RISK_STATE, s.STRATEGY_DECISIONS, "strategy:*"),
         # orders:events: its risk denials (``denied``) go there too, a second writer the
         # bus contract should remove (strategy:decisions already records them).
-        appends=(s.ORDERS_REQUESTS, s.ORDERS_EVENTS, s.GW_COMMANDS, *ALERTS_AND_DLQ),
+        # sys:control: a halt by the risk engine itself is recorded as a control event.
+        appends=(
+            s.ORDERS_REQUESTS,
+            s.ORDERS_EVENTS,
+            s.SYS_CONTROL,
+            s.GW_COMMANDS,
+            *ALERTS_AND_DLQ,
+        ),
         consumes=(
             s.ORDERS_EVENTS,
             s.MD_TICKS,

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from shared.acl import ADMIN, OPERATOR, USERS, password_hash, render_acl
-from shared.bus import GroupConsumer, connect_redis
+from shared.bus import GroupConsumer, Publisher, connect_redis
 from shared.envelope import encode
 from shared.redis_auth import Credentials, credentials, ensure_passwords
 from shared.redis_server import RedisHandle, start_redis
@@ -217,6 +217,27 @@ async def test_monitor_and_operator_when_steering_write_state_and_control_event(
     admin = as_user(OPERATOR)
     assert await admin.xlen(SYS_CONTROL) == 2
     assert await admin.hget(RISK_STATE, "state") == b"HALTED"
+
+
+async def test_strategy_when_risk_engine_halts_sets_state_and_records_control(
+    as_user: Any,
+) -> None:
+    from services.strategy.desk import Desk
+    from services.strategy.risk import RiskState
+
+    desk = Desk.__new__(Desk)  # set_state needs only these collaborators
+    strategy = as_user("strategy")
+    desk.redis = strategy
+    desk.pub = Publisher(strategy, load_settings(), src="strategy/t")
+    desk.books = _Books()  # type: ignore[assignment]
+    await desk.set_state(RiskState.HALTED, "daily loss", "risk-engine")
+    admin = as_user(OPERATOR)
+    assert await admin.hget(RISK_STATE, "state") == b"HALTED"
+    assert await admin.xlen(SYS_CONTROL) == 1
+
+
+class _Books:
+    status: Any = None
 
 
 async def test_consumer_when_entry_is_poison_each_service_dead_letters_it(as_user: Any) -> None:
