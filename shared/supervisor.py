@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shared.aio import sleep_or_stop
 from shared.logs import get_logger
@@ -139,8 +140,13 @@ class Supervisor:
             await asyncio.gather(*late, return_exceptions=True)
 
 
-def child_env(redis_url: str) -> dict[str, str]:
+def child_env(redis_url: str, secrets_dir: Path | None = None) -> dict[str, str]:
+    """The children's environment: the Redis to use and, with ACL users, their passwords."""
     env = dict(os.environ)
     env["OPTBOT_REDIS_URL"] = redis_url
+    if secrets_dir is not None:  # each child reads only its own file (its service name)
+        env["OPTBOT_REDIS_SECRETS_DIR"] = str(secrets_dir)
+        env.pop("OPTBOT_REDIS_USERNAME", None)
+        env.pop("OPTBOT_REDIS_PASSWORD_FILE", None)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

@@ -30,12 +30,22 @@ class HiredisPackingConnection(aioredis.Connection):
         return [hiredis.pack_command(args)]
 
 
-def connect_redis(url: str, *, socket_timeout: float | None = 10.0) -> aioredis.Redis:
+def connect_redis(
+    url: str,
+    *,
+    socket_timeout: float | None = 10.0,
+    username: str | None = None,
+    password: str | None = None,
+) -> aioredis.Redis:
     """A client that retries briefly on connection faults and never decodes bytes.
 
-    ``socket_timeout`` must exceed the longest XREADGROUP block we issue.
+    ``socket_timeout`` must exceed the longest XREADGROUP block we issue. A
+    ``username``/``password`` given here replace any in the URL (an ACL user).
     """
     extra: dict[str, Any] = {}
+    if username is not None:
+        url = _without_credentials(url)
+        extra.update(username=username, password=password)
     if urlparse(url).scheme == "redis":
         extra["connection_class"] = HiredisPackingConnection
     return aioredis.Redis.from_url(
@@ -48,3 +58,11 @@ def connect_redis(url: str, *, socket_timeout: float | None = 10.0) -> aioredis.
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         **extra,
     )
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without ``user:password@`` (redis-py lets the URL's win over arguments)."""
+    parsed = urlparse(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[1]).geturl()

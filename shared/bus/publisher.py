@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
 from shared.aio import wait_any
 from shared.envelope import encode
@@ -56,6 +56,7 @@ class Publisher:
         self.published = 0
         self.dropped = 0
         self.errors = 0
+        self.refused = 0  # ops Redis refused for good (NOPERM), logged and dropped
 
     @property
     def src(self) -> str:
@@ -144,9 +145,35 @@ class Publisher:
                 if kind == "r":
                     pipe.delete(target)
                 pipe.hset(target, mapping=dict(data))
-        await pipe.execute()
+        results = await pipe.execute(raise_on_error=False)
         self.round_trips += 1
+        entries -= self._drop_refused(chunk, results)
+        failed = [
+            r for r in results if isinstance(r, RedisError) and not isinstance(r, NoPermissionError)
+        ]
+        if failed:
+            raise failed[0]  # transient (READONLY, OOM …): the chunk is retried
         self.published += entries
+        return entries
+
+    def _drop_refused(self, chunk: list[_Op], results: list[Any]) -> int:
+        """Log and drop the ops refused with NOPERM (outside this service's ACL user).
+
+        A refusal is permanent: retrying the chunk would wedge the queue and write its
+        batch-mates again on every attempt. Returns how many stream entries were refused.
+        """
+        at, entries, keys, first = 0, 0, [], None
+        for kind, target, _data, _n in chunk:
+            width = 2 if kind in ("l", "r") else 1
+            denied = [r for r in results[at : at + width] if isinstance(r, NoPermissionError)]
+            at += width
+            if denied:
+                first = first or denied[0]
+                keys.append(target)
+                entries += kind == "x"
+        if keys:
+            self.refused += len(keys)
+            log.error("publish_refused", keys=sorted(set(keys)), ops=len(keys), error=str(first))
         return entries
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -106,6 +106,7 @@ async def assert_invariants(
         )
     problems += await stale_entries(system.redis, rec, system.settings.risk_max_quote_age_s)
     assert problems == [], problems
+    assert await system.acl_denials() == []  # every service's own ACL user sufficed
     rows = await dead_letters(system.redis)
     assert dlq(rows), [(r.get("stream"), r.get("reason")) for r in rows]
     return {

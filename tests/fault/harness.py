@@ -7,6 +7,9 @@ own event loop (its fault API is then a method call: ``drop_all``, ``restart``,
 each with its stderr captured in ``logs/NAME-N.log`` so a test can grep what the
 services said (``redis_unavailable``) and what they must never say (secrets).
 
+Redis runs with the ACL users of ``shared/acl.py`` (default user off): every service
+connects as its own user, the test and the CLI as ``operator``.
+
 Settings are the end-to-end ones (``tests/strategy/stack.py``): the simulator's
 60x clock with the trending_up regime forced, 2 s trading cycles, small claim idle
 and 0.5 s heartbeats, so the strategy sends its first order within ~10 s.
@@ -29,6 +32,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from services.tws_simulator import SimConfig, Simulator
+from shared.acl import OPERATOR, USERS, render_acl
 from shared.bus import connect_redis
 from shared.health import healthy
 from shared.redis_server import RedisHandle, free_port, start_redis
@@ -39,8 +43,9 @@ from tests.strategy.stack import SERVICE_SETTINGS
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
 CONTROL_TOKEN = "fault-token-S3CR3T-7f3a9c"
-REDIS_PASSWORD = "redis-pass-S3CR3T-5d8e21"  # the fault system's Redis requires it
-SECRETS = (CONTROL_TOKEN, REDIS_PASSWORD)
+# One password per ACL user of the fault system's Redis, recognisable in any output.
+REDIS_PASSWORDS = {u.name: f"redis-{u.name}-S3CR3T-5d8e21" for u in USERS}
+SECRETS = (CONTROL_TOKEN, *REDIS_PASSWORDS.values())
 
 FAULT_SETTINGS: dict[str, Any] = {
     **SERVICE_SETTINGS,
@@ -68,7 +73,8 @@ class FaultSystem:
         self.redis_binary = redis_binary
         self.redis_dir = root / "redis"
         self.redis_port = free_port()
-        self.redis_url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.redis_port}/0"
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.secrets_dir = write_secrets(root / "redis-secrets")
         self.monitor_port = free_port()
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -77,7 +83,12 @@ class FaultSystem:
         self.sim: Simulator | None = None
         self.services: dict[str, Service] = {}
         self.spawned: dict[str, int] = {}
-        self.redis: aioredis.Redis = connect_redis(self.redis_url, socket_timeout=5.0)
+        self.redis: aioredis.Redis = connect_redis(
+            self.redis_url,
+            socket_timeout=5.0,
+            username=OPERATOR,
+            password=REDIS_PASSWORDS[OPERATOR],
+        )
         self.settings: Settings = load_settings(**self._values(), var_dir=str(root / "var"))
 
     # --- settings ------------------------------------------------------------------------
@@ -88,6 +99,7 @@ class FaultSystem:
             **self.overrides,
             **overrides,
             "redis_url": self.redis_url,
+            "redis_secrets_dir": str(self.secrets_dir),
             "ib_port": self.sim.port if self.sim else 0,
             "monitor_port": self.monitor_port,
         }
@@ -101,12 +113,16 @@ class FaultSystem:
     # --- redis -----------------------------------------------------------------------------
 
     def start_redis(self) -> None:
+        """Redis with the services' ACL users loaded from a file, as compose runs it."""
+        self.redis_dir.mkdir(parents=True, exist_ok=True)
+        acl_file = self.redis_dir / "users.acl"
+        acl_file.write_text(render_acl(REDIS_PASSWORDS))
         self.redis_handle = start_redis(
             self.redis_binary,
             self.redis_dir,
             port=self.redis_port,
             appendonly=True,
-            extra_args=("--requirepass", REDIS_PASSWORD),
+            extra_args=("--aclfile", str(acl_file)),
         )
 
     def stop_redis(self) -> None:
@@ -224,6 +240,11 @@ class FaultSystem:
     async def all_healthy(self, names: tuple[str, ...] = SERVICES) -> bool:
         return all([await self.healthy(n) for n in names])
 
+    async def acl_denials(self) -> list[str]:
+        """Commands Redis refused a service (ACL LOG): who, what, which key."""
+        rows: Any = await self.redis.acl_log()
+        return [f"{r.get('username')}: {r.get('reason')} {r.get('object')}" for r in rows]
+
     async def heartbeat(self, name: str) -> dict[str, str]:
         raw: Any = await self.redis.hgetall(service_key(name))
         return {k.decode(): v.decode() for k, v in raw.items()}
@@ -239,6 +260,16 @@ class FaultSystem:
     @property
     def monitor_url(self) -> str:
         return f"http://127.0.0.1:{self.monitor_port}"
+
+
+def write_secrets(secrets_dir: Path) -> Path:
+    """One password file per user (0600), as `optbot acl` and `optbot up` leave them."""
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, password in REDIS_PASSWORDS.items():
+        path = secrets_dir / name
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+    return secrets_dir
 
 
 async def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.1) -> float:

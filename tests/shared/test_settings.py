@@ -95,6 +95,9 @@ FREE_TEXT = {
     "monitor_host",
     "control_token",
     "md_history_duration",
+    "redis_username",
+    "redis_password_file",
+    "redis_secrets_dir",
 }
 
 

@@ -1,7 +1,8 @@
 """`optbot up`: starts every service, `optbot status` says healthy, SIGTERM leaves nothing.
 
 Runs the real command in its own session with its Redis URL pointing at nothing,
-so it must start a private redis-server (the fallback) as well.
+so it must start a private redis-server (the fallback) as well, with the ACL users:
+every service connects as its own user, `optbot status` as the operator.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
+import redis as syncredis
+from redis.exceptions import AuthenticationError
 
 from shared.redis_server import free_port
 from shared.registry import services_for
@@ -77,12 +82,15 @@ def test_up_when_started_reports_healthy_and_sigterm_leaves_no_child(tmp_path: P
     try:
         banner = wait_until_sync(
             lambda: re.search(
-                r"redis:\s+(redis://\S+) \(redis-server\)", Path(log.name).read_text()
+                r"redis:\s+(redis://\S+) \(redis-server, ACL users", Path(log.name).read_text()
             ),
             timeout=30,
             what="the banner with the private Redis URL",
         )
         env["OPTBOT_REDIS_URL"] = banner.group(1)
+        with pytest.raises(AuthenticationError):  # the default user is off
+            syncredis.Redis.from_url(banner.group(1)).get("risk:state")
+        env["OPTBOT_REDIS_SECRETS_DIR"] = str(tmp_path / "var" / "redis-secrets")
         assert "dashboard: http://localhost:" in Path(log.name).read_text()
         status = wait_until_sync(lambda: _status(env), timeout=90, what="all services healthy")
         expected = {s.name for s in services_for(load_settings())}

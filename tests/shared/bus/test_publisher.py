@@ -102,3 +102,25 @@ async def test_flush_when_redis_down_keeps_entries_for_retry(settings: Settings)
         await pub.flush()
     assert pub.backlog == 2 and pub.errors == 1
     await dead.aclose()
+
+
+async def test_flush_when_acl_refuses_one_op_drops_it_and_writes_the_rest_once(
+    settings: Settings, redis: aioredis.Redis, redis_server: RedisHandle
+) -> None:
+    """A NOPERM is permanent: retrying would wedge the queue and repeat its batch-mates."""
+    await redis.execute_command("ACL", "SETUSER", "pubtest", "on", ">pw", "~md:*", "+@all")
+    client = connect_redis(redis_server.url, username="pubtest", password="pw")
+    try:
+        pub = Publisher(client, settings, src="t")
+        pub.add("md:ticks", _quote(1))
+        pub.add("orders:events", _quote(2))  # outside this user's keys
+        pub.add_hash("risk:state", {"state": "ACTIVE"})  # outside too
+        pub.add("md:ticks", _quote(3))
+        assert await pub.flush() == 2
+        assert await pub.flush() == 0  # nothing left to retry
+        assert (pub.refused, pub.backlog, pub.published) == (2, 0, 2)
+        assert await redis.xlen("md:ticks") == 2
+        assert not await redis.exists("orders:events", "risk:state")
+    finally:
+        await client.aclose()
+        await redis.execute_command("ACL", "DELUSER", "pubtest")
