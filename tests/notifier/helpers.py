@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from shared.envelope import decode, encode
 from shared.schemas import Alert, Schema
@@ -32,3 +33,11 @@ async def alerts(redis: aioredis.Redis, src_prefix: str = "notifier") -> list[Al
 async def channel_health(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:
     raw: Any = await redis.hgetall(NOTIFIER_CHANNELS)
     return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+async def has_group(redis: aioredis.Redis, stream: str) -> bool:
+    """The notifier's consumer group on ``stream`` exists (it reads from "$" after that)."""
+    try:
+        return bool(await redis.xinfo_groups(stream))
+    except ResponseError:
+        return False

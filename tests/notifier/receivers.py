@@ -55,7 +55,8 @@ class JsonReceiver:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for a serve_forever that never ran
+            self.server.shutdown()
         self.server.server_close()
 
     def titles(self) -> list[str]:
