@@ -40,6 +40,9 @@ def body(alert: Alert, *, now: float, repeat: bool = False) -> str:
     lines += [f"{k}: {v}" for k, v in sorted(alert.details.items())]
     if repeat and alert.opened_at:
         lines.append(f"open for {duration(now - alert.opened_at)}")
+    closed = alert.state is AlertState.CLOSED
+    if closed and alert.opened_at and " after " not in alert.message:
+        lines.append(f"after {duration(now - alert.opened_at)}")
     if alert.source:
         lines.append(f"source: {alert.source}")
     return "\n".join(lines)
