@@ -156,6 +156,18 @@ class Settings(BaseSettings):
         100, description="IB messages decoded per event-loop turn (0: ib_async's own framing)"
     )
 
+    ib_restart_time: str = Field(
+        "23:45",
+        description="IB Gateway's daily restart (IBC AutoRestartTime), HH:MM America/New_York; "
+        "empty: none",
+    )
+    ib_restart_window_s: PositiveFloat = Field(
+        600.0, description="a disconnect this soon after the restart time is the scheduled one"
+    )
+    ib_login_grace_s: PositiveFloat = Field(
+        300.0, description="after a scheduled restart, alert (approve the login) past this"
+    )
+
     # --- gateway adapter --------------------------------------------------------
     gw_last_ttl_s: PositiveInt = Field(
         3600, description="md:last of a closed line expires after this (reopening keeps it)"
@@ -385,9 +397,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{bad} entry(ies) are not URLs like tgram://TOKEN/CHAT_ID")
         return value
 
-    @field_validator("alert_summary_at")
+    @field_validator("alert_summary_at", "ib_restart_time")
     @classmethod
-    def _check_summary_at(cls, value: str) -> str:
+    def _check_summary_at(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "ib_restart_time":
+            return value
         hh, sep, mm = value.partition(":")
         if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
             raise ValueError("expected HH:MM (24 h, America/New_York), like 16:15")

@@ -13,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.notifier.conditions import Conditions
+from services.notifier.schedule import Restart, scheduled_restart
 from services.notifier.text import duration
 from shared.envelope import Message
 from shared.registry import services_for
@@ -41,6 +42,10 @@ IB_EVENTS: dict[int, tuple[AlertSeverity, str]] = {
 }
 HELD_CONTRACT_CODE = 200  # "No security definition": serious only for a held contract
 LOST, RESTORED_LOST, RESTORED_KEPT = 1100, 1101, 1102
+LOGIN_MESSAGE = (
+    "gateway not back {duration} after its scheduled restart: approve the IB login on "
+    "your phone (IBKR Mobile), or check IBC / the gateway container"
+)
 RISK_MESSAGES = {
     ControlAction.HALT: (CRIT, "trading HALTED"),
     ControlAction.REDUCE: (WARN, "trading REDUCING (exits only)"),
@@ -75,9 +80,20 @@ class Watcher:
             )
             await self.c.close_alert("ib:1100", "ib_1100", "IB connectivity back after {duration}")
             return
-        if "gateway_down" not in self.c.state:
-            await self.c.remember("gateway_down", {"since": at, "state": body.state.value,
-                                                   "reason": body.reason[:300]})  # fmt: skip
+        if "gateway_down" in self.c.state:
+            return
+        restart = scheduled_restart(at, self.settings)
+        await self.c.remember("gateway_down", {"since": at, "state": body.state.value,
+                                               "reason": body.reason[:300],
+                                               "scheduled": restart})  # fmt: skip
+        if restart is not None:
+            grace = duration(self.settings.ib_login_grace_s)
+            await self.c.event(
+                "gateway:restart", "gateway_restart", INFO,
+                f"IB Gateway {restart} scheduled restart: disconnected as planned, expected "
+                f"back within {grace}" + (" (the weekly login needs your approval)"
+                                          if restart == Restart.WEEKLY else ""),
+            )  # fmt: skip
 
     async def _ib_error(self, body: IbError, at: float) -> None:
         code = body.code
@@ -153,19 +169,26 @@ class Watcher:
 
     async def tick(self, now: float) -> None:
         """Everything that opens with time: outages, silent services, dead letters."""
-        await self._timer("gateway_down", "gateway", "gateway", now,
-                          "gateway {state} for {duration} ({reason})")  # fmt: skip
+        down = self.c.state.get("gateway_down") or {}
+        if down.get("scheduled"):
+            await self._timer("gateway_down", "gateway", "gateway", now, LOGIN_MESSAGE,
+                              threshold=self.settings.ib_login_grace_s)  # fmt: skip
+        else:
+            await self._timer("gateway_down", "gateway", "gateway", now,
+                              "gateway {state} for {duration} ({reason})")  # fmt: skip
         await self._timer("ib_lost", "ib:1100", "ib_1100", now,
                           "IB lost connectivity to its servers {duration} ago (1100)")  # fmt: skip
         await self._heartbeats()
         await self._dead_letters(now)
 
-    async def _timer(self, name: str, key: str, code: str, now: float, template: str) -> None:
+    async def _timer(
+        self, name: str, key: str, code: str, now: float, template: str, threshold: float = 0.0
+    ) -> None:
         info = self.c.state.get(name)
         if not info or key in self.c.open:
             return
         since = float(info["since"])
-        if now - since <= self.settings.alert_gateway_down_s:
+        if now - since <= (threshold or self.settings.alert_gateway_down_s):
             return
         message = (
             template.replace("{duration}", duration(now - since))
