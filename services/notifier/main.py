@@ -80,12 +80,13 @@ async def main(ctx: ServiceContext) -> None:
     log.info(
         "notifier_channels", channels=[c.id for c in channels], valid=[c.valid for c in channels]
     )
-    ctx.consume(GW_STATUS, watcher.on_status, accept=(GatewayStatus, IbError))
-    ctx.consume(SYS_CONTROL, watcher.on_control, accept=(Control,))
-    ctx.consume(ORDERS_EVENTS, watcher.on_order_event, accept=(OrderEvent,))
-    ctx.consume(
-        SYS_ALERTS, deliverer.on_alert, accept=(Alert,), start_id=first_start_id(time.time())
-    )
+    # A new group starts a little in the past: a gateway already down, a halt or an
+    # alert written just before the first start are seen (later starts resume the group).
+    start = first_start_id(time.time())
+    ctx.consume(GW_STATUS, watcher.on_status, accept=(GatewayStatus, IbError), start_id=start)
+    ctx.consume(SYS_CONTROL, watcher.on_control, accept=(Control,), start_id=start)
+    ctx.consume(ORDERS_EVENTS, watcher.on_order_event, accept=(OrderEvent,), start_id=start)
+    ctx.consume(SYS_ALERTS, deliverer.on_alert, accept=(Alert,), start_id=start)
     for w in workers:
         ctx.spawn(w.run(ctx.stop), f"channel:{w.channel.id}")
     ctx.spawn(_tick_loop(ctx, watcher, deliverer, conditions), "watch")
