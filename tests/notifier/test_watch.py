@@ -159,3 +159,12 @@ async def test_dead_letters_when_over_threshold_in_window_open_one_alert(
     [alert] = await alerts(redis)
     assert alert.alert_key == "dlq" and alert.details["latest_reason"] == "undecodable 4"
     assert alert.message.startswith("3+ dead letters in the last 1 m 0 s")
+
+
+async def test_gateway_down_when_already_down_at_first_start_is_still_alerted(
+    redis: aioredis.Redis, start_notifier: StartNotifier
+) -> None:
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.DISCONNECTED, reason="eof"))
+    await start_notifier(alert_gateway_down_s=0.3)  # its groups start 10 min back
+    await wait_until(lambda: alerts(redis), what="gateway alert")
+    assert [(a.alert_key, a.state) for a in await alerts(redis)] == [("gateway", AlertState.OPEN)]
