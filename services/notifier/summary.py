@@ -6,6 +6,7 @@ date of the last one is kept in ``notifier:summary`` so a restart does not resen
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time
 from functools import cache
 from typing import Any
@@ -99,7 +100,8 @@ async def maybe_send(conditions: Conditions, now: datetime, at: str) -> bool:
     """Write the day's summary to sys:alerts once, after the close; True when written."""
     redis = conditions.redis
     last = await redis.get(NOTIFIER_SUMMARY)
-    day = due(now, at, as_str(last) if last else None)
+    # The NYSE calendar loads pandas once (seconds): off the loop, so heartbeats go on.
+    day = await asyncio.to_thread(due, now, at, as_str(last) if last else None)
     if day is None:
         return False
     text, figures = await build(redis, day)

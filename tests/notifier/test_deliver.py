@@ -171,3 +171,18 @@ async def test_restart_when_alerts_were_delivered_sends_no_duplicate(
     await add(redis, SYS_ALERTS, _alert(AlertState.EVENT, "marker", key="marker"))
     await wait_until(lambda: "optbot [CRITICAL] marker" in json_receiver.titles(), what="marker")
     assert json_receiver.titles().count("optbot [CRITICAL] gateway") == 1
+
+
+async def test_channel_when_over_its_rate_limit_queues_the_rest_without_dropping(
+    redis: aioredis.Redis, start_notifier: StartNotifier, json_receiver: JsonReceiver
+) -> None:
+    await start_notifier(json_receiver.url, alert_rate_per_min=2)
+    for i in range(4):
+        await add(redis, SYS_ALERTS, _alert(AlertState.EVENT, f"event {i}", key=f"ib:10197:{i}"))
+
+    async def two_sent_two_queued() -> bool:
+        health = await channel_health(redis)
+        return any(h["sent"] == 2 and h["queued"] == 2 for h in health.values())
+
+    await wait_until(two_sent_two_queued, what="two sent, two waiting their turn")
+    assert len(json_receiver.messages()) == 2

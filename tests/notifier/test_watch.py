@@ -7,15 +7,26 @@ import time
 import redis.asyncio as aioredis
 
 from shared.schemas import (
+    Action,
     AlertSeverity,
     AlertState,
     ConnState,
+    ContractRef,
     Control,
     ControlAction,
     GatewayStatus,
     IbError,
+    OrderEvent,
+    OrderEventKind,
 )
-from shared.streams import GW_STATUS, STRATEGY_POSITIONS, SYS_CONTROL, SYS_DLQ, service_key
+from shared.streams import (
+    GW_STATUS,
+    ORDERS_EVENTS,
+    STRATEGY_POSITIONS,
+    SYS_CONTROL,
+    SYS_DLQ,
+    service_key,
+)
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier
 from tests.notifier.helpers import add, alerts, has_group
@@ -168,3 +179,28 @@ async def test_gateway_down_when_already_down_at_first_start_is_still_alerted(
     await start_notifier(alert_gateway_down_s=0.3)  # its groups start 10 min back
     await wait_until(lambda: alerts(redis), what="gateway alert")
     assert [(a.alert_key, a.state) for a in await alerts(redis)] == [("gateway", AlertState.OPEN)]
+
+
+async def test_fill_when_fill_alerts_enabled_is_an_event_and_by_default_nothing(
+    redis: aioredis.Redis, start_notifier: StartNotifier
+) -> None:
+    fill = OrderEvent(client_order_id="c1", kind=OrderEventKind.FILL, action=Action.BUY,
+                      contract=ContractRef(symbol="AAPL"), fill_qty=1, fill_price=2.5,
+                      filled_total=1, exec_id="e1")  # fmt: skip
+    first = await start_notifier()
+    await wait_until(lambda: has_group(redis, ORDERS_EVENTS), what="orders:events group")
+    await add(redis, ORDERS_EVENTS, fill)
+    await add(redis, GW_STATUS, IbError(code=326, message="client id in use"))  # a marker
+    await wait_until(lambda: alerts(redis), what="the marker")
+    assert [a.alert_key for a in await alerts(redis)] == ["ib:326"]
+    await first.stop()
+
+    await start_notifier(alert_fills=True)
+    await add(redis, ORDERS_EVENTS, fill)
+
+    async def two() -> bool:
+        return len(await alerts(redis)) == 2
+
+    await wait_until(two, what="the fill alert")
+    alert = (await alerts(redis))[1]
+    assert alert.alert_key == "fill:e1:1" and alert.message == "fill: BUY 1 AAPL @ 2.50 (simulated)"
