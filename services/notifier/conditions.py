@@ -60,9 +60,10 @@ class Conditions:
         *,
         opened_at: float | None = None,
         details: dict[str, str] | None = None,
+        replace: bool = False,
     ) -> bool:
-        """Open ``key`` unless it already is; True when an alert was written."""
-        if key in self.open:
+        """Open ``key`` unless it already is (``replace``: reopen it with the new text)."""
+        if key in self.open and not replace:
             return False
         at = opened_at or time.time()
         alert = Alert(

@@ -140,9 +140,8 @@ class Watcher:
                 "risk", "risk_state", f"trading resumed {by} after {{duration}}"
             )
         else:
-            severity, what = RISK_MESSAGES[body.action]
-            await self.c.close_alert("risk", "risk_state", f"{what} replaces the previous state")
-            await self.c.open_alert("risk", "risk_state", severity, f"{what} {by}",
+            severity, what = RISK_MESSAGES[body.action]  # HALTED <-> REDUCING: a new text
+            await self.c.open_alert("risk", "risk_state", severity, f"{what} {by}", replace=True,
                                     opened_at=msg.ts / 1e9, details={"who": body.who})  # fmt: skip
         if body.action is ControlAction.HALT and "daily loss" in body.why.lower():
             await self.c.event("loss_limit", "loss_limit", CRIT,

@@ -82,19 +82,23 @@ async def test_risk_halt_when_daily_loss_opens_risk_and_loss_limit_then_resume_c
     why = "daily loss 160.00 >= limit 150.28"
     await add(redis, SYS_CONTROL, Control(action=ControlAction.HALT, who="risk-engine", why=why))
     await add(redis, SYS_CONTROL, Control(action=ControlAction.HALT, who="risk-engine", why=why))
+    await add(redis, SYS_CONTROL, Control(action=ControlAction.REDUCE, who="bob", why="exits"))
     await add(redis, SYS_CONTROL, Control(action=ControlAction.RESUME, who="alice", why="ok"))
 
-    async def three() -> bool:
-        return len(await alerts(redis)) >= 3
+    async def four() -> bool:
+        return len(await alerts(redis)) >= 4
 
-    await wait_until(three, what="risk alerts")
+    await wait_until(four, what="risk alerts")
     got = await alerts(redis)
     assert [(a.alert_key, a.state) for a in got] == [
-        ("risk", AlertState.OPEN), ("loss_limit", AlertState.EVENT), ("risk", AlertState.CLOSED),
+        ("risk", AlertState.OPEN), ("loss_limit", AlertState.EVENT),
+        ("risk", AlertState.OPEN), ("risk", AlertState.CLOSED),
     ]  # fmt: skip
     assert got[0].message == f"trading HALTED by risk-engine: {why}"
     assert got[1].severity is AlertSeverity.CRITICAL and why in got[1].message
-    assert got[2].message.startswith("trading resumed by alice: ok after ")
+    assert got[2].message == "trading REDUCING (exits only) by bob: exits"
+    assert got[2].severity is AlertSeverity.WARNING and got[2].opened_at > got[0].opened_at
+    assert got[3].message.startswith("trading resumed by alice: ok after ")
 
 
 async def test_ib_200_when_contract_is_held_alerts_and_when_not_held_stays_quiet(
