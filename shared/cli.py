@@ -191,6 +191,14 @@ def _print_status(status: SystemStatus) -> None:
     typer.echo(f"\n{'STREAM':<17}{'LENGTH':>9}{'GROUPS':>8}{'PENDING':>9}")
     for st in status.streams:
         typer.echo(f"{st.name:<17}{st.length:>9}{len(st.groups):>8}{st.pending:>9}")
+    if status.channels:
+        typer.echo(
+            f"\n{'CHANNEL':<17}{'STATE':<9}{'SENT':>6}{'FAILED':>8}{'QUEUED':>8}  LAST ERROR"
+        )
+        for c in status.channels:
+            typer.echo(
+                f"{c.id:<17}{c.state:<9}{c.sent:>6}{c.failures:>8}{c.queued:>8}  {c.last_error}"
+            )
     typer.echo("\nREDIS " + "  ".join(f"{k}={v}" for k, v in status.redis.items()))
 
 
@@ -231,6 +239,7 @@ def _status_json(result: SystemStatus) -> dict[str, Any]:
             {"name": s.name, "length": s.length, "groups": s.groups} for s in result.streams
         ],
         "redis": result.redis,
+        "channels": [vars(c) for c in result.channels],
     }
 
 

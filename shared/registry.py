@@ -44,6 +44,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("market_data", "services.market_data.main", "bars, sentiment, momentum"),
     ServiceSpec("strategy", "services.strategy.main", "trading cycles, risk, ledger"),
     ServiceSpec("monitor", "services.monitor.main", "dashboard, REST API, metrics"),
+    ServiceSpec("notifier", "services.notifier.main", "alerts to the trader's channels"),
 )
 
 

@@ -436,8 +436,21 @@ class AlertSeverity(StrEnum):
     CRITICAL = "critical"
 
 
+class AlertState(StrEnum):
+    """A condition that opens and later closes, or a one-off event."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    EVENT = "event"
+
+
 class Alert(Schema, frozen=True, kw_only=True):
-    """Something an operator should look at (e.g. ledger and broker disagree)."""
+    """Something an operator should look at (e.g. ledger and broker disagree).
+
+    ``key`` names the condition stably (``gateway``, ``service:strategy``) so the
+    notifier can deduplicate, repeat while it is open and close it with a recovery
+    message; ``opened_at`` (epoch seconds) says since when, for "after 3 m 12 s".
+    """
 
     TYPE: ClassVar[str] = "alert"
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -445,6 +458,14 @@ class Alert(Schema, frozen=True, kw_only=True):
     message: Text
     source: str = ""
     details: dict[str, Text] = {}
+    key: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    state: AlertState = AlertState.EVENT
+    opened_at: Annotated[float, msgspec.Meta(ge=0.0, le=1e11)] = 0.0
+
+    @property
+    def alert_key(self) -> str:
+        """The stable key of the condition (the code when none was given)."""
+        return self.key or self.code
 
 
 def schema_for(type_name: str) -> type[Schema] | None:

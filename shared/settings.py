@@ -169,6 +169,18 @@ class Settings(BaseSettings):
         100, description="IB messages decoded per event-loop turn (0: ib_async's own framing)"
     )
 
+    ib_restart_time: str = Field(
+        "23:45",
+        description="IB Gateway's daily restart (IBC AutoRestartTime), HH:MM America/New_York; "
+        "empty: none",
+    )
+    ib_restart_window_s: PositiveFloat = Field(
+        600.0, description="a disconnect this soon after the restart time is the scheduled one"
+    )
+    ib_login_grace_s: PositiveFloat = Field(
+        300.0, description="after a scheduled restart, alert (approve the login) past this"
+    )
+
     # --- gateway adapter --------------------------------------------------------
     gw_last_ttl_s: PositiveInt = Field(
         3600, description="md:last of a closed line expires after this (reopening keeps it)"
@@ -367,6 +379,44 @@ class Settings(BaseSettings):
         30.0, description="/readyz fails when the newest quote is older than this"
     )
 
+    # --- notifier (alerts to the trader's channels) -------------------------------
+    alert_urls: SecretStr = Field(
+        SecretStr(""),
+        description="Apprise URLs, one per channel, separated by spaces or commas "
+        "(tgram://, ntfy://, mailto://, json://; secret, never shown; empty: no delivery)",
+    )
+    alert_gateway_down_s: PositiveFloat = Field(
+        60.0, description="alert when the gateway (or IB, 1100) is down longer than this"
+    )
+    alert_repeat_s: PositiveFloat = Field(
+        1800.0, description="repeat an open alert this often while it lasts"
+    )
+    alert_dedup_s: PositiveFloat = Field(
+        300.0, description="the same one-off alert (same key) is sent once per this window"
+    )
+    alert_rate_per_min: PositiveInt = Field(
+        20, description="most messages per minute per channel (the rest wait their turn)"
+    )
+    alert_retry_max_s: PositiveFloat = Field(
+        300.0, description="longest wait between retries of a failing channel (doubles)"
+    )
+    alert_send_timeout_s: PositiveFloat = Field(
+        15.0, description="seconds one delivery to one channel may take"
+    )
+    alert_dlq_window_s: PositiveFloat = Field(
+        300.0, description="dead letters are counted over this window"
+    )
+    alert_dlq_threshold: PositiveInt = Field(
+        10, description="dead letters within the window that raise an alert"
+    )
+    alert_fills: bool = Field(False, description="also send a message for every fill")
+    alert_summary_at: str = Field(
+        "16:15", description="daily summary after the NYSE close, HH:MM America/New_York"
+    )
+    alert_watch_interval_s: PositiveFloat = Field(
+        1.0, description="seconds between the notifier's checks (timers, heartbeats, DLQ)"
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
@@ -403,6 +453,25 @@ class Settings(BaseSettings):
                     "'*' is not allowed: every client could then pick its own address"
                 ) from exc
         return ",".join(items)
+
+    @field_validator("alert_urls")
+    @classmethod
+    def _check_alert_urls(cls, value: SecretStr) -> SecretStr:
+        words = [w.strip(",") for w in value.get_secret_value().split() if w.strip(",")]
+        bad = sum(1 for w in words if "://" not in w)
+        if bad:  # never echo the value: it holds tokens
+            raise ValueError(f"{bad} entry(ies) are not URLs like tgram://TOKEN/CHAT_ID")
+        return value
+
+    @field_validator("alert_summary_at", "ib_restart_time")
+    @classmethod
+    def _check_summary_at(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "ib_restart_time":
+            return value
+        hh, sep, mm = value.partition(":")
+        if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ValueError("expected HH:MM (24 h, America/New_York), like 16:15")
+        return f"{int(hh):02d}:{int(mm):02d}"
 
     @field_validator("log_level")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from redis.exceptions import ResponseError
 
 from shared.redis_text import as_str
 from shared.registry import ServiceSpec
-from shared.streams import ALL_STREAMS, service_key
+from shared.streams import ALL_STREAMS, NOTIFIER_CHANNELS, service_key
 
 
 @dataclass
@@ -37,10 +38,23 @@ class StreamRow:
 
 
 @dataclass
+class ChannelRow:
+    """One notifier channel (id only: the URL is a secret) and its delivery health."""
+
+    id: str
+    state: str
+    sent: int = 0
+    failures: int = 0
+    queued: int = 0
+    last_error: str = ""
+
+
+@dataclass
 class SystemStatus:
     services: list[ServiceRow]
     streams: list[StreamRow]
     redis: dict[str, str]
+    channels: list[ChannelRow] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -89,6 +103,28 @@ async def stream_rows(
     return rows
 
 
+async def channel_rows(redis: aioredis.Redis) -> list[ChannelRow]:
+    """The notifier's channels as it last reported them (``notifier:channels``)."""
+    raw: dict[Any, Any] = await redis.hgetall(NOTIFIER_CHANNELS)
+    rows: list[ChannelRow] = []
+    for k, v in sorted(raw.items()):
+        try:
+            h = json.loads(v)
+        except ValueError:
+            continue
+        rows.append(
+            ChannelRow(
+                id=as_str(k),
+                state=str(h.get("state", "")),
+                sent=int(h.get("sent", 0)),
+                failures=int(h.get("failures", 0)),
+                queued=int(h.get("queued", 0)),
+                last_error=str(h.get("last_error", "")),
+            )
+        )
+    return rows
+
+
 async def collect(redis: aioredis.Redis, specs: list[ServiceSpec]) -> SystemStatus:
     info = await redis.info()
     keep = ("redis_version", "uptime_in_seconds", "used_memory_human", "connected_clients",
@@ -97,4 +133,5 @@ async def collect(redis: aioredis.Redis, specs: list[ServiceSpec]) -> SystemStat
         services=await service_rows(redis, specs),
         streams=await stream_rows(redis),
         redis={k: as_str(info.get(k, "")) for k in keep},
+        channels=await channel_rows(redis),
     )

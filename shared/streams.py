@@ -39,6 +39,27 @@ STRATEGY_ORDERS: Final = "strategy:orders"
 STRATEGY_EQUITY: Final = "strategy:equity"
 STRATEGY_DAY: Final = "strategy:day"  # the trading day's opening equity (strategy only)
 
+# notifier: its own delivery state (survives a restart, so nothing is sent twice)
+NOTIFIER_CHANNELS: Final = "notifier:channels"  # hash: channel id -> JSON health
+NOTIFIER_OPEN: Final = "notifier:open"  # hash: alert key -> JSON of the open condition
+NOTIFIER_WATCH: Final = "notifier:watch"  # hash: the watcher's conditions (key -> JSON)
+NOTIFIER_SUMMARY: Final = "notifier:summary"  # string: NY date of the last daily summary
+
+
+def notifier_outbox_key(channel: str) -> str:
+    """List of messages waiting for ``channel`` (oldest first)."""
+    return f"notifier:outbox:{channel}"
+
+
+def notifier_delivery_key(entry_id: str) -> str:
+    """Hash of one sys:alerts entry's delivery per channel (sent / queued / failed)."""
+    return f"notifier:delivery:{entry_id}"
+
+
+def notifier_seen_key(marker: str) -> str:
+    """Dedup marker (SET NX with a TTL): this alert was already queued."""
+    return f"notifier:seen:{marker}"
+
 
 def last_quote_key(symbol: str) -> str:
     """Hash with the latest plain-field quote of ``symbol``."""

@@ -11,6 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from services.monitor import models as m
 from services.monitor import read_market, read_system, read_trading
+from services.monitor.alerts import alert_routes
 from services.monitor.controls import FailureLimiter, authorize, perform
 from services.monitor.live import LiveHub
 from services.monitor.metrics import MonitorMetrics
@@ -192,6 +193,7 @@ def build_router(mon: Monitor, limiter: FailureLimiter) -> APIRouter:  # noqa: C
 
         return EventSourceResponse(gen(), ping=10, send_timeout=30)
 
+    alert_routes(api, redis, mon.ctx, mon.metrics, limiter)
     _control_routes(api, mon, limiter)
     return api
 

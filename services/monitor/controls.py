@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections import deque
+from enum import StrEnum
 
 from fastapi import HTTPException, Request, status
 
@@ -66,7 +67,7 @@ class FailureLimiter:
 
 def authorize(
     request: Request,
-    action: ControlAction,
+    action: StrEnum,
     token: str,
     metrics: MonitorMetrics,
     limiter: FailureLimiter,

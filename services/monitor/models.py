@@ -192,6 +192,45 @@ class Alert(BaseModel):
     source: str = ""
 
 
+class AlertRow(BaseModel):
+    """One sys:alerts entry with its delivery per channel (channel id -> status)."""
+
+    id: str
+    ts: float
+    code: str
+    key: str
+    state: str  # open, closed, event
+    severity: str
+    message: str
+    source: str = ""
+    opened_at: float | None = None
+    details: dict[str, str] = {}
+    delivery: dict[str, str] = {}
+
+
+class ChannelHealth(BaseModel):
+    """A notifier channel by id (never its URL) and how delivery goes."""
+
+    id: str
+    state: str
+    sent: int = 0
+    failures: int = 0
+    queued: int = 0
+    last_error: str = ""
+
+
+class AlertsPanel(BaseModel):
+    now: float
+    open: list[AlertRow]
+    history: list[AlertRow]
+    channels: list[ChannelHealth]
+
+
+class TestAlertResult(BaseModel):
+    entry_id: str
+    key: str
+
+
 class System(BaseModel):
     now: float
     redis: dict[str, str]

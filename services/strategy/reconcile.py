@@ -10,11 +10,12 @@ for ``grace_s`` before it is an alert; when it clears, an info alert says so.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.schemas import AccountSnapshot, Alert, AlertSeverity
+from shared.schemas import AccountSnapshot, Alert, AlertSeverity, AlertState
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Reconciler:
         self.mismatches: list[Mismatch] = []
         self._since: float | None = None
         self._alerted = False
+        self._opened_at = 0.0
         self.checks = 0
 
     def observe(self, mismatches: list[Mismatch], now: float) -> Alert | None:
@@ -59,12 +61,19 @@ class Reconciler:
                     severity=AlertSeverity.INFO,
                     message="ledger and broker account agree again",
                     source="strategy",
+                    key="reconcile",
+                    state=AlertState.CLOSED,
+                    opened_at=self._opened_at,
                 )
             self._alerted = False
         due = self._since is not None and now - self._since >= self.grace_s
         if mismatches and not self._alerted and due:
             self._alerted = True
+            self._opened_at = time.time()  # wall clock: the notifier says "after 3 m 12 s"
             return Alert(
+                key="reconcile",
+                state=AlertState.OPEN,
+                opened_at=self._opened_at,
                 code="reconcile",
                 severity=AlertSeverity.CRITICAL,
                 message=f"ledger and broker account disagree on {len(mismatches)} position(s)",
@@ -110,6 +119,9 @@ class BookReconciler:
                 message=alert.message.replace("broker account", "simulated book"),
                 source=alert.source,
                 details={**alert.details, "account": account.account},
+                key="reconcile:simulated",
+                state=alert.state,
+                opened_at=alert.opened_at,
             )
         return alert
 

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from msgspec.structs import replace
 
 from services.strategy.reconcile import BookReconciler, Mismatch, Reconciler, compare
-from shared.schemas import AccountSnapshot, AlertSeverity, ContractRef, Position, Right, SecType
+from shared.schemas import (
+    AccountSnapshot,
+    AlertSeverity,
+    AlertState,
+    ContractRef,
+    Position,
+    Right,
+    SecType,
+)
 
 CALL = ContractRef(
     symbol="INTC",
@@ -47,6 +55,11 @@ def test_reconcile_when_difference_lasts_past_grace_alerts_once_then_clears() ->
     assert r.observe(diff, 9.0) is None  # not repeated
     cleared = r.observe([], 10.0)
     assert cleared is not None and cleared.severity is AlertSeverity.INFO and r.status == "ok"
+    # One condition for the notifier: opened, then closed, same key and opened_at.
+    assert (alert.key, alert.state, cleared.key, cleared.state) == (
+        "reconcile", AlertState.OPEN, "reconcile", AlertState.CLOSED,
+    )  # fmt: skip
+    assert cleared.opened_at == alert.opened_at > 0
 
 
 def test_reconcile_when_difference_clears_within_grace_stays_silent() -> None:
@@ -73,3 +86,5 @@ def test_reconcile_when_simulated_book_differs_from_ledger_alerts_and_broker_ign
     assert books.observe(account(0), ledger, 3.5) is None and books.status == "mismatch (1)"
     cleared = books.observe(replace(sim_book, positions=account(2).positions), ledger, 4.0)
     assert cleared is not None and cleared.severity is AlertSeverity.INFO and books.status == "ok"
+    assert (alert.key, alert.state) == ("reconcile:simulated", AlertState.OPEN)
+    assert (cleared.key, cleared.state) == ("reconcile:simulated", AlertState.CLOSED)

@@ -327,9 +327,39 @@ function renderSystem(s) {
   const errs = s.ib_errors.map((e) => entryLine(e, e.severity === "warning" || e.code >= 2100 ? "warning" : "error",
     String(e.code), `${e.symbol ? e.symbol + ": " : ""}${e.message}`));
   $("ib-errors").replaceChildren(...(errs.length ? errs : [el("li", { class: "empty", text: "none" })]));
-  const alerts = (s.alerts || []).map((a) => entryLine(a, a.severity === "info" ? "" : a.severity === "critical" ? "error" : "warning",
-    a.code, a.message));
-  $("alerts").replaceChildren(...(alerts.length ? alerts : [el("li", { class: "empty", text: "none" })]));
+}
+
+// ---------- alerts (open conditions first, then history; delivery per channel) ----------
+function alertLine(a, open) {
+  const klass = a.state === "closed" || a.severity === "info" ? "" : a.severity === "critical" ? "error" : "warning";
+  const tag = open ? "OPEN " + a.key : a.state === "closed" ? "RECOVERED " + a.key : a.key;
+  const sent = Object.entries(a.delivery || {}).map(([ch, st]) => `${ch}: ${st}`).join(", ");
+  return entryLine(a, klass, tag, a.message + (sent ? `  [${sent}]` : ""));
+}
+async function loadAlerts() {
+  try {
+    const r = await fetch("/api/alerts?limit=30");
+    if (!r.ok) return;
+    const p = await r.json();
+    const items = [...p.open.map((a) => alertLine(a, true)), ...p.history.map((a) => alertLine(a, false))];
+    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "none" })]));
+    $("alerts-open").textContent = p.open.length;
+    $("alerts-open").className = "count" + (p.open.length ? " bad" : "");
+    $("alert-channels").textContent = p.channels.length
+      ? p.channels.map((c) => `${c.id} ${c.state} (sent ${c.sent}, queued ${c.queued}${c.last_error && c.state !== "ok" ? ", " + c.last_error : ""})`).join(" · ")
+      : "no channel configured (OPTBOT_ALERT_URLS)";
+  } catch (e) { /* the live connection shows the monitor is unreachable */ }
+}
+async function testAlert() {
+  const out = $("test-alert-result");
+  try {
+    const r = await fetch("/api/alerts/test", { method: "POST",
+      headers: { Authorization: "Bearer " + $("ctl-token").value.trim() } });
+    const data = await r.json().catch(() => ({}));
+    out.className = r.ok ? "result ok" : "result err";
+    out.textContent = r.ok ? `test alert added (${data.key})` : `refused (${r.status}): ${typeof data.detail === "string" ? data.detail : "invalid request"}`;
+    loadAlerts();
+  } catch (e) { out.className = "result err"; out.textContent = "monitor unreachable"; }
 }
 
 // ---------- controls ----------
@@ -418,4 +448,7 @@ document.addEventListener("DOMContentLoaded", () => {
   connect();
   setInterval(watchdog, 1000);
   setInterval(loadBars, 30000);
+  $("test-alert").addEventListener("click", testAlert);
+  loadAlerts();
+  setInterval(loadAlerts, 3000);
 });
