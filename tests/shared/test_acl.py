@@ -219,25 +219,31 @@ async def test_monitor_and_operator_when_steering_write_state_and_control_event(
     assert await admin.hget(RISK_STATE, "state") == b"HALTED"
 
 
-async def test_strategy_when_risk_engine_halts_sets_state_and_records_control(
+async def test_strategy_when_risk_engine_reduces_sets_state_and_records_control(
     as_user: Any,
 ) -> None:
-    from services.strategy.desk import Desk
-    from services.strategy.risk import RiskState
+    from decimal import Decimal
 
-    desk = Desk.__new__(Desk)  # set_state needs only these collaborators
+    from services.strategy.desk import Books, Desk
+    from services.strategy.ledger import Ledger
+    from services.strategy.market import MarketView
+    from services.strategy.orders import OrderBook
+    from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
+
     strategy = as_user("strategy")
-    desk.redis = strategy
-    desk.pub = Publisher(strategy, load_settings(), src="strategy/t")
-    desk.books = _Books()  # type: ignore[assignment]
-    await desk.set_state(RiskState.HALTED, "daily loss", "risk-engine")
+    settings = load_settings()
+    books = Books(Ledger(Decimal(1000)), OrderBook(), MarketView(), RiskStatus(RiskState.ACTIVE))
+    desk = Desk(
+        books,
+        risk=RiskEngine(RiskLimits()),
+        publisher=Publisher(strategy, settings, src="strategy/t"),
+        redis=strategy,
+        settings=settings,
+    )
+    await desk.set_state(RiskState.REDUCING, "daily loss", "risk-engine", breach_day="2026-12-02")
     admin = as_user(OPERATOR)
-    assert await admin.hget(RISK_STATE, "state") == b"HALTED"
+    assert await admin.hget(RISK_STATE, "state") == b"REDUCING"
     assert await admin.xlen(SYS_CONTROL) == 1
-
-
-class _Books:
-    status: Any = None
 
 
 async def test_consumer_when_entry_is_poison_each_service_dead_letters_it(as_user: Any) -> None:
