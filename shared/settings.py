@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     sim_host: str = Field("127.0.0.1", description="simulator bind address")
     sim_port: Port = Field(4102, description="simulator API port")
     sim_control_port: Port = Field(4103, description="simulator fault-control port")
+    sim_control_host: str = Field(
+        "127.0.0.1",
+        description="fault-control bind address (unauthenticated: keep it on loopback)",
+    )
     sim_seed: NonNegInt = Field(7, description="seed of the simulated market")
     sim_tick_interval_s: NonNegFloat = Field(0.25, description="seconds between market steps")
     sim_time_scale: PositiveFloat = Field(

@@ -16,6 +16,7 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 4102
     control_port: int | None = None  # None: no control channel; 0: ephemeral port
+    control_host: str = "127.0.0.1"  # unauthenticated: loopback unless asked otherwise
     seed: int = 42
     tick_interval: float = 0.25  # seconds between market steps (0 = manual stepping)
     time_scale: float = 1.0  # simulated seconds per real second

@@ -73,14 +73,15 @@ class Simulator:
         """Listen for API clients (and control commands) and start the market clock."""
         await self._listen(self.config.port)
         if self.config.control_port is not None:
-            await self._control.start(self.config.host, self.config.control_port)
+            await self._control.start(self.config.control_host, self.config.control_port)
         if self.config.tick_interval > 0 or self.config.flood_ticks_per_sec > 0:
             self._ticker = asyncio.create_task(self._run_clock())
         log.info(
-            "tws simulator listening on %s:%s (seed %s, control port %s)",
+            "tws simulator listening on %s:%s (seed %s, control %s:%s)",
             self.config.host,
             self.port,
             self.config.seed,
+            self.config.control_host,
             self.control_port,
         )
 

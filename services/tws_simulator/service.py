@@ -18,6 +18,7 @@ def config_from(settings: Settings) -> SimConfig:
         host=settings.sim_host,
         port=settings.sim_port,
         control_port=settings.sim_control_port,
+        control_host=settings.sim_control_host,
         seed=settings.sim_seed,
         tick_interval=settings.sim_tick_interval_s,
         time_scale=settings.sim_time_scale,

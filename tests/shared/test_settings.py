@@ -92,6 +92,7 @@ FREE_TEXT = {
     "ib_host",
     "ib_password",
     "sim_host",
+    "sim_control_host",
     "sim_account",
     "monitor_host",
     "control_token",
