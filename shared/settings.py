@@ -77,6 +77,8 @@ NonNegFloat = Annotated[float, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_SIM_PHASE = r"(trending_up|trending_down|choppy):[0-9]+(\.[0-9]+)?"
+_SIM_SCHEDULE = rf"^(demo|off|{_SIM_PHASE}(,{_SIM_PHASE})*)$"
 IB_BAR_SECONDS = frozenset({5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600})
 
 
@@ -195,6 +197,11 @@ class Settings(BaseSettings):
     )
     sim_regime: SimRegime = Field(
         SimRegime.CHOPPY, description="starting regime: trending_up, trending_down or choppy"
+    )
+    sim_schedule: Annotated[str, Field(pattern=_SIM_SCHEDULE)] = Field(
+        "demo",
+        description="regime schedule: demo (whole loop in ~3 min, exaggerated trends), "
+        "off (hold OPTBOT_SIM_REGIME) or regime:seconds,... (simulated seconds)",
     )
     sim_account: str = Field("DU1234567", description="simulated (paper) account id")
     sim_net_liquidation: PositiveFloat = Field(3756.96, description="simulated starting equity")
