@@ -6,8 +6,9 @@ entry fills, the position is marked, a sell-off flips sentiment and the position
 is closed, then the mirror image). To fit a trading day's story into minutes, its
 trends are deliberately exaggerated (the market factor drifts ±24-36 %/h instead
 of the regimes' ±1.5 %/h), and two cheap "leaders" (INTC, BAC: options a small
-account can afford) move harder than the market in each trend, so the momentum
-screen ranks them first. Volatility is untouched (the diffusion stays on the one
+account can afford) run ±180 %/h (3 %/min) in each trend, so the momentum screen
+ranks them first and a position entered with the trend reaches its take-profit
+before the trend turns. Volatility is untouched (the diffusion stays on the one
 calendar clock; see market.py). ``off`` pins the starting regime, with realistic
 drift; a custom schedule is ``regime:seconds[,regime:seconds...]``.
 """
@@ -37,11 +38,11 @@ class Phase:
 LEADERS = ("INTC", "BAC")
 
 DEMO_PHASES: tuple[Phase, ...] = (
-    Phase(Regime.TRENDING_UP, 75.0, 0.24, LEADERS, 0.60),
-    Phase(Regime.TRENDING_DOWN, 120.0, -0.36, LEADERS, -0.90),
+    Phase(Regime.TRENDING_UP, 150.0, 0.24, LEADERS, 1.8),
+    Phase(Regime.TRENDING_DOWN, 180.0, -0.36, LEADERS, -1.8),
     Phase(Regime.CHOPPY, 60.0, 0.0),
-    Phase(Regime.TRENDING_DOWN, 75.0, -0.24, LEADERS, -0.60),
-    Phase(Regime.TRENDING_UP, 120.0, 0.36, LEADERS, 0.90),
+    Phase(Regime.TRENDING_DOWN, 150.0, -0.24, LEADERS, -1.8),
+    Phase(Regime.TRENDING_UP, 180.0, 0.36, LEADERS, 1.8),
     Phase(Regime.CHOPPY, 60.0, 0.0),
 )
 
