@@ -436,7 +436,8 @@ def sim_fault(
 
     settings = _settings()
     try:
-        host = "127.0.0.1" if settings.sim_host in ("0.0.0.0", "::") else settings.sim_host
+        bound = settings.sim_control_host
+        host = "127.0.0.1" if bound in ("0.0.0.0", "::") else bound
         reply = send_fault(host, settings.sim_control_port, command, **_parse_args(args or []))
     except OSError as exc:
         port = settings.sim_control_port

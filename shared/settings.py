@@ -81,6 +81,8 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 MIN_TOKEN_CHARS = 24  # ~144 bits of token_urlsafe: guessing is hopeless, lockout or not
+_SIM_PHASE = r"(trending_up|trending_down|choppy):[0-9]+(\.[0-9]+)?"
+_SIM_SCHEDULE = rf"^(demo|off|{_SIM_PHASE}(,{_SIM_PHASE})*)$"
 IB_BAR_SECONDS = frozenset({5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600})
 
 
@@ -209,6 +211,10 @@ class Settings(BaseSettings):
     sim_host: str = Field("127.0.0.1", description="simulator bind address")
     sim_port: Port = Field(4102, description="simulator API port")
     sim_control_port: Port = Field(4103, description="simulator fault-control port")
+    sim_control_host: str = Field(
+        "127.0.0.1",
+        description="fault-control bind address (unauthenticated: keep it on loopback)",
+    )
     sim_seed: NonNegInt = Field(7, description="seed of the simulated market")
     sim_tick_interval_s: NonNegFloat = Field(0.25, description="seconds between market steps")
     sim_time_scale: PositiveFloat = Field(
@@ -216,6 +222,11 @@ class Settings(BaseSettings):
     )
     sim_regime: SimRegime = Field(
         SimRegime.CHOPPY, description="starting regime: trending_up, trending_down or choppy"
+    )
+    sim_schedule: Annotated[str, Field(pattern=_SIM_SCHEDULE)] = Field(
+        "demo",
+        description="regime schedule: demo (whole loop in ~3 min, exaggerated trends), "
+        "off (hold OPTBOT_SIM_REGIME) or regime:seconds,... (simulated seconds)",
     )
     sim_account: str = Field("DU1234567", description="simulated (paper) account id")
     sim_net_liquidation: PositiveFloat = Field(3756.96, description="simulated starting equity")

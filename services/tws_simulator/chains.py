@@ -1,7 +1,8 @@
 """Option chain shape: which expirations and strikes exist for an underlying.
 
 Derived from the calendar date and the reference price only, so the same
-contract keeps the same conId across restarts on the same day.
+contract keeps the same conId across restarts on the same day. An expiration
+whose Friday is an NYSE holiday moves to the business day before (``nyse.py``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+
+from .nyse import expiry_day
 
 WEEKLIES = 8
 MONTHLIES = 4
@@ -45,7 +48,8 @@ def _third_friday(year: int, month: int) -> dt.date:
 
 
 def expirations(today: dt.date) -> tuple[str, ...]:
-    """Weekly Fridays for ~8 weeks, then a few monthly (3rd Friday) expirations."""
+    """Weekly Fridays for ~8 weeks, then a few monthly (3rd Friday) expirations;
+    a Friday that is an exchange holiday expires on the session before."""
     days_to_friday = (4 - today.weekday()) % 7 or 7
     fridays = [today + dt.timedelta(days=days_to_friday + 7 * i) for i in range(WEEKLIES)]
     last = fridays[-1]
@@ -58,7 +62,7 @@ def expirations(today: dt.date) -> tuple[str, ...]:
         month += 1
         if month > 12:
             year, month = year + 1, 1
-    return tuple(d.strftime("%Y%m%d") for d in fridays + monthlies)
+    return tuple(expiry_day(d).strftime("%Y%m%d") for d in fridays + monthlies)
 
 
 def strikes(price: float, etf: bool) -> tuple[float, ...]:

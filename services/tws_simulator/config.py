@@ -16,6 +16,7 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 4102
     control_port: int | None = None  # None: no control channel; 0: ephemeral port
+    control_host: str = "127.0.0.1"  # unauthenticated: loopback unless asked otherwise
     seed: int = 42
     tick_interval: float = 0.25  # seconds between market steps (0 = manual stepping)
     time_scale: float = 1.0  # simulated seconds per real second
@@ -25,7 +26,12 @@ class SimConfig:
     market_data_lines: int = 100  # concurrent streaming lines before error 101
     unsubscribed_symbols: frozenset[str] = field(default_factory=frozenset)  # error 354
     delayed_only_symbols: frozenset[str] = field(default_factory=frozenset)  # error 10167
-    regime_period: float = 1800.0  # simulated seconds between scheduled regime draws
+    # "always": a 24/7 market (the demo); "regular": closed outside NYSE sessions, with
+    # an overnight gap at the open (options keep decaying: one calendar clock).
+    market_hours: str = "always"
+    regime_period: float = 1800.0  # simulated seconds between random regime draws (0: pinned)
+    # "off": no schedule (regime_period applies); "demo" or "regime:seconds,...": see schedule.py
+    schedule: str = "off"
     initial_regime: str = "choppy"
     flood_ticks_per_sec: int = 0  # >0: benchmark mode, N tick messages/s over all lines
     # >0: pace market steps so all open lines together send about N quotes/s (a step

@@ -1,11 +1,16 @@
-"""Control channel for a running simulator: newline-delimited JSON over TCP on 127.0.0.1.
+"""Control channel for a running simulator: newline-delimited JSON over TCP.
+
+It is unauthenticated, so it binds ``SimConfig.control_host`` (127.0.0.1 unless
+configured otherwise), never the API host that compose opens to every container.
 
 Request:  {"command": "connectivity_lost"}            (one JSON object per line)
 Reply:    {"ok": true, "result": ...} or {"ok": false, "error": "..."}
 
 Commands: status, drop_all, connectivity_lost, connectivity_restored
-(data_maintained: bool), restart (downtime: float), delay (ms: float), malformed,
-regime (name: str), step (n: int).
+(data_maintained: bool), restart (downtime: 0-30 s), delay (ms: 0-10000), malformed,
+regime (name: trending_up, trending_down, choppy or schedule), step (n: 1-1000).
+Every argument is checked against its bounds: an unknown argument, a wrong type or
+an out-of-range value is refused with a clear error and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +29,69 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("optbot.tws_simulator")
 MAX_LINE = 64 * 1024
+MAX_DELAY_MS = 10_000.0  # beyond this every client times out: use drop_all instead
+MAX_DOWNTIME_S = 30.0
+MAX_STEPS = 1_000  # steps run inline on the event loop: keep one command well under 1 s
+
+ARGS: dict[str, frozenset[str]] = {
+    "status": frozenset(),
+    "drop_all": frozenset(),
+    "connectivity_lost": frozenset(),
+    "connectivity_restored": frozenset({"data_maintained"}),
+    "restart": frozenset({"downtime"}),
+    "delay": frozenset({"ms"}),
+    "malformed": frozenset(),
+    "regime": frozenset({"name"}),
+    "step": frozenset({"n"}),
+}
+
+
+class FaultArgumentError(ValueError):
+    """A control command argument that is missing, of the wrong type or out of range."""
+
+
+def number(args: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    """A finite JSON number within [lo, hi] (booleans and strings are refused)."""
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FaultArgumentError(f"{key} must be a number, got {value!r}")
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise FaultArgumentError(f"{key} must be between {lo:g} and {hi:g}, got {value!r}")
+    return float(value)
+
+
+def integer(args: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    """A whole JSON number within [lo, hi]."""
+    value = number(args, key, default, lo, hi)
+    if value != int(value):
+        raise FaultArgumentError(f"{key} must be a whole number, got {args[key]!r}")
+    return int(value)
+
+
+def flag(args: dict[str, Any], key: str, default: bool) -> bool:
+    """A JSON boolean (the CLI turns ``key=false`` into one); "false" is not True."""
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise FaultArgumentError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def text(args: dict[str, Any], key: str) -> str:
+    """A required JSON string."""
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise FaultArgumentError(f"{key} is required and must be a string, got {value!r}")
+    return value
+
+
+def check_names(command: str, args: dict[str, Any]) -> None:
+    """Refuse unknown commands and arguments before anything runs."""
+    if command not in ARGS:
+        raise ValueError(f"unknown command {command!r}; known: {', '.join(ARGS)}")
+    unknown = sorted(set(args) - ARGS[command])
+    if unknown:
+        allowed = ", ".join(sorted(ARGS[command])) or "none"
+        raise FaultArgumentError(f"{command}: unknown argument(s) {unknown}; allowed: {allowed}")
 
 
 class ControlServer:
@@ -69,23 +138,23 @@ class ControlServer:
         """Dispatch one command to the Simulator's fault API."""
         sim = self.sim
         log.info("control command %s %s", command, args)
+        check_names(command, args)
         if command == "restart":
-            await sim.restart(args.get("downtime"))
+            default = sim.config.restart_downtime
+            await sim.restart(number(args, "downtime", default, 0.0, MAX_DOWNTIME_S))
             return sim.port
         simple: dict[str, Callable[[], object]] = {
             "status": lambda: sim.status(),
             "drop_all": lambda: sim.drop_all(),
             "connectivity_lost": lambda: sim.connectivity_lost(),
             "connectivity_restored": lambda: sim.connectivity_restored(
-                bool(args.get("data_maintained", True))
+                flag(args, "data_maintained", True)
             ),
-            "delay": lambda: sim.set_reply_delay(float(args.get("ms", 0))),
+            "delay": lambda: sim.set_reply_delay(number(args, "ms", 0.0, 0.0, MAX_DELAY_MS)),
             "malformed": lambda: sim.send_malformed(),
-            "regime": lambda: sim.force_regime(str(args["name"])).value,
-            "step": lambda: sim.step(int(args.get("n", 1))),
+            "regime": lambda: sim.force_regime(text(args, "name")).value,
+            "step": lambda: sim.step(integer(args, "n", 1, 1, MAX_STEPS)),
         }
-        if command not in simple:
-            raise ValueError(f"unknown command {command!r}; known: restart, {', '.join(simple)}")
         return simple[command]()
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .bars import Bar
-from .market import TRADING_YEAR_SECONDS, VIX_REF, Market
+from .market import VIX_REF, YEAR_SECONDS, Market, factor_loadings
 from .symbols import BY_SYMBOL, SPECS
 
 HISTORY_DAYS = 120
@@ -93,11 +93,10 @@ class History:
             )
         spec = BY_SYMBOL[symbol]
         idx = [s.symbol for s in SPECS].index(symbol) + 1
-        scale = math.sqrt(60 / TRADING_YEAR_SECONDS)
-        market_vol = SPECS[0].vol
-        idio = math.sqrt(max(spec.vol**2 - (spec.beta * market_vol) ** 2, (0.3 * spec.vol) ** 2))
+        load_m, load_i = factor_loadings(SPECS)
+        sd = spec.iv * math.sqrt(60 / YEAR_SECONDS)  # the live path's clock and volatility
         z = np.random.default_rng([self.seed, idx, 1]).standard_normal(HISTORY_MINUTES)
-        returns = spec.beta * market_vol * scale * self._market_z + idio * scale * z
+        returns = sd * (load_m[idx - 1] * self._market_z + load_i[idx - 1] * z)
         start = math.log(spec.price)
         return np.concatenate(([start], start - np.cumsum(returns)))
 
@@ -131,8 +130,10 @@ class History:
         wiggle = np.abs(np.sin(ks * 12.9898 + self.seed)) * 0.0006
         highs = np.maximum(opens, closes) * (1 + wiggle)
         lows = np.minimum(opens, closes) * (1 - wiggle[::-1])
-        volume = 0.0 if symbol == "VIX" else 1.0
-        vols = (np.abs(np.cos(ks * 78.233 + self.seed)) * 20000 + 1000) * volume
+        # Same scale as the live minutes (one print per step): a momentum screen
+        # comparing recent (live) volume with older (history) volume sees no false surge.
+        volume = 0.0 if symbol == "VIX" else self.market.minute_volume()
+        vols = (0.5 + np.abs(np.cos(ks * 78.233 + self.seed))) / (0.5 + 2 / math.pi) * volume
         times = (self.anchor - ks * 60).astype(float)
         return times, opens, highs, lows, closes, vols
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
 
 from .contracts import Instrument
 from .greeks import Greeks, black_scholes, smile_iv
-from .market import VIX_REF, Market, Quote
+from .market import YEAR_SECONDS, Market, Quote, atm_vol
+from .nyse import expiry_epoch
 from .symbols import BY_SYMBOL
-
-YEAR_SECONDS = 365 * 86400
 
 
 @dataclass(slots=True)
@@ -23,12 +21,6 @@ class OptionQuote:
     bid_iv: float
     ask_iv: float
     underlying: float
-
-
-def expiry_epoch(expiry: str) -> float:
-    """Expiration at 16:00 New York (20:00 UTC, close enough for pricing)."""
-    d = dt.datetime.strptime(expiry, "%Y%m%d").replace(hour=20, tzinfo=dt.UTC)
-    return d.timestamp()
 
 
 def option_spread(price: float, etf: bool, moneyness: float) -> float:
@@ -44,6 +36,10 @@ class OptionPricer:
         self.market = market
         self._cache: dict[int, tuple[int, OptionQuote]] = {}
 
+    def atm_iv(self, symbol: str) -> float:
+        """At-the-money implied volatility now: the volatility the path diffuses at."""
+        return atm_vol(BY_SYMBOL[symbol], self.market.price("VIX"))
+
     def quote(self, inst: Instrument) -> OptionQuote:
         hit = self._cache.get(inst.con_id)
         if hit is not None and hit[0] == self.market.steps:
@@ -56,8 +52,7 @@ class OptionPricer:
         spec = BY_SYMBOL[inst.symbol]
         spot = self.market.price(inst.symbol)
         years = max((expiry_epoch(inst.expiry) - self.market.now()) / YEAR_SECONDS, 1e-5)
-        atm = spec.iv * (self.market.price("VIX") / VIX_REF) ** 0.7
-        iv = smile_iv(atm, spot, inst.strike, years)
+        iv = smile_iv(self.atm_iv(inst.symbol), spot, inst.strike, years)
         g = black_scholes(spot, inst.strike, years, iv, inst.right == "C")
         spread = option_spread(g.price, spec.etf, math.log(inst.strike / spot))
         bid = max(0.0, round(g.price - spread / 2, 2))

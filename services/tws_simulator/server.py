@@ -15,10 +15,12 @@ from .contracts import Instrument, Universe
 from .faults import ControlServer
 from .history import History
 from .market import Market, Quote
+from .nyse import sessions
 from .options import OptionPricer
 from .orders import OrderBook
 from .protocol import Out, error_frame, frame, prefix
 from .regimes import Regime, parse_regime
+from .schedule import parse_schedule
 from .session import Session
 from .ticks import quote_frames
 
@@ -30,6 +32,7 @@ RESTORED_KEPT = (
     "Connectivity between IB and Trader Workstation has been restored - data maintained."
 )
 FLOOD_BATCH_SECONDS = 0.01
+HOURS = ("always", "regular")
 
 
 class Simulator:
@@ -39,8 +42,16 @@ class Simulator:
         self.config = cfg = config or SimConfig()
         start = time.time()
         self.universe = Universe(dt.datetime.fromtimestamp(start, dt.UTC).date())
+        if cfg.market_hours not in HOURS:
+            raise ValueError(f"market_hours must be one of {HOURS}, got {cfg.market_hours!r}")
         self.market = Market(
-            cfg.seed, cfg.step_seconds, start, parse_regime(cfg.initial_regime), cfg.regime_period
+            cfg.seed,
+            cfg.step_seconds,
+            start,
+            parse_regime(cfg.initial_regime),
+            cfg.regime_period,
+            sessions() if cfg.market_hours == "regular" else None,
+            parse_schedule(cfg.schedule),
         )
         self.pricer = OptionPricer(self.market)
         self.history = History(cfg.seed, self.market)
@@ -74,14 +85,15 @@ class Simulator:
         """Listen for API clients (and control commands) and start the market clock."""
         await self._listen(self.config.port)
         if self.config.control_port is not None:
-            await self._control.start(self.config.host, self.config.control_port)
+            await self._control.start(self.config.control_host, self.config.control_port)
         if self.config.tick_interval > 0 or self.config.flood_ticks_per_sec > 0:
             self._ticker = asyncio.create_task(self._run_clock())
         log.info(
-            "tws simulator listening on %s:%s (seed %s, control port %s)",
+            "tws simulator listening on %s:%s (seed %s, control %s:%s)",
             self.config.host,
             self.port,
             self.config.seed,
+            self.config.control_host,
             self.control_port,
         )
 
@@ -287,7 +299,12 @@ class Simulator:
         log.warning("fault: sent a malformed frame to %d clients", len(self._all))
 
     def force_regime(self, name: str | Regime) -> Regime:
-        """Switch the market regime now (trending_up / trending_down / choppy)."""
+        """Switch the market regime now and hold it (trending_up / trending_down /
+        choppy), or ``schedule``: follow the regime schedule again."""
+        if name == "schedule":
+            self.market.resume_schedule()
+            log.warning("fault: regime schedule resumed at %s", self.market.regime.value)
+            return self.market.regime
         regime = name if isinstance(name, Regime) else parse_regime(name)
         self.market.force_regime(regime)
         log.warning("fault: regime forced to %s", regime.value)
@@ -300,12 +317,20 @@ class Simulator:
             "clients": sorted(self.sessions),
             "steps": self.market.steps,
             "regime": self.market.regime.value,
+            "schedule": _schedule_state(self.market),
             "paused": self.data_paused,
+            "market_open": self.market.open,
             "reply_delay_ms": self.reply_delay * 1000,
             "spy": round(self.market.price("SPY"), 2),
             "vix": self.market.price("VIX"),
             "net_liquidation": round(self.account.cash + self.account.market_value(self.mark), 2),
         }
+
+
+def _schedule_state(market: Market) -> str:
+    if not market.schedule:
+        return "off"
+    return "pinned" if market.pinned else "running"
 
 
 def _server_time() -> str:

@@ -10,7 +10,7 @@ from services.tws_simulator.config import SimConfig
 from services.tws_simulator.server import Simulator
 from shared.aio import sleep_or_stop
 from shared.runner import ServiceContext
-from shared.settings import Settings
+from shared.settings import MarketHours, Settings
 
 
 def config_from(settings: Settings) -> SimConfig:
@@ -18,10 +18,15 @@ def config_from(settings: Settings) -> SimConfig:
         host=settings.sim_host,
         port=settings.sim_port,
         control_port=settings.sim_control_port,
+        control_host=settings.sim_control_host,
         seed=settings.sim_seed,
         tick_interval=settings.sim_tick_interval_s,
         time_scale=settings.sim_time_scale,
         initial_regime=settings.sim_regime.value,
+        schedule=settings.sim_schedule,
+        regime_period=0,  # the schedule (or, with "off", the pinned regime) decides
+        # one knob: the simulator keeps the hours market_data screens (extended = regular)
+        market_hours="always" if settings.md_market_hours is MarketHours.ALWAYS else "regular",
         account_id=settings.sim_account,
         net_liquidation=settings.sim_net_liquidation,
     )

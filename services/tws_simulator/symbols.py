@@ -15,7 +15,7 @@ class SymbolSpec:
 
     symbol: str
     price: float  # reference spot at simulator start
-    vol: float  # annualised realised volatility
+    vol: float  # VIX only (its own volatility); underlyings diffuse at ``iv`` (market.py)
     beta: float  # loading on the market (SPY) factor
     iv: float  # at-the-money implied volatility when VIX is at its reference level
     primary: str

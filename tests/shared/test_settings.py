@@ -91,6 +91,7 @@ FREE_TEXT = {
     "instance",
     "ib_host",
     "sim_host",
+    "sim_control_host",
     "sim_account",
     "monitor_host",
     "control_token",

@@ -18,10 +18,13 @@ async def _ticks(make_sim: MakeSim, connect: Connect, seed: int, client_id: int)
     spy = Stock("SPY", "SMART", "USD")
     await client.ib.qualifyContractsAsync(spy)
     ticker = client.ib.reqMktData(spy)
+    # ticker.ticks holds only the latest batch (it depends on TCP framing): collect all
+    seen: list[tuple[int, float, float]] = []
+    ticker.updateEvent += lambda t: seen.extend((x.tickType, x.price, x.size) for x in t.ticks)
     await until(lambda: ticker.bid > 0)
     sim.step(30)
     await until(lambda: ticker.volume == sim.market.quotes["SPY"].volume)
-    return [(t.tickType, t.price, t.size) for t in ticker.ticks]
+    return seen
 
 
 async def test_ticks_when_same_seed_are_identical(make_sim: MakeSim, connect: Connect) -> None:
