@@ -293,6 +293,11 @@ class Settings(BaseSettings):
     strat_chain_max_contracts: PositiveInt = Field(
         24, description="strategy: most options a chain request asks for (each is a line)"
     )
+    strat_reentry_cooldown_s: NonNegFloat = Field(
+        900.0,
+        description="strategy: seconds after a losing round trip before the same underlying "
+        "may be entered again (0: no cooldown)",
+    )
     strat_chain_cooldown_s: NonNegFloat = Field(
         300.0,
         description="strategy: seconds before asking again for the chain of a symbol found "

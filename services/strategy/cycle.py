@@ -137,7 +137,23 @@ class Cycles:
                 return f"already holding {h.contract.key} x{h.qty}"
         if self.books.orders.has_entry_for(symbol):
             return f"an entry order for {symbol} is working"
-        return None
+        return self._reentry_wait(symbol)
+
+    def _reentry_wait(self, symbol: str) -> str | None:
+        """After a losing round trip the same underlying rests: in a sell-off, buying the
+        dip again right after a stop-loss is how one loss becomes several."""
+        last = self.books.ledger.closed.get(symbol)
+        wait = self.s.strat_reentry_cooldown_s
+        if last is None or last.pnl >= 0 or wait <= 0:
+            return None
+        until = last.ts_ns / 1e9 + wait
+        if self.wall_clock() >= until:
+            return None
+        at = dt.datetime.fromtimestamp(until, dt.UTC)
+        return (
+            f"re-entry cooldown: {symbol}'s last round trip lost {fmt(-last.pnl)}; "
+            f"no new entry before {at:%H:%M:%S} UTC"
+        )
 
     @staticmethod
     def _context(cycle: str, cand: Candidate) -> Context:

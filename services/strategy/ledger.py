@@ -68,6 +68,14 @@ FILL_KINDS = frozenset({OrderEventKind.FILL, OrderEventKind.PARTIAL, OrderEventK
 
 
 @dataclass(frozen=True, slots=True)
+class Closed:
+    """The last round trip of an underlying: when it ended and what it made, net."""
+
+    ts_ns: int
+    pnl: Decimal  # realized less commissions over the position's life
+
+
+@dataclass(frozen=True, slots=True)
 class Fill:
     client_order_id: str
     contract: ContractRef
@@ -119,6 +127,7 @@ class Ledger:
     day_realized: dict[dt.date, Decimal] = field(default_factory=dict)
     day_commissions: dict[dt.date, Decimal] = field(default_factory=dict)
     fills: int = 0
+    closed: dict[str, Closed] = field(default_factory=dict)  # by underlying symbol
     _seen: set[str] = field(default_factory=set)
 
     @property
@@ -159,6 +168,8 @@ class Ledger:
         pos.realized += realized
         self.day_realized[day] = self.day_realized.get(day, ZERO) + realized
         if pos.qty == 0:
+            closed = Closed(fill.ts_ns, pos.realized - pos.commissions)
+            self.closed[fill.contract.symbol] = closed
             del self.positions[key]
         return True
 

@@ -295,3 +295,30 @@ async def test_equity_when_broker_snapshot_arrives_ledger_sizing_and_limits_use_
     assert (fields["opening_equity"], fields["equity_source"]) == ("1000000.00", "broker")
     assert fields["daily_loss_limit"] == "40000.00"
     assert fields["starting_cash"] == "1000000.00"
+
+
+async def test_entry_when_last_round_trip_lost_waits_out_the_reentry_cooldown(
+    rig: Rig, settings: Settings
+) -> None:
+    await hold_long(rig, 1.00)
+    rig.quote(0.60, 0.64)  # stop-loss on the bid: -40 %
+    await rig.tick()
+    (exit_order,) = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    rig.event(OrderEvent(client_order_id=exit_order.client_order_id, kind=OrderEventKind.ACK))
+    rig.fill(exit_order.client_order_id, Action.SELL, 1, 0.60, 1, 0)
+    assert not rig.books.ledger.positions
+    reason = rig.cycles._occupied("INTC")
+    assert reason is not None and reason.startswith("re-entry cooldown: INTC's last round trip")
+    assert rig.cycles._occupied("BAC") is None  # other underlyings are not held back
+    rig.clock[0] += settings.strat_reentry_cooldown_s + 1
+    assert rig.cycles._occupied("INTC") is None
+
+
+async def test_entry_when_last_round_trip_won_is_not_held_back(rig: Rig) -> None:
+    await hold_long(rig, 1.00)
+    rig.quote(1.60, 1.64)  # take-profit on the bid: +60 %
+    await rig.tick()
+    (exit_order,) = [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
+    rig.event(OrderEvent(client_order_id=exit_order.client_order_id, kind=OrderEventKind.ACK))
+    rig.fill(exit_order.client_order_id, Action.SELL, 1, 1.60, 1, 0)
+    assert rig.cycles._occupied("INTC") is None
