@@ -78,7 +78,7 @@ async def subscribed(
         redis, settings, Subscribe(contracts=[ContractRef(symbol="SPY"), ContractRef(symbol="QQQ")])
     )
     await wait_until(lambda: len(adapter.adapter.subs.open) == 2, timeout=3)
-    await wait_until(lambda: says_connected(redis), timeout=2, what="CONNECTED on gw:status")
+    await wait_until(lambda: says_connected(redis), timeout=5, what="CONNECTED on gw:status")
     return adapter
 
 
@@ -124,7 +124,7 @@ async def test_reconnect_when_simulator_drops_connection_resubscribes_same_lines
         ok = ConnState.DISCONNECTED in states and states[-1] is ConnState.CONNECTED
         return states if ok else []
 
-    await wait_until(down_then_connected, timeout=2, what="DISCONNECTED, then CONNECTED")
+    await wait_until(down_then_connected, timeout=5, what="DISCONNECTED, then CONNECTED")
     print(f"quotes again {took:.2f}s after the drop")
 
 
@@ -205,7 +205,7 @@ async def test_receive_when_malformed_frame_arrives_adapter_keeps_streaming_on_s
     def decoded() -> bool:  # ib_async logs the frame it could not handle: it has read it
         return any("garbage" in r.getMessage() for r in caplog.records)
 
-    await wait_until(decoded, timeout=2, what="the malformed frame decoded")
+    await wait_until(decoded, timeout=5, what="the malformed frame decoded")
     await quotes_flow_again(redis)
     assert adapter.adapter.conn.connects == 1, "the IB connection was reopened"
     assert sim.sessions.get(1) is session and not session.closed

@@ -167,7 +167,7 @@ async def test_post_when_redis_refuses_retries_until_written_then_commits(
     journal = OrderJournal(await refusing.login(*NO_SCRIPTS), "gateway_adapter/t", maxlen=1000)
     cash = Cash(1000, -250)
     journal.post(Write([ev("c1", OrderEventKind.FILL)], book=cash))
-    await wait_until(lambda: len(cash.staged) >= 2, timeout=3, what="a retry")
+    await wait_until(lambda: len(cash.staged) >= 2, timeout=5, what="a retry")
     assert cash.cash == 1000 and await events(redis) == []
     await refusing.allow("+eval", "+evalsha")
     await journal.drain()
@@ -205,7 +205,7 @@ async def test_record_when_earlier_post_still_retrying_waits_for_it(
     async def refused_twice() -> bool:
         return await refusing.refusals() >= 2
 
-    await wait_until(refused_twice, timeout=3, what="the post refused and retried")
+    await wait_until(refused_twice, timeout=5, what="the post refused and retried")
     assert not recorded.done() and await events(redis) == []
     await refusing.allow(f"~{WORKING}")
     assert await asyncio.wait_for(recorded, 5)

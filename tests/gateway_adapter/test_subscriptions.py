@@ -129,7 +129,7 @@ async def test_subscribe_when_connected_opens_one_line_and_persists_desired(
     await rig.connect()
     refused = await rig.subs.subscribe([SPY, SPY], 5, requester="watch")
     assert refused == {} and set(rig.subs.open) == {"SPY"}
-    await wait_until(lambda: rig.lines() == ["SPY"], timeout=2, what="one SPY line")
+    await wait_until(lambda: rig.lines() == ["SPY"], timeout=5, what="one SPY line")
     assert await desired_in_redis(redis) == {"SPY"}
     assert rig.subs.desired["SPY"].requesters == ("watch",)
 
@@ -141,7 +141,7 @@ async def test_subscribe_when_disconnected_persists_and_connect_opens_it(
     assert await rig.subs.subscribe([SPY], 5) == {}
     assert rig.subs.open == {} and await desired_in_redis(redis) == {"SPY"}
     await rig.connect()
-    await wait_until(lambda: rig.lines() == ["SPY"], timeout=2, what="SPY opened on connect")
+    await wait_until(lambda: rig.lines() == ["SPY"], timeout=5, what="SPY opened on connect")
 
 
 async def test_reopen_when_subscribe_lands_between_connect_and_reopen_requests_line_once(
@@ -157,9 +157,9 @@ async def test_reopen_when_subscribe_lands_between_connect_and_reopen_requests_l
         await rig.subs.reopen_all()
 
     await rig.connect(on_connected)
-    await wait_until(lambda: rig.lines(), timeout=2, what="a SPY line")
+    await wait_until(lambda: rig.lines(), timeout=5, what="a SPY line")
     await rig.subs.subscribe([QQQ], 5)  # a later request: its reply proves SPY's is in
-    await wait_until(lambda: "QQQ" in rig.lines(), timeout=2, what="QQQ line")
+    await wait_until(lambda: "QQQ" in rig.lines(), timeout=5, what="QQQ line")
     assert rig.lines() == ["QQQ", "SPY"]
 
 
@@ -188,7 +188,7 @@ async def test_unsubscribe_when_other_requester_needs_line_keeps_it_until_last_l
     assert rig.subs.desired["SPY"].requesters == ("b",) and "SPY" in rig.subs.open
     assert await redis.ttl(last_quote_key("SPY")) == -1  # a live line's quote never expires
     assert await rig.subs.unsubscribe([SPY], requester="b") == ["SPY"]
-    await wait_until(lambda: rig.lines() == [], timeout=2, what="line cancelled at IB")
+    await wait_until(lambda: rig.lines() == [], timeout=5, what="line cancelled at IB")
     assert await desired_in_redis(redis) == set() and "SPY" not in rig.subs.budget
     assert 0 < await redis.ttl(last_quote_key("SPY")) <= LAST_TTL_S  # readable a while
 
@@ -220,9 +220,9 @@ async def test_subscribe_when_full_and_index_asks_evicts_lower_line(
     rig = await make_rig(max_lines=1)
     await rig.connect()
     await rig.subs.subscribe([SPY], PRIO_CHAIN)
-    await wait_until(lambda: rig.lines() == ["SPY"], timeout=2)
+    await wait_until(lambda: rig.lines() == ["SPY"], timeout=5)
     assert await rig.subs.subscribe([VIX], 1) == {}  # an index outranks whatever it asks
-    await wait_until(lambda: rig.lines() == ["VIX"], timeout=2, what="SPY gave its line")
+    await wait_until(lambda: rig.lines() == ["VIX"], timeout=5, what="SPY gave its line")
     assert await desired_in_redis(redis) == {"VIX"}
     evicted = [e for e in await rig.errors() if e.severity == "evicted"]
     assert [e.symbol for e in evicted] == ["SPY"] and "VIX" in evicted[0].message
@@ -239,6 +239,6 @@ async def test_subscribe_when_contract_unknown_refuses_and_forgets_it(
     async def forgotten() -> Any:
         return "NOSUCH" not in await desired_in_redis(redis)
 
-    await wait_until(forgotten, timeout=2, what="gw:subs entry removed")
+    await wait_until(forgotten, timeout=5, what="gw:subs entry removed")
     assert [e.severity for e in await rig.errors() if e.symbol == "NOSUCH"] == ["refused"]
     assert rig.lines() == []

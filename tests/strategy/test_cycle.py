@@ -91,7 +91,7 @@ async def decisions_about(rig: Rig, symbol: str) -> list[Decision]:
 async def cycle_answering(rig: Rig, contracts: list[ContractRef], error: str = "") -> None:
     """Run one entry cycle; answer its (single) chain request with ``contracts``."""
     cycle = asyncio.create_task(rig.cycles.entry_cycle())
-    (req,) = await wait_until(lambda: chain_requests(rig), timeout=2, what="chain request")
+    (req,) = await wait_until(lambda: chain_requests(rig), timeout=5, what="chain request")
     reply = OptionChain(
         request_id=req.request_id, underlying=req.underlying, contracts=contracts, error=error
     )
@@ -197,8 +197,8 @@ async def test_entry_cycle_when_entry_working_for_symbol_asks_no_second_chain(ri
 async def test_run_when_woken_by_signal_cycles_before_the_interval(rig: Rig) -> None:
     stop = asyncio.Event()
     runner = asyncio.create_task(rig.cycles.run(stop))  # interval 15 s
-    await wait_until(lambda: rig.cycles.cycles == 1, timeout=2, what="first cycle")
+    await wait_until(lambda: rig.cycles.cycles == 1, timeout=5, what="first cycle")
     rig.cycles.wake.set()
-    await wait_until(lambda: rig.cycles.cycles == 2, timeout=2, what="woken cycle")
+    await wait_until(lambda: rig.cycles.cycles == 2, timeout=5, what="woken cycle")
     stop.set()
     await asyncio.wait_for(runner, 2)
