@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ib_async import Stock
 from tws_sim_helpers import Connect, MakeSim
 from vollib.black_scholes import black_scholes as vollib_price
@@ -28,11 +30,15 @@ async def _ticks(
     ticker = client.ib.reqMktData(spy)
     seen: list = []
     ticker.updateEvent += lambda t: seen.extend((k.tickType, k.price, k.size) for k in t.ticks)
-    await client.ib.reqCurrentTimeAsync()
+
+    async def barrier() -> None:
+        await asyncio.wait_for(client.ib.reqCurrentTimeAsync(), 5)
+
+    await barrier()
     assert ticker.bid > 0
     for _ in range(chunks):
         sim.step(30 // chunks)
-        await client.ib.reqCurrentTimeAsync()
+        await barrier()
     assert ticker.volume == sim.market.quotes["SPY"].volume
     return seen
 
