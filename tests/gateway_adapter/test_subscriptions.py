@@ -23,13 +23,14 @@ from services.gateway_adapter.qualify import Qualifier
 from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import SUBS_KEY, Subscriptions
 from services.tws_simulator import Simulator
+from services.tws_simulator.ticks import DELAYED
 from shared.bus import Publisher, connect_redis
 from shared.redis_server import RedisHandle
 from shared.runner import ServiceContext
 from shared.schemas import ConnState, ContractRef, IbError, SecType
 from shared.settings import load_settings
 from shared.streams import last_quote_key
-from tests.gateway_adapter.conftest import FAST, bodies
+from tests.gateway_adapter.conftest import FAST, MakeSim, bodies
 from tests.helpers import wait_until
 
 SPY, QQQ = ContractRef(symbol="SPY"), ContractRef(symbol="QQQ")
@@ -108,8 +109,10 @@ async def make_rig(
 ) -> AsyncIterator[MakeRig]:
     rigs: list[Rig] = []
 
-    async def factory(max_lines: int = 10, held: set[str] | None = None) -> Rig:
-        rig = Rig(sim, redis_server.url, max_lines=max_lines, held=held or set())
+    async def factory(
+        max_lines: int = 10, held: set[str] | None = None, on: Simulator | None = None
+    ) -> Rig:
+        rig = Rig(on or sim, redis_server.url, max_lines=max_lines, held=held or set())
         rigs.append(rig)
         return rig
 
@@ -242,3 +245,39 @@ async def test_subscribe_when_contract_unknown_refuses_and_forgets_it(
     await wait_until(forgotten, timeout=5, what="gw:subs entry removed")
     assert [e.severity for e in await rig.errors() if e.symbol == "NOSUCH"] == ["refused"]
     assert rig.lines() == []
+
+
+async def test_subscribe_when_ib_says_not_subscribed_354_retries_line_as_delayed(
+    make_rig: MakeRig, make_sim: MakeSim, redis: aioredis.Redis
+) -> None:
+    sim = await make_sim(unsubscribed_symbols=frozenset({"AAPL"}))
+    rig = await make_rig(on=sim)
+    await rig.connect()
+    await rig.subs.subscribe([ContractRef(symbol="AAPL")], 5)
+    session = sim.sessions[rig.conn.client_id]
+    await wait_until(
+        lambda: [line.ids for line in session.lines.values()] == [DELAYED],
+        timeout=5,
+        what="AAPL line open with delayed data",
+    )
+    assert rig.subs.desired["AAPL"].delayed and "AAPL" in rig.subs.open
+    raw = await redis.hget(SUBS_KEY, "AAPL")
+    assert raw is not None and b'"delayed":true' in raw  # a successor asks delayed at once
+    (warning,) = [e for e in await rig.errors() if e.symbol == "AAPL"]
+    assert warning.code == 354 and "retrying as delayed" in warning.message
+
+
+async def test_subscribe_when_ib_gives_delayed_instead_10167_keeps_line_and_warns(
+    make_rig: MakeRig, make_sim: MakeSim
+) -> None:
+    sim = await make_sim(delayed_only_symbols=frozenset({"AAPL"}))
+    rig = await make_rig(on=sim)
+    await rig.connect()
+    await rig.subs.subscribe([ContractRef(symbol="AAPL")], 5)
+
+    async def warned() -> list[IbError]:
+        return [e for e in await rig.errors() if e.code == 10167]
+
+    (warning,) = await wait_until(warned, timeout=5, what="10167 reported")
+    assert (warning.symbol, warning.severity) == ("AAPL", "warning")
+    assert "AAPL" in rig.subs.open and rig.lines() == ["AAPL"]
