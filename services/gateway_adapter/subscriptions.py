@@ -81,6 +81,7 @@ class Subscriptions:
         self._by_contract: dict[int, str] = {}  # id(ib contract) -> key
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._set_up_on = -1  # conn.connects of the connection reopen_all set up
         conn.listeners.append(self._on_error)
 
     def _spawn(self, aw: Any) -> None:
@@ -89,8 +90,16 @@ class Subscriptions:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _set_up(self) -> bool:
+        """Connected, and ``reopen_all`` has run for this connection.
+
+        A line opened between the connect and ``reopen_all`` would be cleared and
+        requested again by it: IB would keep a second line that nothing ever cancels."""
+        return self._conn.connected and self._set_up_on == self._conn.connects
+
     def reset(self) -> None:
         """Forget everything in memory (a new term reloads the desired set from Redis)."""
+        self._set_up_on = -1
         self.budget = LineBudget(self.budget.limit)
         self.desired.clear()
         self.open.clear()
@@ -148,7 +157,7 @@ class Subscriptions:
             admitted.append(key)
         if admitted:
             await self._persist(admitted)
-            if self._conn.connected:
+            if self._set_up():  # else reopen_all opens them with the rest
                 await self.open_lines(admitted)
         return refused
 
@@ -263,6 +272,7 @@ class Subscriptions:
 
     async def reopen_all(self) -> None:
         """After a (re)connect: every previous line is gone; open the desired set again."""
+        self._set_up_on = self._conn.connects
         self.open.clear()
         self._by_contract.clear()
         self._quotes.clear()

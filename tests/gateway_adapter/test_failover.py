@@ -86,16 +86,29 @@ async def test_start_when_two_adapters_one_active_other_standby_then_takes_over_
     print(f"takeover after crash: {took:.2f}s (bound {TAKEOVER_BOUND_S}s)")
 
 
+# A lease a clean stop must release: far longer than the takeover bound, so a standby
+# that took over within the bound cannot have waited for it to expire.
+LONG_TTL_MS = 30_000
+RELEASE_TAKEOVER_BOUND_S = 5.0  # b polls every TTL/3 = 0.5 s, then connects; ample under load
+
+
 async def test_stop_when_active_stops_cleanly_releases_lease_and_standby_takes_over_fast(
     sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis
 ) -> None:
-    a = await start_adapter(sim, instance="a")
+    a = await start_adapter(sim, instance="a", gw_lease_ttl_ms=LONG_TTL_MS)
     await wait_until(lambda: a.connected, timeout=5)
+    key = a.adapter.lease.key
+    assert await redis.pttl(key) > RELEASE_TAKEOVER_BOUND_S * 1000 * 2  # renewed every 10 s
     b = await start_adapter(sim, instance="b")
     await wait_until(lambda: b.ctx.state == "standby", timeout=2)
     started = time.monotonic()
     await a.stop()
-    await wait_until(lambda: b.connected, timeout=2, what="b connected after clean stop")
+    holder = await redis.get(key)
+    assert holder is None or holder.decode().startswith("b/"), f"lease kept by {holder!r}"
+    await wait_until(
+        lambda: b.connected, timeout=RELEASE_TAKEOVER_BOUND_S, what="b connected after clean stop"
+    )
+    assert (await redis.get(key)).decode().startswith("b/")
     print(f"takeover after clean stop: {time.monotonic() - started:.2f}s")
 
 

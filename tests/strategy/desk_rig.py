@@ -28,6 +28,7 @@ from shared.schemas import (
     ConnState,
     ContractRef,
     Decision,
+    DecisionOutcome,
     Direction,
     GatewayStatus,
     OrderEvent,
@@ -106,6 +107,9 @@ class Rig:
         await self.pub.flush()
         rows: Any = await self.redis.xrange(STRATEGY_DECISIONS)
         return [decode(f, i).body for i, f in rows]
+
+    async def decisions_of(self, outcome: DecisionOutcome) -> list[Decision]:
+        return [d for d in await self.decisions() if d.outcome is outcome]
 
     async def tick(self) -> None:
         await self.cycles.manage()

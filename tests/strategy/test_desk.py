@@ -11,19 +11,26 @@ import asyncio
 import datetime as dt
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from services.strategy.desk import ACK_TIMEOUT_S
 from services.strategy.ledger import fill_from_event
 from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskLimits, RiskState, load_status
 from services.strategy.views import pnl_fields
 from shared.control import apply_control
+from shared.envelope import decode
 from shared.schemas import (
     Action,
+    ConnState,
     Control,
     ControlAction,
+    DecisionOutcome,
+    GatewayStatus,
+    OrderCancel,
     OrderEvent,
     OrderEventKind,
     OrderModify,
@@ -32,7 +39,15 @@ from shared.schemas import (
     Sentiment,
 )
 from shared.settings import Settings
+from shared.streams import ORDERS_EVENTS, SYS_CONTROL
 from tests.strategy.desk_rig import CALL, OTHER, Rig, buy, cand, hold_long, make_rig
+
+
+async def events_of(rig: Rig, cls: type, stream: str = ORDERS_EVENTS) -> list[Any]:
+    """Bodies of ``cls`` on ``stream`` (after what the desk queued is written)."""
+    await rig.pub.flush()
+    rows: Any = await rig.redis.xrange(stream)
+    return [b for b in (decode(f, i).body for i, f in rows) if isinstance(b, cls)]
 
 
 @pytest.fixture
@@ -322,3 +337,84 @@ async def test_entry_when_last_round_trip_won_is_not_held_back(rig: Rig) -> None
     rig.event(OrderEvent(client_order_id=exit_order.client_order_id, kind=OrderEventKind.ACK))
     rig.fill(exit_order.client_order_id, Action.SELL, 1, 1.60, 1, 0)
     assert rig.cycles._occupied("INTC") is None
+
+
+# --- the desk's own contract: denials are events, decisions deduplicated, state atomic ---
+
+
+async def test_submit_when_gateway_disconnected_denies_with_event_and_sends_nothing(
+    rig: Rig,
+) -> None:
+    rig.books.market.on_status(GatewayStatus(state=ConnState.DISCONNECTED, reason="drop"))
+    rig.quote(0.98, 1.02)
+    verdict = await rig.desk.submit(buy("ob-1", 1, 1.00), rig.cycles._context("c", cand()))
+    assert (verdict.allowed, verdict.check) == (False, "gateway")
+    assert await rig.sent() == [] and "ob-1" not in rig.books.orders.working
+    (d,) = await rig.decisions_of(DecisionOutcome.DENIED)
+    assert d.client_order_id == "ob-1" and d.reason.startswith("gateway: gateway not connected")
+    (ev,) = await events_of(rig, OrderEvent)
+    assert (ev.client_order_id, ev.kind) == ("ob-1", OrderEventKind.DENIED)
+    assert ev.reason.startswith("risk gateway:")
+
+
+async def test_decide_when_reason_repeats_publishes_once_and_again_when_it_changes(
+    rig: Rig,
+) -> None:
+    ctx = rig.cycles._context("c", cand())
+    for reason in ("no chain", "no chain", "no quote", "no chain"):
+        rig.desk.decide(ctx, DecisionOutcome.SKIPPED, reason, dedupe="INTC")
+    reasons = [d.reason for d in await rig.decisions_of(DecisionOutcome.SKIPPED)]
+    assert reasons == ["no chain", "no quote", "no chain"]
+
+
+async def test_manage_when_no_ack_within_timeout_cancels_the_order(rig: Rig) -> None:
+    rig.quote(0.98, 1.02)
+    assert (await rig.desk.submit(buy("ob-1", 1, 1.00), rig.cycles._context("c", cand()))).allowed
+    rig.books.orders.working["ob-1"].sent_at -= ACK_TIMEOUT_S + 1  # sent 31 s ago, never acked
+    await rig.tick()
+    (cancel,) = [m for m in await rig.sent() if isinstance(m, OrderCancel)]
+    assert cancel.client_order_id == "ob-1" and "no acknowledgement in 30s" in cancel.reason
+    await rig.tick()  # asked once: a second tick does not cancel again
+    assert len([m for m in await rig.sent() if isinstance(m, OrderCancel)]) == 1
+
+
+async def test_cancel_entries_when_exit_also_working_cancels_only_entries(rig: Rig) -> None:
+    await hold_long(rig, 1.00)
+    rig.books.market.on_quote(Quote(contract=OTHER, bid=0.98, ask=1.02, mark=1.00))
+    ctx = rig.cycles._context("c", cand())
+    assert (await rig.desk.submit(buy("ob-2", 1, 1.00, OTHER), ctx)).allowed
+    rig.quote(0.98, 1.02)
+    await rig.cycles.flatten(CALL.key, "ann")  # an exit of the held INTC call
+    await rig.desk.cancel_entries("risk REDUCING", "c")
+    cancels = [m.client_order_id for m in await rig.sent() if isinstance(m, OrderCancel)]
+    assert cancels == ["ob-2"]
+
+
+async def test_set_state_when_changed_writes_risk_state_and_its_control_event_together(
+    rig: Rig,
+) -> None:
+    await rig.desk.set_state(RiskState.REDUCING, "loss", "risk-engine", breach_day="2026-12-02")
+    status = await load_status(rig.redis)
+    assert (status.state, status.why, status.who) == (RiskState.REDUCING, "loss", "risk-engine")
+    assert status.breach_day == "2026-12-02" and rig.books.status.state is RiskState.REDUCING
+    (control,) = await events_of(rig, Control, SYS_CONTROL)
+    assert (control.action, control.who, control.why) == (
+        ControlAction.REDUCE,
+        "risk-engine",
+        "loss",
+    )
+    await rig.desk.set_state(RiskState.ACTIVE, "ok", "ann")  # the breach day is kept
+    assert (await load_status(rig.redis)).breach_day == "2026-12-02"
+
+
+async def test_reprice_when_halted_sends_no_modify_and_says_why(rig: Rig) -> None:
+    rig.quote(0.90, 1.10)
+    assert (await rig.desk.submit(buy("ob-1", 1, 0.95), rig.cycles._context("c", cand()))).allowed
+    rig.event(OrderEvent(client_order_id="ob-1", kind=OrderEventKind.ACK, contract=CALL))
+    await rig.desk.set_state(RiskState.HALTED, "news", "ann")
+    rig.due()
+    await rig.desk.manage("c")
+    assert not [m for m in await rig.sent() if isinstance(m, OrderModify)]
+    denied = [d.reason for d in await rig.decisions_of(DecisionOutcome.DENIED)]
+    assert len(denied) == 1 and denied[0].startswith("ob-1: no reprice to")
+    assert "HALTED (news)" in denied[0]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ib_async import Stock
-from tws_sim_helpers import Connect, MakeSim, until
+from tws_sim_helpers import Connect, MakeSim
 from vollib.black_scholes import black_scholes as vollib_price
 from vollib.black_scholes.greeks.analytical import delta as vollib_delta
 
@@ -12,24 +14,38 @@ from services.tws_simulator.market import Market
 from services.tws_simulator.regimes import Regime
 
 
-async def _ticks(make_sim: MakeSim, connect: Connect, seed: int, client_id: int) -> list:
+async def _ticks(
+    make_sim: MakeSim, connect: Connect, seed: int, client_id: int, chunks: int = 1
+) -> list:
+    """Every SPY tick the client decodes over 30 steps, taken in ``chunks`` parts.
+
+    ib_async's ``ticker.ticks`` holds only the ticks of the latest socket read, so
+    collect each update's; how the bytes are cut into reads (load decides) must not
+    matter. A reqCurrentTime round trip is the barrier: its answer comes after every
+    tick written before it on the same socket."""
     sim = await make_sim(seed=seed, tick_interval=0)
     client = await connect(sim, client_id=client_id)
     spy = Stock("SPY", "SMART", "USD")
     await client.ib.qualifyContractsAsync(spy)
     ticker = client.ib.reqMktData(spy)
-    # ticker.ticks holds only the latest batch (it depends on TCP framing): collect all
-    seen: list[tuple[int, float, float]] = []
-    ticker.updateEvent += lambda t: seen.extend((x.tickType, x.price, x.size) for x in t.ticks)
-    await until(lambda: ticker.bid > 0)
-    sim.step(30)
-    await until(lambda: ticker.volume == sim.market.quotes["SPY"].volume)
+    seen: list = []
+    ticker.updateEvent += lambda t: seen.extend((k.tickType, k.price, k.size) for k in t.ticks)
+
+    async def barrier() -> None:
+        await asyncio.wait_for(client.ib.reqCurrentTimeAsync(), 5)
+
+    await barrier()
+    assert ticker.bid > 0
+    for _ in range(chunks):
+        sim.step(30 // chunks)
+        await barrier()
+    assert ticker.volume == sim.market.quotes["SPY"].volume
     return seen
 
 
 async def test_ticks_when_same_seed_are_identical(make_sim: MakeSim, connect: Connect) -> None:
     a = await _ticks(make_sim, connect, 11, 1)
-    b = await _ticks(make_sim, connect, 11, 2)
+    b = await _ticks(make_sim, connect, 11, 2, chunks=3)  # the same ticks in other reads
     c = await _ticks(make_sim, connect, 12, 3)
     assert a == b and len(a) > 30
     assert a != c
