@@ -4,7 +4,8 @@ A primary, one replica and three sentinels (``tests/fault/sentinels.py``, down a
 1000 ms) with the four services connected through the sentinels. Killing the primary
 promotes the replica; every service reconnects by itself (same pid) and nothing the
 order path had acknowledged is lost: order-path writes return only after ``WAIT 1``
-(``shared/bus/replicas.py``), so what they acknowledged is on the replica too.
+(``shared/bus/replicas.py``), so what they acknowledged is on the replica too. The
+old primary, restarted, rejoins as a replica of the new one.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from typing import Any
 
 import pytest
 
+from shared.acl import OPERATOR
+from shared.bus import connect_redis
 from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.fault.conftest import MakeSystem, assert_invariants, first_fill
-from tests.fault.harness import SERVICES, FaultSystem, wait_for
+from tests.fault.harness import REDIS_PASSWORDS, SERVICES, FaultSystem, wait_for
 from tests.fault.invariants import entry_time, sim_book_mismatch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 RECOVERY_BOUND_S = 20.0
+REJOIN_BOUND_S = 45.0
 ORDER_STREAMS = (ORDERS_REQUESTS, ORDERS_EVENTS)
 
 
@@ -40,7 +44,8 @@ async def test_primary_killed_when_behind_sentinel_replica_promoted_and_nothing_
     make_system: MakeSystem,
 ) -> None:
     system = await make_system(sentinel=True)
-    assert system.ha is not None
+    ha = system.ha
+    assert ha is not None
     await first_fill(system)
     pids = {n: system.pid(n) for n in SERVICES}
     before = {s: await _ids(system, s) for s in ORDER_STREAMS}
@@ -54,8 +59,7 @@ async def test_primary_killed_when_behind_sentinel_replica_promoted_and_nothing_
     system.kill_primary()
 
     async def promoted() -> bool:
-        assert system.ha is not None
-        return await system.ha.master_port() == {system.ha.replica_port}
+        return await ha.master_port() == {ha.replica_port}
 
     failover_s = await wait_for(promoted, RECOVERY_BOUND_S, "the sentinels promote the replica")
     await wait_for(system.all_healthy, RECOVERY_BOUND_S, "every service's heartbeat again")
@@ -75,7 +79,29 @@ async def test_primary_killed_when_behind_sentinel_replica_promoted_and_nothing_
         assert not lost, f"{stream} lost acknowledged entries over the failover: {sorted(lost)}"
     await assert_invariants(system)
     assert await sim_book_mismatch(system.redis) == []
+
+    # The old primary comes back (its AOF, same port): the sentinels make it a replica
+    # of the new primary, so order writes have a replica to wait for again.
+    system.start_redis()
+    t1 = time.monotonic()
+    old = connect_redis(
+        system.redis_url, username=OPERATOR, password=REDIS_PASSWORDS[OPERATOR]
+    )  # straight to the old primary's port, not through the sentinels
+
+    async def replicating() -> bool:
+        info: Any = await old.info("replication")
+        return info.get("master_port") == ha.replica_port and (
+            info.get("master_link_status") == "up"
+        )
+
+    try:  # sentinels convert a returning primary after ~10 s, then it resyncs
+        await wait_for(replicating, REJOIN_BOUND_S, "the old primary replicating the new one")
+    finally:
+        await old.aclose()
+    rejoin_s = time.monotonic() - t1
+    assert {n: system.pid(n) for n in SERVICES} == pids
     print(
         f"\nRECOVERY sentinel failover: promoted {failover_s:.1f}s, heartbeats {healthy_s:.1f}s,"
-        f" quotes {quotes_s:.1f}s, order events {orders_s:.1f}s"
+        f" quotes {quotes_s:.1f}s, order events {orders_s:.1f}s; old primary a replica"
+        f" {rejoin_s:.1f}s after its restart"
     )
