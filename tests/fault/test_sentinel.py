@@ -20,7 +20,7 @@ from shared.acl import OPERATOR
 from shared.bus import connect_redis
 from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.fault.conftest import MakeSystem, assert_invariants, first_fill
-from tests.fault.harness import REDIS_PASSWORDS, SERVICES, FaultSystem, wait_for
+from tests.fault.harness import REDIS_PASSWORDS, SECRETS, SERVICES, FaultSystem, wait_for
 from tests.fault.invariants import entry_time, sim_book_mismatch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -79,6 +79,8 @@ async def test_primary_killed_when_behind_sentinel_replica_promoted_and_nothing_
         assert not lost, f"{stream} lost acknowledged entries over the failover: {sorted(lost)}"
     await assert_invariants(system)
     assert await sim_book_mismatch(system.redis) == []
+    logs = system.log_text()
+    assert [s for s in SECRETS if s in logs] == []  # sentinel and Redis passwords too
 
     # The old primary comes back (its AOF, same port): the sentinels make it a replica
     # of the new primary, so order writes have a replica to wait for again.
