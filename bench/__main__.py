@@ -25,6 +25,7 @@ BENCHMARKS = {
     "e2e_latency": "bench.e2e_latency",
     "soak": "bench.soak",
     "dashboard": "bench.dashboard",
+    "replica_wait": "bench.replica_wait",
 }
 
 

@@ -21,8 +21,9 @@ OPERATOR = "operator"
 # Every user: connection housekeeping, transactions, the heartbeat/health SCAN.
 CONNECTION = (
     "ping", "echo", "hello", "select", "client|setname", "client|getname", "client|id",
-    "multi", "exec", "discard", "scan",
+    "multi", "exec", "discard", "scan", "wait",
 )  # fmt: skip
+# WAIT: behind Sentinel, order-path writes wait for a replica (shared/bus/replicas.py).
 # Not CLIENT SETINFO: Redis 7.0 does not know it (an ACL file naming it fails to load),
 # and redis-py ignores its refusal.
 # Read commands, on the keys a user may read (``%R~``).
@@ -41,7 +42,9 @@ WRITE = (
     "xadd", "xtrim", "xdel", "set", "del", "unlink", "expire", "pexpire", "persist", "hset",
     "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "ltrim",
 )  # fmt: skip
-SCRIPTS = ("eval", "evalsha", "script|load")  # Lua runs with the caller's key permissions
+# Lua runs with the caller's key permissions. SCRIPT EXISTS: a pipeline that carries a
+# script checks for it first (the journal's write + WAIT behind Sentinel).
+SCRIPTS = ("eval", "evalsha", "script|load", "script|exists")
 ADMIN = ("flushall", "flushdb", "config", "acl", "debug", "shutdown", "keys", "monitor")
 
 

@@ -375,6 +375,10 @@ def acl(
         bool,
         typer.Option("--generate/--no-generate", help="Create missing password files (0600)."),
     ] = True,
+    ha: Annotated[
+        bool,
+        typer.Option("--ha", help="Also the replication and sentinel users (Redis Sentinel)."),
+    ] = False,
 ) -> None:
     """Print the Redis ACL file: one user per service, the operator, default off.
 
@@ -383,16 +387,17 @@ def acl(
     """
     from shared.acl import USERS, render_acl
     from shared.redis_auth import ensure_passwords, load_passwords
+    from shared.redis_ha import HA_USERS, render_ha_acl
 
     settings = _settings()
     where = secrets_dir or settings.redis_secrets_dir or settings.var_dir / "redis-secrets"
-    names = [u.name for u in USERS]
+    names = [u.name for u in USERS] + (list(HA_USERS) if ha else [])
     try:
         passwords = ensure_passwords(where, names) if generate else load_passwords(where, names)
     except (ConfigError, OSError) as exc:
         typer.echo(f"optbot: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(render_acl(passwords), nl=False)
+    typer.echo(render_acl(passwords) + (render_ha_acl(passwords) if ha else ""), nl=False)
     typer.echo(f"optbot: ACL for {', '.join(names)}; passwords in {where}", err=True)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from shared.bus import connect_redis
+from shared.bus.connection import SentinelConfig
 from shared.settings import ConfigError, Settings, env_name
 
 
@@ -52,18 +53,34 @@ def credentials(settings: Settings, role: str) -> Credentials | None:
     return None
 
 
+def sentinel_config(settings: Settings) -> SentinelConfig | None:
+    """Where the sentinels are and how to log in to them; None when Sentinel is off."""
+    addresses = settings.sentinel_addresses()
+    if not addresses:
+        return None
+    password = None
+    if settings.redis_sentinel_password_file is not None:
+        what = env_name("redis_sentinel_password_file")
+        password = read_password(settings.redis_sentinel_password_file, what)
+    return SentinelConfig(
+        addresses=tuple(addresses),
+        master=settings.redis_sentinel_master,
+        username=settings.redis_sentinel_username or None,
+        password=password,
+    )
+
+
 def connect_as(
     settings: Settings, role: str, *, socket_timeout: float | None = 10.0
 ) -> aioredis.Redis:
-    """A client of ``settings.redis_url`` authenticated as this process's user."""
+    """A client of ``settings.redis_url`` (or of the sentinels' master) as this user."""
     creds = credentials(settings, role)
-    if creds is None:
-        return connect_redis(settings.redis_url, socket_timeout=socket_timeout)
     return connect_redis(
         settings.redis_url,
         socket_timeout=socket_timeout,
-        username=creds.username,
-        password=creds.password,
+        username=creds.username if creds else None,
+        password=creds.password if creds else None,
+        sentinel=sentinel_config(settings),
     )
 
 

@@ -113,6 +113,25 @@ class Settings(BaseSettings):
     redis_secrets_dir: Path | None = Field(
         None, description="directory of Redis password files, one per user, named after it"
     )
+    # Redis Sentinel (README "Redis failover"): set the sentinels and every process
+    # connects to the master they name; order-path writes then wait for a replica.
+    redis_sentinels: str = Field(
+        "", description="Sentinel addresses host:port,host:port (empty: connect to redis_url)"
+    )
+    redis_sentinel_master: str = Field(
+        "optbot",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="the master name the sentinels monitor (sentinel monitor NAME)",
+    )
+    redis_sentinel_username: str = Field(
+        "", description="user to authenticate to the sentinels as (empty: none, or 'default')"
+    )
+    redis_sentinel_password_file: Path | None = Field(
+        None, description="file holding the sentinels' password (their requirepass or user)"
+    )
+    redis_replica_wait_ms: PositiveInt = Field(
+        500, description="Sentinel mode: order-path writes WAIT this long for one replica"
+    )
     var_dir: Path = Field(Path("var"), description="where `optbot up` keeps Redis AOF and logs")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: LogFormat = Field(
@@ -442,6 +461,24 @@ class Settings(BaseSettings):
         if parsed.scheme != "unix" and not parsed.hostname:
             raise ValueError("expected a URL with a host, like redis://127.0.0.1:6379/0")
         return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: str) -> str:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"{item!r} is not host:port; expected e.g. "
+                    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+                )
+        return ",".join(items)
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``redis_sentinels`` as (host, port) pairs; empty when Sentinel is off."""
+        pairs = (item.rpartition(":") for item in self.redis_sentinels.split(",") if item)
+        return [(host, int(port)) for host, _, port in pairs]
 
     @field_validator("control_token", "monitor_read_token")
     @classmethod

@@ -21,7 +21,9 @@ from shared.registry import SERVICES, services_for
 from shared.settings import ConfigError, Settings, env_name, load_settings
 
 ROOT = Path(__file__).parent.parent
-INFRA = {"redis", "ib-gateway"}  # not optbot services
+HA_NODES = {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}  # profile ha
+REDIS_NODES = {"redis", *HA_NODES}
+INFRA = {*REDIS_NODES, "ib-gateway"}  # not optbot services
 
 
 def _compose(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -47,7 +49,11 @@ def resolved() -> dict[str, Any]:
     return yaml.safe_load(proc.stdout)
 
 
-@pytest.mark.parametrize("profile", [[], ["--profile", "live"]], ids=["default", "live"])
+@pytest.mark.parametrize(
+    "profile",
+    [[], ["--profile", "live"], ["--profile", "ha"]],
+    ids=["default", "live", "ha"],
+)
 def test_compose_when_validated_offline_is_valid(profile: list[str]) -> None:
     proc = _compose(*profile, "config", "-q")
     assert proc.returncode == 0, proc.stderr
@@ -58,6 +64,26 @@ def test_compose_when_no_profile_starts_what_optbot_up_starts(resolved: dict[str
     default = {n for n, svc in resolved["services"].items() if not svc.get("profiles")}
     expected = {s.name.replace("_", "-") for s in services_for(load_settings())}
     assert default - {"redis"} == expected
+
+
+def test_compose_when_ha_profile_adds_a_replica_and_three_sentinels_only(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    assert {n for n, svc in services.items() if svc.get("profiles") == ["ha"]} == HA_NODES
+    replica = " ".join(services["redis-replica"]["command"])
+    assert "--replicaof redis 6379" in replica and "--appendonly yes" in replica
+    assert "masterauth" not in replica.split("exec", 1)[1]  # the password stays in a file
+    for n in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = services[n]["command"][2]
+        assert "sentinel monitor optbot redis 6379 2" in script, n
+        assert "redis-sentinel" in [s["source"] for s in services[n]["secrets"]], n
+        assert services[n]["environment"]["SENTINEL_NAME"] == n
+    assert load_settings().redis_sentinel_master == "optbot"  # what the sentinels monitor
+    sentinels = {
+        s["environment"]["OPTBOT_REDIS_SENTINELS"] for n, s in services.items() if n not in INFRA
+    }
+    assert sentinels == {""}  # off unless the operator sets it (README "Redis failover")
 
 
 def test_compose_when_live_profile_adds_ib_gateway_in_paper_mode(resolved: dict[str, Any]) -> None:
@@ -98,8 +124,8 @@ def test_compose_when_services_run_they_drop_privileges_and_write_only_to_tmpfs(
     resolved: dict[str, Any],
 ) -> None:
     for name, svc in resolved["services"].items():
-        if name == "redis":
-            continue  # its command and user are the Redis ACL work's
+        if name in REDIS_NODES:
+            continue  # the Redis image's entrypoint drops to its redis user itself
         assert "no-new-privileges:true" in svc["security_opt"], name
         assert svc["cap_drop"] == ["ALL"], name
         if name in INFRA:

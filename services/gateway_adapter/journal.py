@@ -9,8 +9,9 @@ Writes are applied in the order they were made, whether awaited by a handler
 (``record``) or posted from a synchronous hot path (``post``, retried until Redis
 takes it). In-memory state a write changes (the simulated account) rides along as
 a ``Booking``: staged on a copy right before the write, adopted only after it
-succeeded, so memory never runs ahead of Redis. Note for Redis Cluster: the keys
-of one write must share a hash slot.
+succeeded, so memory never runs ahead of Redis. Behind Redis Sentinel each write
+also waits for a replica (``shared/bus/replicas.py``). Note for Redis Cluster: the
+keys of one write must share a hash slot.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shared.bus.replicas import ReplicaWait
 from shared.envelope import encode
 from shared.logs import get_logger
 from shared.schemas import OrderEvent
@@ -98,8 +100,15 @@ class Write:
 class OrderJournal:
     """Applies ``Write``s in order through one Lua script."""
 
-    def __init__(self, redis: aioredis.Redis, src: str, maxlen: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        src: str,
+        maxlen: int,
+        replicas: ReplicaWait | None = None,
+    ) -> None:
         self._redis = redis
+        self._replicas = replicas
         self._src = src
         self._maxlen = maxlen
         self._script = redis.register_script(_APPLY)
@@ -126,7 +135,15 @@ class OrderJournal:
 
     async def _apply(self, w: Write) -> bool:
         keys, argv = self._args(w)
-        ok = bool(await self._script(keys=keys, args=argv))
+        if self._replicas is not None and self._replicas.enabled:
+            pipe = self._redis.pipeline(transaction=False)
+            await self._script(keys=keys, args=argv, client=pipe)  # queued, not sent
+            self._replicas.add(pipe)  # the write counts once a replica has it
+            applied, acked = await pipe.execute()
+            self._replicas.check(acked, ORDERS_EVENTS)
+            ok = bool(applied)
+        else:
+            ok = bool(await self._script(keys=keys, args=argv))
         self.writes += 1
         return ok
 

@@ -90,7 +90,9 @@ class GatewayAdapter:
             timeout_s=s.ib_request_timeout_s,
             chain_max=s.gw_chain_max_contracts,
         )
-        self.journal = OrderJournal(ctx.redis, ctx.publisher.src, s.maxlen(ORDERS_EVENTS))
+        self.journal = OrderJournal(
+            ctx.redis, ctx.publisher.src, s.maxlen(ORDERS_EVENTS), ctx.publisher.replicas
+        )
         self.sim_account = SimAccount(
             ctx.redis,
             ctx.publisher,

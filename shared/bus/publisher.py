@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError
 
 from shared.aio import wait_any
+from shared.bus.replicas import ReplicaWait
 from shared.envelope import encode
 from shared.logs import get_logger
 from shared.redis_text import as_str
@@ -52,6 +53,7 @@ class Publisher:
         self._full = asyncio.Event()
         self._maxlen_cache: dict[str, int] = {}
         self._flush_lock = asyncio.Lock()  # keeps entries in order across flushers
+        self.replicas = ReplicaWait(settings)
         self.round_trips = 0
         self.published = 0
         self.dropped = 0
@@ -101,11 +103,21 @@ class Publisher:
         self._push(("l", key, value, keep))
 
     async def publish(self, stream: str, body: Schema, key: str = "") -> str:
-        """Write one entry now and return its id: for orders and control, not ticks."""
+        """Write one entry now and return its id: for orders and control, not ticks.
+
+        An order-path entry in Sentinel mode returns once a replica has it too.
+        """
         fields: Any = encode(body, self._src, key)
-        entry_id = await self._redis.xadd(
-            stream, fields, maxlen=self._maxlen(stream), approximate=True
-        )
+        if self.replicas.applies_to(stream):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.xadd(stream, fields, maxlen=self._maxlen(stream), approximate=True)
+            self.replicas.add(pipe)
+            entry_id, acked = await pipe.execute()
+            self.replicas.check(acked, stream)
+        else:
+            entry_id = await self._redis.xadd(
+                stream, fields, maxlen=self._maxlen(stream), approximate=True
+            )
         self.round_trips += 1
         self.published += 1
         return as_str(entry_id)

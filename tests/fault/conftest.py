@@ -41,8 +41,11 @@ def fault_root(name: str) -> Path:
     return root.resolve()
 
 
-async def boot(root: Path, **overrides: Any) -> FaultSystem:
-    system = FaultSystem(root, redis_binary(), **overrides)
+async def boot(root: Path, *, sentinel: bool = False, **overrides: Any) -> FaultSystem:
+    system = FaultSystem(root, redis_binary(), sentinel=sentinel, **overrides)
+    if system.ha is not None:  # the sentinels must know the replica before services ask
+        system.start_redis()
+        await wait_for(system.ha.ready, 30, "sentinels see the primary, replica, each other")
     await system.start()
     await wait_for(system.all_healthy, 30, "every service healthy after start")
     return system

@@ -10,6 +10,10 @@ services said (``redis_unavailable``) and what they must never say (secrets).
 Redis runs with the ACL users of ``shared/acl.py`` (default user off): every service
 connects as its own user, the test and the CLI as ``operator``.
 
+With ``sentinel=True`` a replica and three sentinels join the primary
+(``tests/fault/sentinels.py``) and every process, the test's own client included,
+connects through the sentinels (``OPTBOT_REDIS_SENTINELS``).
+
 Settings are the end-to-end ones (``tests/strategy/stack.py``): the simulator's
 60x clock with the trending_up regime forced, 2 s trading cycles, small claim idle
 and 0.5 s heartbeats, so the strategy sends its first order within ~10 s.
@@ -34,18 +38,27 @@ import redis.asyncio as aioredis
 from services.tws_simulator import SimConfig, Simulator
 from shared.acl import OPERATOR, USERS, render_acl
 from shared.bus import connect_redis
+from shared.bus.connection import SentinelConfig
 from shared.health import healthy
+from shared.redis_ha import render_ha_acl
 from shared.redis_server import RedisHandle, free_port, start_redis
 from shared.settings import Settings, load_settings
 from shared.streams import service_key
 from shared.supervisor import die_with_parent
+from tests.fault.sentinels import (
+    HA_PASSWORDS,
+    MASTER,
+    SENTINEL_PASSWORD,
+    SentinelSet,
+    replica_conf,
+)
 from tests.strategy.stack import SERVICE_SETTINGS
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
 CONTROL_TOKEN = "fault-token-S3CR3T-7f3a9c"
 # One password per ACL user of the fault system's Redis, recognisable in any output.
 REDIS_PASSWORDS = {u.name: f"redis-{u.name}-S3CR3T-5d8e21" for u in USERS}
-SECRETS = (CONTROL_TOKEN, *REDIS_PASSWORDS.values())
+SECRETS = (CONTROL_TOKEN, *REDIS_PASSWORDS.values(), *HA_PASSWORDS.values(), SENTINEL_PASSWORD)
 
 FAULT_SETTINGS: dict[str, Any] = {
     **SERVICE_SETTINGS,
@@ -68,13 +81,29 @@ class Service:
 class FaultSystem:
     """Redis + simulator + services; kill, restart and inspect any of them."""
 
-    def __init__(self, root: Path, redis_binary: str, **overrides: Any) -> None:
+    def __init__(
+        self, root: Path, redis_binary: str, *, sentinel: bool = False, **overrides: Any
+    ) -> None:
         self.root = root
         self.redis_binary = redis_binary
         self.redis_dir = root / "redis"
         self.redis_port = free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.secrets_dir = write_secrets(root / "redis-secrets")
+        self.ha: SentinelSet | None = None
+        sentinel_cfg: SentinelConfig | None = None
+        if sentinel:
+            self.ha = SentinelSet(root, redis_binary, self.redis_port)
+            sentinel_cfg = self.ha.config()
+            pw_file = root / "sentinel-password"
+            pw_file.write_text(SENTINEL_PASSWORD + "\n")
+            pw_file.chmod(0o600)
+            overrides = {
+                "redis_sentinels": self.ha.addresses,
+                "redis_sentinel_master": MASTER,
+                "redis_sentinel_password_file": str(pw_file),
+                **overrides,
+            }
         self.monitor_port = free_port()
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -88,6 +117,7 @@ class FaultSystem:
             socket_timeout=5.0,
             username=OPERATOR,
             password=REDIS_PASSWORDS[OPERATOR],
+            sentinel=sentinel_cfg,
         )
         self.settings: Settings = load_settings(**self._values(), var_dir=str(root / "var"))
 
@@ -116,14 +146,29 @@ class FaultSystem:
         """Redis with the services' ACL users loaded from a file, as compose runs it."""
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         acl_file = self.redis_dir / "users.acl"
-        acl_file.write_text(render_acl(REDIS_PASSWORDS))
+        acl = render_acl(REDIS_PASSWORDS)
+        extra: tuple[str, ...] = ()
+        if self.ha is not None:
+            acl += render_ha_acl(HA_PASSWORDS)
+            extra = ("--include", str(replica_conf(self.root / "replication.conf")))
+        acl_file.write_text(acl)
         self.redis_handle = start_redis(
             self.redis_binary,
             self.redis_dir,
             port=self.redis_port,
             appendonly=True,
-            extra_args=("--aclfile", str(acl_file)),
+            extra_args=("--aclfile", str(acl_file), *extra),
         )
+        if self.ha is not None and self.ha.replica is None:
+            self.ha.start_replica(acl_file, self.root / "replication.conf")
+            self.ha.start_sentinels()
+
+    def kill_primary(self) -> None:
+        """SIGKILL the Redis primary: no AOF flush, no goodbye to anyone."""
+        assert self.redis_handle is not None and self.redis_handle.process is not None
+        self.redis_handle.process.send_signal(signal.SIGKILL)
+        self.redis_handle.process.wait(10)
+        self.redis_handle = None
 
     def stop_redis(self) -> None:
         """SIGTERM: Redis finishes its AOF and exits."""
@@ -172,7 +217,8 @@ class FaultSystem:
         return svc
 
     async def start(self, names: tuple[str, ...] = SERVICES) -> None:
-        self.start_redis()
+        if self.redis_handle is None:
+            self.start_redis()
         await self.start_simulator()
         for name in names:
             self.spawn(name)
@@ -211,6 +257,8 @@ class FaultSystem:
         if self.sim is not None:
             await self.sim.stop()
         self.stop_redis()
+        if self.ha is not None:
+            self.ha.stop()
         return codes
 
     def crashed(self) -> dict[str, int]:

@@ -455,3 +455,25 @@ def _heartbeat() -> dict[str, str]:
 
     now = f"{time.time():.3f}"
     return {"name": "tws_simulator", "heartbeat": now, "last_loop": now, "pid": "1"}
+
+
+def test_acl_command_when_ha_adds_replication_and_sentinel_users_redis_loads(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
+    args = [sys.executable, "-m", "shared.cli", "acl", "--ha", "--secrets-dir", str(tmp_path / "s")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(f.name for f in (tmp_path / "s").iterdir())
+    assert names == sorted([*(u.name for u in USERS), "replication", "sentinel"])
+    lines = proc.stdout.splitlines()
+    assert lines[-2].startswith("user replication on #") and "+psync" in lines[-2]
+    assert lines[-1].startswith("user sentinel on #") and "+replicaof" in lines[-1]
+    (tmp_path / "users.acl").write_text(proc.stdout)
+    handle = start_redis(
+        redis_binary(),
+        tmp_path / "data",
+        appendonly=False,
+        extra_args=("--aclfile", str(tmp_path / "users.acl")),
+    )
+    handle.stop()  # it started: Redis loaded the file

@@ -99,6 +99,8 @@ FREE_TEXT = {
     "redis_username",
     "redis_password_file",
     "redis_secrets_dir",
+    "redis_sentinel_username",
+    "redis_sentinel_password_file",
 }
 
 
@@ -140,3 +142,11 @@ def test_load_when_trusted_proxies_not_addresses_refuses_and_names_it(
             load_settings()
     monkeypatch.setenv("OPTBOT_MONITOR_TRUSTED_PROXIES", " 172.18.0.0/16, ::1 ")
     assert load_settings().monitor_trusted_proxies == "172.18.0.0/16,::1"
+
+
+def test_redis_sentinels_when_an_address_lacks_a_port_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"OPTBOT_REDIS_SENTINELS.*host:port"):
+        load_settings(redis_sentinels="sentinel-1:26379,sentinel-2")
+    given = load_settings(redis_sentinels=" a:1 , b:26379,")
+    assert given.sentinel_addresses() == [("a", 1), ("b", 26379)]
+    assert load_settings().sentinel_addresses() == []  # off by default
