@@ -22,8 +22,10 @@ from services.strategy.views import pnl_fields
 from shared.control import apply_control
 from shared.schemas import (
     Action,
+    ConnState,
     Control,
     ControlAction,
+    GatewayStatus,
     OrderEvent,
     OrderEventKind,
     OrderModify,
@@ -295,3 +297,22 @@ async def test_equity_when_broker_snapshot_arrives_ledger_sizing_and_limits_use_
     assert (fields["opening_equity"], fields["equity_source"]) == ("1000000.00", "broker")
     assert fields["daily_loss_limit"] == "40000.00"
     assert fields["starting_cash"] == "1000000.00"
+
+
+# --- the gateway reconciles after a reconnect: no new entry until it says connected ------
+
+
+async def test_entry_when_gateway_syncing_is_denied_and_sent_only_once_connected(
+    rig: Rig,
+) -> None:
+    rig.quote(1.78, 1.82)
+    ctx = rig.cycles._context("c", cand())
+    reconciling = "reconciling executions, orders, positions"
+    rig.books.market.on_status(GatewayStatus(state=ConnState.SYNCING, reason=reconciling))
+    verdict = await rig.desk.submit(buy("sy-1", 1, 1.80), ctx)
+    assert (verdict.allowed, verdict.check) == (False, "gateway")
+    assert "syncing" in verdict.reason
+    assert await rig.sent() == []
+    rig.books.market.on_status(GatewayStatus(state=ConnState.CONNECTED, reason="synced"))
+    assert (await rig.desk.submit(buy("sy-2", 1, 1.80), ctx)).allowed
+    assert [o.client_order_id for o in await rig.sent()] == ["sy-2"]
