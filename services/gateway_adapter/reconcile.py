@@ -102,9 +102,9 @@ class Reconciler:
             final = {t.order.orderRef: t.orderStatus.status for t in done}
         for cid in missing:
             await self._close(executor, cid, final.get(cid, ""), report)
-        for ref, trade in sorted(refs.items()):
-            if ref not in executor.orders:
-                self._unknown(ref, trade, report)
+        for trade in working:  # not ``refs``: orders without an orderRef would collapse
+            if not trade.isDone() and trade.order.orderRef not in executor.orders:
+                self._unknown(trade.order.orderRef, trade, report)
 
     async def _close(self, executor: IbExecutor, cid: str, status: str, report: SyncReport) -> None:
         """Our journal holds ``cid`` working; IB does not work it any more."""
