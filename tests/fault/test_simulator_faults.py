@@ -64,8 +64,8 @@ async def _recovered(system: FaultSystem, since: float) -> float:
 
 async def _outage(system: FaultSystem, maintained: bool) -> float:
     assert system.sim is not None
+    lost_at = time.time() - 0.05  # before: the adapter may answer within the same ms
     system.sim.connectivity_lost()
-    lost_at = time.time()
     await wait_for(
         lambda: _has_state(system, lost_at, ConnState.DEGRADED), 5, "degraded after 1100"
     )
