@@ -14,7 +14,14 @@ import redis.asyncio as aioredis
 
 from services.gateway_adapter.connection import SYNC_ATTEMPTS
 from services.tws_simulator import Simulator
-from shared.schemas import Alert, AlertSeverity, ConnState, GatewayStatus, OrderEventKind
+from shared.schemas import (
+    Alert,
+    AlertSeverity,
+    ConnState,
+    GatewayStatus,
+    IbError,
+    OrderEventKind,
+)
 from shared.settings import Settings
 from shared.streams import GW_STATUS, ORDERS_EVENTS, SYS_ALERTS
 from tests.gateway_adapter.conftest import StartAdapter, bodies, entries
@@ -221,3 +228,37 @@ async def test_sync_when_it_keeps_failing_drops_the_link_and_reconnects(
     )
     assert calls.count(connects + 1) == SYNC_ATTEMPTS  # then the link was dropped
     assert adapter.adapter.status.history.count(ConnState.DEGRADED) >= SYNC_ATTEMPTS
+
+
+async def test_restore_notice_when_sync_has_not_succeeded_does_not_say_connected(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await ready(sim, start_adapter, redis, settings, ib_request_timeout_s=0.3)
+    ib: Any = adapter.adapter.conn.ib
+    real = ib.reqPositionsAsync
+    hold = [True]
+
+    def silent_while_held() -> Any:
+        if hold and syncing(adapter):
+            return asyncio.get_running_loop().create_future()
+        return real()
+
+    ib.reqPositionsAsync = silent_while_held
+    runs = adapter.adapter.reconciler.runs
+    sim.drop_all()
+    status = adapter.adapter.status
+    await wait_until(
+        lambda: status.state is ConnState.DEGRADED and "sync failed" in status.reason,
+        timeout=5,
+        what="a failed sync",
+    )
+    sim.connectivity_restored(data_maintained=True)  # 1102 (and farm OK codes) arrive now
+
+    async def heard_1102() -> bool:
+        return any(e.code == 1102 for e in await bodies(redis, GW_STATUS, IbError))
+
+    await wait_until(heard_1102, timeout=2, what="1102 reported")
+    assert status.state is not ConnState.CONNECTED and adapter.adapter.reconciler.runs == runs
+    hold.clear()
+    await wait_until(lambda: status.state is ConnState.CONNECTED, timeout=5, what="synced")
+    assert adapter.adapter.reconciler.runs == runs + 1
