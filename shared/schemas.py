@@ -239,6 +239,7 @@ class HistoryBars(Schema, frozen=True, kw_only=True):
 class ConnState(StrEnum):
     STANDBY = "standby"
     CONNECTING = "connecting"
+    SYNCING = "syncing"  # logged on, reconciling executions/orders/positions: no new entries
     CONNECTED = "connected"
     DEGRADED = "degraded"
     DISCONNECTED = "disconnected"

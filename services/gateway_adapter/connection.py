@@ -3,6 +3,10 @@
 One ``ib_async.IB`` per adapter. Errors arrive on ``ib.errorEvent``; this module
 turns connection-level codes into state transitions and hands everything else to
 listeners (subscriptions, qualification, orders) or to ``gw:status``.
+
+After every logon the state is SYNCING until the reconcile (what IB did while we
+were away) has run; only then CONNECTED. A failed sync is DEGRADED with its reason
+and retried; after ``SYNC_ATTEMPTS`` failures the link is dropped and rebuilt.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from ib_async import IB
 from ib_async import __version__ as ib_async_version
+from redis.exceptions import RedisError
 
 from services.gateway_adapter.framing import SlicedFraming, install_sliced_framing
 from services.gateway_adapter.status import StatusReporter
@@ -27,6 +32,9 @@ from shared.settings import ClientIdPolicy, Settings
 log = get_logger("optbot.gateway_adapter.connection")
 
 ErrorListener = Callable[[int, int, str, Any], bool]  # (reqId, code, text, contract) -> handled
+Reconcile = Callable[[], Awaitable[str]]  # after logon: a summary, or raises a SYNC_ERRORS
+SYNC_ERRORS = (ConnectionError, TimeoutError, RedisError)
+SYNC_ATTEMPTS = 5  # failed syncs on one link before it is dropped and rebuilt
 
 IN_USE = 326  # "Unable to connect as the client id is already in use"
 LOST, RESTORED_DATA_LOST, RESTORED_DATA_KEPT = 1100, 1101, 1102
@@ -57,6 +65,9 @@ class IbConnection:
         self._lost = asyncio.Event()
         self._conflict: asyncio.Future[str] | None = None
         self._link_lost: str | None = None  # IB's 1100 text until 1101/1102
+        self.synced = False  # this link's reconcile is done: CONNECTED is allowed
+        self.sync_failures = 0
+        self._unsynced = ""  # why the last sync ended without success
         self._watched: dict[int, list[tuple[int, str]]] = {}  # id(contract) -> IB errors
         self.connects = 0
         self.conflicts = 0
@@ -120,10 +131,11 @@ class IbConnection:
             self.status.error(code, text, severity="info")
             if code == RESTORED_DATA_LOST and self.on_data_lost is not None:
                 self.on_data_lost()
-            if state is ConnState.DEGRADED:
+            if state is ConnState.DEGRADED and self.synced:
                 self.status.transition(ConnState.CONNECTED, f"{code}: {text}")
             return True
-        if code in FARM_OK and state is ConnState.DEGRADED and "1100" not in self.status.reason:
+        back = state is ConnState.DEGRADED and self.synced and "1100" not in self.status.reason
+        if code in FARM_OK and back:
             self.status.transition(ConnState.CONNECTED, f"{code}: {text}")
             return True
         return False
@@ -162,11 +174,16 @@ class IbConnection:
             top = self._s.ib_client_id_max
             self.client_id = self.client_id + 1 if self.client_id < top else self._s.ib_client_id
 
-    async def run(self, term: asyncio.Event, on_connected: Callable[[], Awaitable[None]]) -> None:
+    async def run(
+        self,
+        term: asyncio.Event,
+        on_connected: Callable[[], Awaitable[None]],
+        reconcile: Reconcile | None = None,
+    ) -> None:
         """Stay connected until ``term``: reconnect with exponential backoff and jitter."""
         delay = self._s.ib_reconnect_min_s
         while not term.is_set():
-            if await self._attempt(term, on_connected):
+            if await self._attempt(term, on_connected, reconcile or _nothing_to_sync):
                 delay = self._s.ib_reconnect_min_s
                 if term.is_set():
                     break
@@ -178,10 +195,11 @@ class IbConnection:
             self.status.transition(ConnState.DISCONNECTED, "term over (stopping or lease lost)")
 
     async def _attempt(
-        self, term: asyncio.Event, on_connected: Callable[[], Awaitable[None]]
+        self, term: asyncio.Event, on_connected: Callable[[], Awaitable[None]], sync: Reconcile
     ) -> bool:
-        """Connect, set up, serve until the link drops; False when the connect failed."""
+        """Connect, set up, sync, serve until the link drops; False when the connect failed."""
         s, info = self._s, self.status.info
+        self.synced = False
         info.client_id = self.client_id
         self.status.transition(ConnState.CONNECTING, f"{s.ib_host}:{s.ib_port}")
         try:
@@ -203,14 +221,53 @@ class IbConnection:
         except ConnectionError as exc:
             self.status.transition(ConnState.DISCONNECTED, f"lost while setting up: {exc}")
             return True
+        summary = await self._sync(term, sync)
+        if summary is None:  # the link or the term ended first
+            if not term.is_set():
+                self.status.transition(ConnState.DISCONNECTED, self._unsynced)
+            return True
         if self._link_lost:  # 1100 arrived while we were setting up: not serving yet
             self.status.transition(ConnState.DEGRADED, f"logged on, {self._link_lost}")
         else:
-            self.status.transition(ConnState.CONNECTED, "logged on")
+            self.status.transition(ConnState.CONNECTED, f"logged on, synced: {summary}")
         await wait_any(self._lost, term)
         if not term.is_set():
             self.status.transition(ConnState.DISCONNECTED, "connection lost")
         return True
+
+    async def _sync(self, term: asyncio.Event, sync: Reconcile) -> str | None:
+        """SYNCING until ``sync`` succeeds (its summary); None when the link or term ends.
+
+        A failure is DEGRADED with the reason, retried with backoff; after
+        ``SYNC_ATTEMPTS`` the link is dropped so the reconnect loop starts afresh.
+        """
+        self.status.transition(ConnState.SYNCING, "reconciling executions, orders, positions")
+        self._unsynced = "lost while syncing"
+        delay = self._s.ib_reconnect_min_s
+        for attempt in range(1, SYNC_ATTEMPTS + 1):
+            if term.is_set() or self._lost.is_set():
+                return None
+            try:
+                summary = await sync()
+            except SYNC_ERRORS as exc:
+                self.sync_failures += 1
+                if self._lost.is_set() or not self.connected:
+                    return None
+                what = f"sync failed ({attempt}/{SYNC_ATTEMPTS}): {exc!r}"[:300]
+                log.warning("sync_failed", attempt=attempt, error=repr(exc))
+                if attempt == SYNC_ATTEMPTS:
+                    self.status.transition(ConnState.DEGRADED, f"{what}; reconnecting")
+                    break
+                self.status.transition(ConnState.DEGRADED, f"{what}; retry in {delay:.1f}s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wait_any(self._lost, term), delay)
+                delay = min(delay * 2, self._s.ib_reconnect_max_s)
+                continue
+            self.synced = True
+            return summary
+        self._unsynced = f"sync failed {SYNC_ATTEMPTS} times: link dropped to start afresh"
+        self.disconnect(self._unsynced)
+        return None
 
     def _report_conflict(self, text: str) -> None:
         self.conflicts += 1
@@ -228,3 +285,7 @@ class IbConnection:
         if self.ib.isConnected() or self.ib.client.connState != self.ib.client.DISCONNECTED:
             log.info("ib_disconnect", reason=reason)
             self.ib.disconnect()
+
+
+async def _nothing_to_sync() -> str:
+    return "nothing to sync"

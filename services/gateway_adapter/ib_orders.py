@@ -235,6 +235,17 @@ class IbExecutor:
                 Write([ev], [hdel(IB_ORDERS_KEY, cid)], guard=(STATES_KEY, f"{cid}|done", "1"))
             )
 
+    async def close(self, cid: str, kind: OrderEventKind, reason: str) -> bool:
+        """Close a routed order IB no longer works (found by the reconcile); False if gone."""
+        order = self.orders.pop(cid, None)
+        if order is None:
+            return False
+        ev = event(order, kind, reason=reason[:4096], simulated=False)
+        guard = (STATES_KEY, f"{cid}|done", "1")
+        if not await self._journal.record(Write([ev], [hdel(IB_ORDERS_KEY, cid)], guard=guard)):
+            await self._journal.record(Write(hashes=[hdel(IB_ORDERS_KEY, cid)]))  # told already
+        return True
+
     def _on_commission(self, t: Trade, fill: Any, report: Any) -> None:
         """commissionReport (msg 59) after execDetails (msg 11): one fill event."""
         self._fill(fill, report.commission)

@@ -28,6 +28,7 @@ from services.gateway_adapter.lease import Lease, lease_key
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Qualifier
+from services.gateway_adapter.reconcile import Reconciler
 from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
@@ -102,6 +103,14 @@ class GatewayAdapter:
             quote=self.quotes.quote,
         )
         self.executor = self._executor()
+        self.reconciler = Reconciler(
+            conn=self.conn,
+            executor=self.executor if isinstance(self.executor, IbExecutor) else None,
+            account=self.account,
+            publisher=ctx.publisher,
+            pacer=self.pacer,
+            timeout_s=s.ib_request_timeout_s,
+        )
         self.expiry_interval_s = CHECK_INTERVAL_S
         self.lease = Lease(
             ctx.redis,
@@ -219,7 +228,7 @@ class GatewayAdapter:
             *(asyncio.create_task(c.run(term), name=f"consume:{c.stream}") for c in consumers),
         ]
         try:
-            await self.conn.run(term, self._on_connected)
+            await self.conn.run(term, self._on_connected, self.reconciler.run)
         finally:
             term.set()
             self.conn.disconnect("term over")
@@ -269,18 +278,7 @@ class GatewayAdapter:
         if isinstance(self.executor, SimulatedExecutor):
             await self.sim_account.open()
         await self.subs.reopen_all()
-        if isinstance(self.executor, IbExecutor):
-            self._bg(self._sync_executions(self.executor), "sync-executions")
-
-    async def _sync_executions(self, executor: IbExecutor) -> None:
-        """Fills made while we were disconnected (reqExecutions after every connect)."""
-        try:
-            found = await executor.sync(self.ctx.settings.ib_request_timeout_s)
-        except (ConnectionError, TimeoutError) as exc:
-            log.warning("sync_executions_failed", error=repr(exc))
-            return
-        if found:
-            log.info("executions_synced", reported=found)
+        # then connection.py runs self.reconciler (SYNCING) before it says CONNECTED
 
     async def _expiry_loop(self, term: asyncio.Event) -> None:
         """Settle simulated options past their expiry: at once on taking over, then

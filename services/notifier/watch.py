@@ -40,6 +40,8 @@ IB_EVENTS: dict[int, tuple[AlertSeverity, str]] = {
     354: (WARN, "no market-data permission for a requested contract"),
     10089: (WARN, "market data needs an additional subscription"),
 }
+# Logged on but not serving: the reconcile runs (syncing) or failed / IB's link is down.
+LOGGED_ON = frozenset({ConnState.SYNCING, ConnState.DEGRADED})
 HELD_CONTRACT_CODE = 200  # "No security definition": serious only for a held contract
 LOST, RESTORED_LOST, RESTORED_KEPT = 1100, 1101, 1102
 LOGIN_MESSAGE = (
@@ -80,7 +82,11 @@ class Watcher:
             )
             await self.c.close_alert("ib:1100", "ib_1100", "IB connectivity back after {duration}")
             return
-        if "gateway_down" in self.c.state:
+        down = self.c.state.get("gateway_down")
+        if down:  # still down since then; once logged on, say why it is not serving yet
+            if body.state in LOGGED_ON and down.get("reason") != body.reason[:300]:
+                latest = {"state": body.state.value, "reason": body.reason[:300]}
+                await self.c.remember("gateway_down", {**down, **latest})
             return
         restart = scheduled_restart(at, self.settings)
         await self.c.remember("gateway_down", {"since": at, "state": body.state.value,

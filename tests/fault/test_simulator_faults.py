@@ -64,8 +64,8 @@ async def _recovered(system: FaultSystem, since: float) -> float:
 
 async def _outage(system: FaultSystem, maintained: bool) -> float:
     assert system.sim is not None
+    lost_at = time.time() - 0.05  # before: the adapter may answer within the same ms
     system.sim.connectivity_lost()
-    lost_at = time.time()
     await wait_for(
         lambda: _has_state(system, lost_at, ConnState.DEGRADED), 5, "degraded after 1100"
     )
@@ -137,5 +137,16 @@ async def test_simulator_fault_when_trading_adapter_recovers_and_invariants_hold
             timeout=10,
             what="the adapter logging the malformed frame",
         )
+    if fault in ("drop_all", "restart_new_server_time"):  # a new logon reconciles first
+
+        async def back_again() -> list[ConnState]:
+            states = await _states_since(system, since)
+            gone = ConnState.DISCONNECTED in states and states[-1] is ConnState.CONNECTED
+            return states if gone else []
+
+        states = await wait_until(back_again, timeout=RECONNECT_BOUND_S, what="logged on again")
+        back = states[len(states) - states[::-1].index(ConnState.DISCONNECTED) :]
+        assert ConnState.SYNCING in back, states
+        assert back.index(ConnState.SYNCING) < back.index(ConnState.CONNECTED), states
     await assert_invariants(system)
     print(f"\nRECOVERY simulator {fault}: {recovery:.1f}s")

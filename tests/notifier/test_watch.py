@@ -74,6 +74,36 @@ async def test_gateway_blip_when_shorter_than_threshold_raises_nothing(
     assert [a.alert_key for a in await alerts(redis)] == ["ib:10197"]
 
 
+async def test_gateway_syncing_when_short_raises_no_gateway_alert(
+    redis: aioredis.Redis, start_notifier: StartNotifier
+) -> None:
+    await start_notifier(alert_gateway_down_s=3.0)
+    await _ready(redis)
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.DISCONNECTED, reason="eof"))
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.CONNECTING))
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.SYNCING, reason="reconciling"))
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.CONNECTED))
+    await add(redis, GW_STATUS, IbError(code=10197, message="competing live session"))
+    await wait_until(lambda: alerts(redis), what="the marker event")
+    assert [a.alert_key for a in await alerts(redis)] == ["ib:10197"]
+
+
+async def test_gateway_sync_when_it_keeps_failing_alert_names_the_failed_sync(
+    redis: aioredis.Redis, start_notifier: StartNotifier
+) -> None:
+    await start_notifier(alert_gateway_down_s=0.5)
+    await _ready(redis)
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.DISCONNECTED, reason="eof"))
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.CONNECTING))
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.SYNCING, reason="reconciling"))
+    failed = "sync failed (2/5): TimeoutError(); retry in 0.4s"
+    await add(redis, GW_STATUS, GatewayStatus(state=ConnState.DEGRADED, reason=failed))
+    await wait_until(lambda: alerts(redis), what="gateway alert")
+    [opened] = await alerts(redis)
+    assert opened.alert_key == "gateway" and opened.state is AlertState.OPEN
+    assert "gateway degraded for" in opened.message and failed in opened.message
+
+
 async def test_risk_halt_when_daily_loss_opens_risk_and_loss_limit_then_resume_closes(
     redis: aioredis.Redis, start_notifier: StartNotifier
 ) -> None:

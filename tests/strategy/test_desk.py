@@ -418,3 +418,22 @@ async def test_reprice_when_halted_sends_no_modify_and_says_why(rig: Rig) -> Non
     denied = [d.reason for d in await rig.decisions_of(DecisionOutcome.DENIED)]
     assert len(denied) == 1 and denied[0].startswith("ob-1: no reprice to")
     assert "HALTED (news)" in denied[0]
+
+
+# --- the gateway reconciles after a reconnect: no new entry until it says connected ------
+
+
+async def test_entry_when_gateway_syncing_is_denied_and_sent_only_once_connected(
+    rig: Rig,
+) -> None:
+    rig.quote(1.78, 1.82)
+    ctx = rig.cycles._context("c", cand())
+    reconciling = "reconciling executions, orders, positions"
+    rig.books.market.on_status(GatewayStatus(state=ConnState.SYNCING, reason=reconciling))
+    verdict = await rig.desk.submit(buy("sy-1", 1, 1.80), ctx)
+    assert (verdict.allowed, verdict.check) == (False, "gateway")
+    assert "syncing" in verdict.reason
+    assert await rig.sent() == []
+    rig.books.market.on_status(GatewayStatus(state=ConnState.CONNECTED, reason="synced"))
+    assert (await rig.desk.submit(buy("sy-2", 1, 1.80), ctx)).allowed
+    assert [o.client_order_id for o in await rig.sent()] == ["sy-2"]
