@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from shared.schemas import Regime  # the one enum: the settings name it too
 
-class Regime(StrEnum):
-    TRENDING_UP = "trending_up"
-    TRENDING_DOWN = "trending_down"
-    CHOPPY = "choppy"
+__all__ = ["ORDER", "PARAMS", "Regime", "RegimeParams", "parse_regime"]
 
 
 @dataclass(frozen=True, slots=True)
