@@ -28,6 +28,12 @@ CONTROL_STATES = {
 }
 
 
+def recent_id(since: float) -> str:
+    """The stream id at epoch seconds ``since``: where a new ``sys:control`` group starts,
+    so a request sent while the strategy was starting is applied, not skipped."""
+    return f"{int(max(0.0, since) * 1000)}-0"
+
+
 class ControlHandler:
     """Turns ``control`` requests into state changes, flattens and cancelled entries."""
 

@@ -17,7 +17,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from services.strategy.chains import ChainClient
-from services.strategy.controls import ControlHandler
+from services.strategy.controls import ControlHandler, recent_id
 from services.strategy.cycle import Cycles
 from services.strategy.desk import Books, Context, Desk
 from services.strategy.ledger import Ledger, fill_from_event
@@ -124,8 +124,14 @@ class StrategyService:
         ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
         ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
         ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
-        # Requests to apply, and our own risk.state records (skipped).
-        ctx.consume(SYS_CONTROL, self.controls.on_control, accept=(Control, RiskStateChange))
+        # Requests to apply, and our own risk.state records (skipped). A new group starts
+        # one control timeout back: a request sent while we started is still unexpired.
+        ctx.consume(
+            SYS_CONTROL,
+            self.controls.on_control,
+            accept=(Control, RiskStateChange),
+            start_id=recent_id(time.time() - ctx.settings.control_timeout_s),
+        )
         ctx.consume(ACCOUNT, self.on_account, accept=(AccountSnapshot,))
         await self.subscribe_held("start")
         ctx.spawn(self.cycles.run(ctx.stop), "cycles")

@@ -15,11 +15,12 @@ import redis.asyncio as aioredis
 
 from services.strategy.controls import ControlHandler
 from services.strategy.risk import RiskState, load_status
-from shared.control import send_control
+from shared.control import send_control, wait_for_state
 from shared.envelope import decode
 from shared.schemas import Control, ControlAction, RiskStateChange
 from shared.settings import Settings
 from shared.streams import RISK_STATE, SYS_CONTROL
+from tests.running import strategy_running
 from tests.strategy.desk_rig import Rig, hold_long, make_rig
 
 
@@ -104,3 +105,15 @@ async def test_request_when_expired_is_refused_and_changes_nothing(rig: Rig) -> 
     assert await _records(rig.redis) == []
     await rig.control(ControlAction.HALT, "ann", "fresh")  # a live one still applies
     assert (await load_status(rig.redis)).state is RiskState.HALTED
+
+
+async def test_request_when_sent_while_strategy_starts_is_applied_once_it_runs(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    """A new sys:control group starts one control timeout back, not at "$"."""
+    body = Control(action=ControlAction.HALT, who="ann", why="before start")
+    request_id = await send_control(redis, settings, body, src="cli/ann")
+    async with strategy_running(settings, redis):
+        answer = await wait_for_state(redis, request_id, 10)
+    assert answer is not None and answer[1].state is RiskState.HALTED
+    assert (await load_status(redis)).why == "before start"
