@@ -21,14 +21,14 @@ OPERATOR = "operator"
 # Every user: connection housekeeping, transactions, the heartbeat/health SCAN.
 CONNECTION = (
     "ping", "echo", "hello", "select", "client|setname", "client|getname", "client|id",
-    "multi", "exec", "discard", "scan",
+    "multi", "exec", "discard", "watch", "unwatch", "scan",
 )  # fmt: skip
 # Not CLIENT SETINFO: Redis 7.0 does not know it (an ACL file naming it fails to load),
 # and redis-py ignores its refusal.
 # Read commands, on the keys a user may read (``%R~``).
 READ = (
     "exists", "type", "ttl", "pttl", "get", "hget", "hmget", "hgetall", "hexists", "hlen",
-    "hkeys", "lrange", "llen", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
+    "hkeys", "lrange", "llen", "lindex", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
     "xinfo|groups", "xinfo|consumers", "xpending",
 )  # fmt: skip
 # A consumer group needs read-write access to the streams it reads (XREADGROUP moves
@@ -39,7 +39,7 @@ CONSUME = (
 # Data writes, on the keys a user owns (it is their one writer).
 WRITE = (
     "xadd", "xtrim", "xdel", "set", "del", "unlink", "expire", "pexpire", "persist", "hset",
-    "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "ltrim",
+    "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "lpop", "ltrim",
 )  # fmt: skip
 SCRIPTS = ("eval", "evalsha", "script|load")  # Lua runs with the caller's key permissions
 ADMIN = ("flushall", "flushdb", "config", "acl", "debug", "shutdown", "keys", "monitor")
