@@ -335,19 +335,19 @@ OPERATOR = getpass.getuser()
 
 @app.command()
 def halt(why: Why = "manual halt", who: Who = OPERATOR) -> None:
-    """Stop all new orders now (risk state HALTED: nothing but cancels)."""
+    """Stop all new orders now (risk state HALTED: nothing but cancels); waits for the strategy."""
     _control(ControlAction.HALT, why, who)
 
 
 @app.command()
 def reduce(why: Why = "manual reduce", who: Who = OPERATOR) -> None:
-    """Allow only orders that lower exposure (risk state REDUCING)."""
+    """Allow only orders that lower exposure (risk state REDUCING); waits for the strategy."""
     _control(ControlAction.REDUCE, why, who)
 
 
 @app.command()
 def resume(why: Why = "manual resume", who: Who = OPERATOR) -> None:
-    """Allow trading again (risk state ACTIVE)."""
+    """Allow trading again (risk state ACTIVE); waits for the strategy to apply it."""
     _control(ControlAction.RESUME, why, who)
 
 
