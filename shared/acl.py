@@ -21,7 +21,7 @@ OPERATOR = "operator"
 # Every user: connection housekeeping, transactions, the heartbeat/health SCAN.
 CONNECTION = (
     "ping", "echo", "hello", "select", "client|setname", "client|getname", "client|id",
-    "multi", "exec", "discard", "scan", "wait",
+    "multi", "exec", "discard", "watch", "unwatch", "scan", "wait",
 )  # fmt: skip
 # WAIT: behind Sentinel, order-path writes wait for a replica (shared/bus/replicas.py).
 # Not CLIENT SETINFO: Redis 7.0 does not know it (an ACL file naming it fails to load),
@@ -29,7 +29,7 @@ CONNECTION = (
 # Read commands, on the keys a user may read (``%R~``).
 READ = (
     "exists", "type", "ttl", "pttl", "get", "hget", "hmget", "hgetall", "hexists", "hlen",
-    "hkeys", "lrange", "llen", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
+    "hkeys", "lrange", "llen", "lindex", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
     "xinfo|groups", "xinfo|consumers", "xpending",
 )  # fmt: skip
 # A consumer group needs read-write access to the streams it reads (XREADGROUP moves
@@ -40,7 +40,7 @@ CONSUME = (
 # Data writes, on the keys a user owns (it is their one writer).
 WRITE = (
     "xadd", "xtrim", "xdel", "set", "del", "unlink", "expire", "pexpire", "persist", "hset",
-    "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "ltrim",
+    "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "lpop", "ltrim",
 )  # fmt: skip
 # Lua runs with the caller's key permissions. SCRIPT EXISTS: a pipeline that carries a
 # script checks for it first (the journal's write + WAIT behind Sentinel).
@@ -135,7 +135,8 @@ USERS: tuple[RedisUser, ...] = (
         owns=(*_heartbeat("strategy"), s.RISK_STATE, s.STRATEGY_DECISIONS, "strategy:*"),
         # orders:events: its risk denials (``denied``) go there too, a second writer the
         # bus contract should remove (strategy:decisions already records them).
-        # sys:control: a halt by the risk engine itself is recorded as a control event.
+        # sys:control: every state it applies is recorded there (risk.state), in one MULTI
+        # with risk:state, of which it is the one writer.
         appends=(
             s.ORDERS_REQUESTS,
             s.ORDERS_EVENTS,
@@ -165,19 +166,19 @@ USERS: tuple[RedisUser, ...] = (
             s.RISK_STATE,
             "notifier:*",
         ),
-        # risk:state: shared/control.py sets it with the sys:control event until the
-        # strategy becomes its one writer.
-        owns=(*_heartbeat("monitor"), s.RISK_STATE),
+        # risk:state is read only: the strategy applies the control requests it appends.
+        owns=_heartbeat("monitor"),
         appends=(s.SYS_CONTROL, *ALERTS_AND_DLQ),
         commands=("info",),
     ),
     RedisUser(
         "notifier",
-        "delivers sys:alerts to the trader's channels",
-        reads=(HEARTBEATS,),
+        "delivers sys:alerts to the trader's channels; watches what needs a human",
+        # strategy:positions: an IB 200 matters for a held contract; sys:dlq: bursts.
+        reads=(HEARTBEATS, s.STRATEGY_POSITIONS, s.SYS_DLQ),
         owns=(*_heartbeat("notifier"), "notifier:*"),
         appends=ALERTS_AND_DLQ,
-        consumes=(s.SYS_ALERTS,),
+        consumes=(s.SYS_ALERTS, s.GW_STATUS, s.SYS_CONTROL, s.ORDERS_EVENTS),
     ),
     RedisUser(
         "tws_simulator",
@@ -187,10 +188,33 @@ USERS: tuple[RedisUser, ...] = (
     ),
     RedisUser(
         OPERATOR,
-        "the optbot CLI and the operator: everything, including FLUSHALL/CONFIG/ACL/DEBUG",
+        "the optbot CLI and the operator: everything, including FLUSHALL/CONFIG/ACL/DEBUG, "
+        "but no write of risk:state (the CLI asks the strategy through sys:control)",
         admin=True,
     ),
 )
+# The one key the operator may read but not write: the strategy applies its requests.
+ADMIN_READ_ONLY = s.RISK_STATE
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def all_keys_but(key: str) -> tuple[str, ...]:
+    """Glob patterns matching every key except ``key`` (ACL key patterns only allow).
+
+    A key differs from ``key`` at some first position, is a proper prefix of it, or
+    is longer with ``key`` as its prefix: one pattern per case and position.
+    """
+    out: list[str] = []
+    for i, c in enumerate(key):
+        head = _glob_escape(key[:i])
+        out.append(f"{head}[^{_glob_escape(c)}]*")
+        if i:
+            out.append(head)  # the proper prefix itself, as a whole key
+    out.append(f"{_glob_escape(key)}?*")
+    return tuple(out)
 
 
 def user(name: str) -> RedisUser:
@@ -218,7 +242,9 @@ def acl_line(u: RedisUser, password: str) -> str:
     """One ``user`` line: root = connection + reads; selectors for consume, own, append."""
     head = f"user {u.name} on {password_hash(password)} resetkeys resetchannels"
     if u.admin:
-        return f"{head} ~* &* +@all"
+        # Read every key (%R~*), write every key but ADMIN_READ_ONLY (%W~...).
+        writable = _keys("%W", all_keys_but(ADMIN_READ_ONLY))
+        return f"{head} %R~* {writable} &* +@all"
     root = f"-@all {_cmds(CONNECTION + u.commands)} {_cmds(READ)}"
     readable = (*u.reads, *u.owns, *u.consumes)
     parts = [head, root, _keys("%R", readable)]

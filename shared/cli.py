@@ -291,8 +291,12 @@ def tail(
         raise typer.Exit(3) from exc
 
 
+NOT_APPLIED_EXIT = 4  # the strategy did not apply a control (not running, or no answer)
+
+
 def _control(action: ControlAction, why: str, who: str, target: str = "") -> None:
-    from shared.control import apply_control
+    """Ask the strategy and print the state it applied; exit 4 when it did not."""
+    from shared.control import ControlNotApplied, request_control
 
     settings = _settings()
     body = Control(action=action, who=who, why=why, target=target)
@@ -300,14 +304,25 @@ def _control(action: ControlAction, why: str, who: str, target: str = "") -> Non
     async def _send() -> str:
         redis = _connect(settings)
         try:
-            result = await apply_control(redis, settings, body, src=f"cli/{who}")
+            reply = await request_control(redis, settings, body, src=f"cli/{who}")
         finally:
             await redis.aclose()
-        state = result.state.value if result.state else "unchanged"
-        return f"{action.value}: risk state {state}, event {result.event_id} on {SYS_CONTROL}"
+        change = reply.change
+        if change is None:
+            return f"{action.value}: sent to the strategy as {reply.request_id} on {SYS_CONTROL}"
+        since = datetime.fromtimestamp(change.since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        how = f"was {change.previous.value}" if change.changed else "unchanged"
+        return (
+            f"{action.value}: risk state {change.state.value} ({how}) since {since} "
+            f"by {change.who or '?'}: {change.why or 'no reason given'} "
+            f"(request {reply.request_id}, applied {reply.change_id})"
+        )
 
     try:
         typer.echo(asyncio.run(_send()))
+    except ControlNotApplied as exc:
+        typer.echo(f"{action.value} NOT applied: {exc.reason}", err=True)
+        raise typer.Exit(NOT_APPLIED_EXIT) from exc
     except (RedisError, OSError) as exc:
         typer.echo(_unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
@@ -320,19 +335,19 @@ OPERATOR = getpass.getuser()
 
 @app.command()
 def halt(why: Why = "manual halt", who: Who = OPERATOR) -> None:
-    """Stop all new orders now (risk state HALTED: nothing but cancels)."""
+    """Stop all new orders now (risk state HALTED: nothing but cancels); waits for the strategy."""
     _control(ControlAction.HALT, why, who)
 
 
 @app.command()
 def reduce(why: Why = "manual reduce", who: Who = OPERATOR) -> None:
-    """Allow only orders that lower exposure (risk state REDUCING)."""
+    """Allow only orders that lower exposure (risk state REDUCING); waits for the strategy."""
     _control(ControlAction.REDUCE, why, who)
 
 
 @app.command()
 def resume(why: Why = "manual resume", who: Who = OPERATOR) -> None:
-    """Allow trading again (risk state ACTIVE)."""
+    """Allow trading again (risk state ACTIVE); waits for the strategy to apply it."""
     _control(ControlAction.RESUME, why, who)
 
 

@@ -29,10 +29,20 @@ Text = Annotated[str, msgspec.Meta(max_length=4096)]
 
 
 class DataType(StrEnum):
+    """IB market-data types (reqMarketDataType 1-4), on every quote and in the settings."""
+
     LIVE = "live"
     FROZEN = "frozen"
     DELAYED = "delayed"
     DELAYED_FROZEN = "delayed_frozen"
+
+
+class Regime(StrEnum):
+    """Price regimes of the simulated market (``OPTBOT_SIM_REGIME``, its ``regime`` fault)."""
+
+    TRENDING_UP = "trending_up"
+    TRENDING_DOWN = "trending_down"
+    CHOPPY = "choppy"
 
 
 class SecType(StrEnum):
@@ -386,14 +396,55 @@ class ControlAction(StrEnum):
     FLATTEN = "flatten"
 
 
+Who = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+EpochS = Annotated[float, msgspec.Meta(ge=0.0, le=1e11)]
+
+
+class RiskState(StrEnum):
+    """What the strategy's risk engine allows: everything, only exits, or nothing new."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
 class Control(Schema, frozen=True, kw_only=True):
-    """An operator's control action: who, when (envelope ts) and why."""
+    """An operator's control request: who, when (envelope ts) and why.
+
+    A request, not a fact: only the strategy applies it (and answers with a
+    ``risk.state`` record). ``expires`` (epoch s, 0: never) keeps a request that
+    nobody applied in time (the strategy was down) from acting hours later.
+    """
 
     TYPE: ClassVar[str] = "control"
     action: ControlAction
-    who: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    who: Who
     why: Text = ""
     target: str = ""
+    expires: EpochS = 0.0
+
+
+class RiskStateChange(Schema, frozen=True, kw_only=True):
+    """The risk state the strategy applied, written in one MULTI with ``risk:state``.
+
+    ``request`` is the ``sys:control`` entry id of the control it answers ("" for the
+    risk engine's own changes). ``state == previous`` answers a request that changed
+    nothing; who/why/since are then those of the standing state. ``breach``: this
+    change is the daily-loss limit tripping.
+    """
+
+    TYPE: ClassVar[str] = "risk.state"
+    state: RiskState
+    previous: RiskState
+    who: Who
+    why: Text = ""
+    since: EpochS = 0.0
+    request: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    breach: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.state is not self.previous
 
 
 # --- strategy:decisions / sys:alerts -------------------------------------------

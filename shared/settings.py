@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.redact import redact_text, redact_url
+from shared.schemas import DataType, Regime
 
 ENV_PREFIX = "OPTBOT_"
 
@@ -36,15 +37,6 @@ class Mode(StrEnum):
     IB_PAPER = "ib_paper"
 
 
-class MarketDataType(StrEnum):
-    """IB market-data types (reqMarketDataType 1-4)."""
-
-    LIVE = "live"
-    FROZEN = "frozen"
-    DELAYED = "delayed"
-    DELAYED_FROZEN = "delayed_frozen"
-
-
 class ClientIdPolicy(StrEnum):
     """What the adapter does when IB answers 326 (client id in use)."""
 
@@ -58,14 +50,6 @@ class MarketHours(StrEnum):
     ALWAYS = "always"
     REGULAR = "regular"
     EXTENDED = "extended"
-
-
-class SimRegime(StrEnum):
-    """Price regimes of the simulated market."""
-
-    TRENDING_UP = "trending_up"
-    TRENDING_DOWN = "trending_down"
-    CHOPPY = "choppy"
 
 
 class LogFormat(StrEnum):
@@ -170,8 +154,8 @@ class Settings(BaseSettings):
     ib_client_id_policy: ClientIdPolicy = Field(
         ClientIdPolicy.WAIT, description="on error 326: wait (retry) or next (try next id)"
     )
-    ib_market_data_type: MarketDataType = Field(
-        MarketDataType.LIVE, description="live, frozen, delayed or delayed_frozen"
+    ib_market_data_type: DataType = Field(
+        DataType.LIVE, description="live, frozen, delayed or delayed_frozen"
     )
     ib_route_orders: bool = Field(False, description="route orders to IB (paper accounts only)")
     ib_connect_timeout_s: PositiveFloat = Field(
@@ -239,8 +223,8 @@ class Settings(BaseSettings):
     sim_time_scale: PositiveFloat = Field(
         1.0, description="simulated seconds per real second (speeds up a demo market)"
     )
-    sim_regime: SimRegime = Field(
-        SimRegime.CHOPPY, description="starting regime: trending_up, trending_down or choppy"
+    sim_regime: Regime = Field(
+        Regime.CHOPPY, description="starting regime: trending_up, trending_down or choppy"
     )
     sim_schedule: Annotated[str, Field(pattern=_SIM_SCHEDULE)] = Field(
         "demo",
@@ -381,6 +365,11 @@ class Settings(BaseSettings):
     control_token: SecretStr = Field(
         SecretStr(""),
         description="Bearer token for control endpoints, at least 24 characters (empty: disabled)",
+    )
+    control_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0,
+        description="seconds the CLI and the dashboard wait for the strategy to apply a "
+        "control (after that the request expires unapplied)",
     )
     monitor_read_token: SecretStr = Field(
         SecretStr(""),

@@ -214,7 +214,7 @@ class IbConnection:
         info.server_version = self.ib.client.serverVersion()
         accounts = self.ib.managedAccounts()
         info.account = accounts[0] if accounts else ""
-        info.data_type = DataType(s.ib_market_data_type.value)
+        info.data_type = s.ib_market_data_type
         try:
             self.ib.reqMarketDataType(DATA_TYPE_CODES[info.data_type])
             await on_connected()

@@ -37,7 +37,7 @@ from shared.bus import GroupConsumer
 from shared.logs import get_logger
 from shared.market_calendar import preload
 from shared.runner import ServiceContext
-from shared.schemas import ConnState, ContractRef, DataType
+from shared.schemas import ConnState, ContractRef
 from shared.streams import (
     GW_COMMANDS,
     MD_TICKS,
@@ -80,7 +80,7 @@ class GatewayAdapter:
             max_lines=s.ib_max_lines,
             index_symbols=s.index_symbols,
             held=self._held,
-            data_type_code=DATA_TYPE_CODES[DataType(s.ib_market_data_type.value)],
+            data_type_code=DATA_TYPE_CODES[s.ib_market_data_type],
             last_ttl_s=s.gw_last_ttl_s,
         )
         self.requests = Requests(

@@ -37,7 +37,8 @@ _CONTROL_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": m.Problem, "description": "missing or wrong Bearer token"},
     403: {"model": m.Problem, "description": "controls disabled (no OPTBOT_CONTROL_TOKEN)"},
     429: {"model": m.Problem, "description": "too many failed attempts from this client"},
-    **_PROBLEM,
+    503: {"model": m.Problem, "description": "Redis unreachable, or the strategy not running"},
+    504: {"model": m.Problem, "description": "the strategy did not apply it in time"},
 }
 
 

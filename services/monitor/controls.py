@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request, status
 
 from services.monitor import models as m
 from services.monitor.metrics import MonitorMetrics
-from shared.control import apply_control
+from shared.control import ControlNotApplied, request_control
 from shared.logs import get_logger
 from shared.runner import ServiceContext
 from shared.schemas import Control, ControlAction
@@ -116,21 +116,47 @@ async def perform(
     metrics: MonitorMetrics,
     target: str = "",
 ) -> m.ControlResult:
-    """Write the risk state and the ``control`` event; who defaults to the dashboard."""
+    """Ask the strategy (a ``control`` request) and answer with the state it applied.
+
+    503 when the strategy is not running, 504 when it runs but did not answer in
+    ``OPTBOT_CONTROL_TIMEOUT_S``; either way the request expires unapplied.
+    """
     who = body.who.strip() or f"dashboard@{_client(request)}"
     why = body.why.strip() or f"{action.value} from the dashboard"
     event = Control(action=action, who=who, why=why, target=target)
-    result = await apply_control(ctx.redis, ctx.settings, event, src=f"monitor/{ctx.instance}")
+    try:
+        reply = await request_control(ctx.redis, ctx.settings, event, src=f"monitor/{ctx.instance}")
+    except ControlNotApplied as exc:
+        running = exc.strategy_running
+        code = status.HTTP_504_GATEWAY_TIMEOUT if running else status.HTTP_503_SERVICE_UNAVAILABLE
+        metrics.controls.labels(action.value, "not_applied").inc()
+        log.warning("control_not_applied", action=action.value, who=who, reason=exc.reason)
+        raise HTTPException(code, exc.reason) from exc
     metrics.controls.labels(action.value, "ok").inc()
+    change = reply.change
     log.info(
-        "control", action=action.value, who=who, why=why, target=target, event_id=result.event_id
-    )
-    return m.ControlResult(
+        "control",
         action=action.value,
-        state=m.RiskStateName(result.state.value) if result.state else None,
         who=who,
         why=why,
         target=target,
-        event_id=result.event_id,
-        since=result.since,
+        event_id=reply.request_id,
+        state=change.state.value if change else None,
+    )
+    if change is None:  # flatten: sent, the state is unchanged
+        return m.ControlResult(
+            action=action.value, who=who, why=why, target=target,
+            event_id=reply.request_id, since=time.time(),
+        )  # fmt: skip
+    return m.ControlResult(
+        action=action.value,
+        state=change.state,
+        previous=change.previous,
+        changed=change.changed,
+        who=change.who,
+        why=change.why,
+        target=target,
+        event_id=reply.request_id,
+        applied_id=reply.change_id,
+        since=change.since,
     )

@@ -7,19 +7,15 @@ browser's clock skew cannot make fresh data look stale.
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.schemas import ConnState, DataType
+from shared.schemas import ConnState, DataType, RiskState
 
-
-class RiskStateName(StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
-    UNKNOWN = "UNKNOWN"
+UNKNOWN: Literal["UNKNOWN"] = (
+    "UNKNOWN"  # no readable risk state recorded yet (a display value, not a state)
+)
 
 
 class Health(BaseModel):
@@ -125,7 +121,7 @@ class Gateway(BaseModel):
 
 
 class Risk(BaseModel):
-    state: RiskStateName
+    state: RiskState | Literal["UNKNOWN"]
     why: str = ""
     who: str = ""
     since: float | None = None
@@ -367,15 +363,20 @@ class FlattenRequest(ControlRequest):
 
 
 class ControlResult(BaseModel):
+    """A control as the strategy applied it (flatten: as it was sent to the strategy)."""
+
     action: str
-    state: RiskStateName | None = Field(
-        default=None, description="risk state after (None: unchanged)"
+    state: RiskState | None = Field(
+        default=None, description="risk state after the strategy applied it (None: flatten)"
     )
+    previous: RiskState | None = Field(default=None, description="risk state before")
+    changed: bool = Field(default=False, description="the state changed (else it already held)")
     who: str
     why: str
     target: str = ""
-    event_id: str
-    since: float
+    event_id: str = Field(description="the request's sys:control entry id")
+    applied_id: str = Field(default="", description="the strategy's risk.state entry id")
+    since: float = Field(description="since when the state holds (flatten: when it was sent)")
 
 
 class Problem(BaseModel):

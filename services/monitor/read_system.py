@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
@@ -12,7 +12,7 @@ from services.monitor.convert import epoch_s, integer, loose_entry, str_map, tex
 from shared.bus.latest import latest_entry
 from shared.envelope import DecodeError, decode
 from shared.registry import ServiceSpec
-from shared.schemas import Alert, ConnState, DataType, GatewayStatus, IbError
+from shared.schemas import Alert, ConnState, DataType, GatewayStatus, IbError, RiskState
 from shared.status import service_rows, stream_rows
 from shared.streams import GW_STATUS, MD_TICKS, RISK_STATE, SYS_ALERTS, SYS_DLQ, service_key
 
@@ -39,10 +39,11 @@ async def services(redis: aioredis.Redis, specs: list[ServiceSpec]) -> list[m.Se
 async def risk(redis: aioredis.Redis) -> m.Risk:
     fields = str_map(await redis.hgetall(RISK_STATE))
     raw = fields.get("state", "").upper()
+    state: RiskState | Literal["UNKNOWN"]
     try:
-        state = m.RiskStateName(raw)
+        state = RiskState(raw)
     except ValueError:
-        state = m.RiskStateName.UNKNOWN
+        state = m.UNKNOWN
     why = fields.get("why", "") if fields else "no risk state recorded yet"
     return m.Risk(
         state=state, why=why, who=fields.get("who", ""), since=epoch_s(fields.get("since"))

@@ -22,7 +22,7 @@ from services.notifier.watch import Watcher
 from shared.aio import sleep_or_stop
 from shared.logs import get_logger
 from shared.runner import ServiceContext
-from shared.schemas import Alert, Control, GatewayStatus, IbError, OrderEvent
+from shared.schemas import Alert, Control, GatewayStatus, IbError, OrderEvent, RiskStateChange
 from shared.streams import GW_STATUS, ORDERS_EVENTS, SYS_ALERTS, SYS_CONTROL
 
 log = get_logger("optbot.notifier")
@@ -84,7 +84,7 @@ async def main(ctx: ServiceContext) -> None:
     # alert written just before the first start are seen (later starts resume the group).
     start = first_start_id(time.time())
     ctx.consume(GW_STATUS, watcher.on_status, accept=(GatewayStatus, IbError), start_id=start)
-    ctx.consume(SYS_CONTROL, watcher.on_control, accept=(Control,), start_id=start)
+    ctx.consume(SYS_CONTROL, watcher.on_control, accept=(Control, RiskStateChange), start_id=start)
     ctx.consume(ORDERS_EVENTS, watcher.on_order_event, accept=(OrderEvent,), start_id=start)
     ctx.consume(SYS_ALERTS, deliverer.on_alert, accept=(Alert,), start_id=start)
     for w in workers:

@@ -1,7 +1,7 @@
 """Watch: derives what needs a human from the streams and writes it to sys:alerts.
 
-Inputs: ``gw:status`` (connection states, IB errors), ``sys:control`` (risk state
-changes, who and why), ``orders:events`` (fills, optional), and on a timer the
+Inputs: ``gw:status`` (connection states, IB errors), ``sys:control`` (the risk
+states the strategy applied, who and why), ``orders:events`` (fills, optional), and on a timer the
 heartbeats (``svc:*``) and ``sys:dlq``. Timers (gateway down since, IB 1100 since,
 services seen) live in ``notifier:watch`` so they survive a restart.
 """
@@ -20,12 +20,12 @@ from shared.registry import services_for
 from shared.schemas import (
     AlertSeverity,
     ConnState,
-    Control,
-    ControlAction,
     GatewayStatus,
     IbError,
     OrderEvent,
     OrderEventKind,
+    RiskState,
+    RiskStateChange,
 )
 from shared.settings import Settings
 from shared.streams import STRATEGY_POSITIONS, SYS_DLQ, service_key
@@ -49,8 +49,8 @@ LOGIN_MESSAGE = (
     "your phone (IBKR Mobile), or check IBC / the gateway container"
 )
 RISK_MESSAGES = {
-    ControlAction.HALT: (CRIT, "trading HALTED"),
-    ControlAction.REDUCE: (WARN, "trading REDUCING (exits only)"),
+    RiskState.HALTED: (CRIT, "trading HALTED"),
+    RiskState.REDUCING: (WARN, "trading REDUCING (exits only)"),
 }
 
 
@@ -133,23 +133,25 @@ class Watcher:
     # --- sys:control -----------------------------------------------------------------
 
     async def on_control(self, msg: Message[Any]) -> None:
+        """Alert on the state the strategy applied (``risk.state``), not on requests:
+        a request the strategy never applied changed nothing."""
         body = msg.body
-        if not isinstance(body, Control) or body.action is ControlAction.FLATTEN:
+        if not isinstance(body, RiskStateChange) or not body.changed:
             return
-        previous = self.c.state.get("risk")
-        if previous == body.action.value:
-            return  # the same state reported twice (CLI writes, strategy confirms)
-        await self.c.remember("risk", body.action.value)
-        by = f"by {body.who}" + (f": {body.why}" if body.why else "")
-        if body.action is ControlAction.RESUME:
+        state = body.state.value
+        if self.c.state.get("risk") == state:
+            return  # the same change seen twice (a redelivery)
+        await self.c.remember("risk", state)
+        by = f"by {body.who or 'unknown'}" + (f": {body.why}" if body.why else "")
+        if body.state is RiskState.ACTIVE:
             await self.c.close_alert(
                 "risk", "risk_state", f"trading resumed {by} after {{duration}}"
             )
         else:
-            severity, what = RISK_MESSAGES[body.action]  # HALTED <-> REDUCING: a new text
+            severity, what = RISK_MESSAGES[body.state]  # HALTED <-> REDUCING: a new text
             await self.c.open_alert("risk", "risk_state", severity, f"{what} {by}", replace=True,
                                     opened_at=msg.ts / 1e9, details={"who": body.who})  # fmt: skip
-        if body.action is ControlAction.HALT and "daily loss" in body.why.lower():
+        if body.breach:
             await self.c.event("loss_limit", "loss_limit", CRIT,
                                f"daily loss limit breached: {body.why}")  # fmt: skip
 

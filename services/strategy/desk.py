@@ -37,8 +37,6 @@ from shared.bus import Publisher
 from shared.envelope import encode
 from shared.logs import get_logger
 from shared.schemas import (
-    Control,
-    ControlAction,
     Decision,
     DecisionKind,
     DecisionOutcome,
@@ -48,6 +46,7 @@ from shared.schemas import (
     OrderEventKind,
     OrderModify,
     OrderNew,
+    RiskStateChange,
 )
 from shared.settings import Settings
 from shared.streams import (
@@ -298,22 +297,51 @@ class Desk:
     # --- state --------------------------------------------------------------------------
 
     async def set_state(
-        self, state: RiskState, why: str, who: str, *, breach_day: str | None = None
-    ) -> None:
-        """Persist a state change and its control event (who, when, why) atomically."""
+        self,
+        state: RiskState,
+        why: str,
+        who: str,
+        *,
+        breach_day: str | None = None,
+        request: str = "",
+    ) -> RiskStateChange:
+        """Persist a state change and its ``risk.state`` record (who, why, since) atomically.
+
+        The daily-loss ``breach_day`` is kept unless given: an operator's state applied
+        after a breach must not let the engine trip again the same day. A ``request``
+        that asks for the standing state changes nothing and is answered all the same.
+        """
         prev = self.books.status
-        status = RiskStatus(
-            state, why, who, time.time(), prev.breach_day if breach_day is None else breach_day
+        if request and state is prev.state:
+            unchanged = RiskStateChange(
+                state=state, previous=state, who=prev.who, why=prev.why,
+                since=prev.since, request=request,
+            )  # fmt: skip
+            await self._record(unchanged, None)
+            return unchanged
+        day = prev.breach_day if breach_day is None else breach_day
+        status = RiskStatus(state, why, who, round(time.time(), 3), day)  # as risk:state has it
+        change = RiskStateChange(
+            state=state,
+            previous=prev.state,
+            who=who,
+            why=why,
+            since=status.since,
+            request=request,
+            breach=bool(breach_day) and breach_day != prev.breach_day,
         )
-        fields: dict[Any, Any] = status_fields(status)
-        action = {
-            RiskState.HALTED: ControlAction.HALT,
-            RiskState.REDUCING: ControlAction.REDUCE,
-            RiskState.ACTIVE: ControlAction.RESUME,
-        }[state]
-        event: Any = encode(Control(action=action, who=who, why=why), self.pub.src, action.value)
+        await self._record(change, status_fields(status))
+        self.books.status = status
+        log.warning("risk_state", state=state.value, previous=prev.state.value, why=why, who=who)
+        return change
+
+    async def _record(self, change: RiskStateChange, fields: dict[str, str] | None) -> None:
+        """HSET ``risk:state`` (when it changes) and XADD the record in one MULTI."""
+        event: Any = encode(change, self.pub.src, change.state.value)
+        mapping: Any = fields
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(RISK_STATE, mapping=fields)
+            if mapping is not None:
+                pipe.hset(RISK_STATE, mapping=mapping)
             pipe.xadd(
                 SYS_CONTROL,
                 event,
@@ -321,5 +349,3 @@ class Desk:
                 approximate=True,
             )
             await pipe.execute()
-        self.books.status = status
-        log.warning("risk_state", state=state.value, why=why, who=who)

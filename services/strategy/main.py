@@ -17,6 +17,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from services.strategy.chains import ChainClient
+from services.strategy.controls import ControlHandler, recent_id
 from services.strategy.cycle import Cycles
 from services.strategy.desk import Books, Context, Desk
 from services.strategy.ledger import Ledger, fill_from_event
@@ -41,7 +42,6 @@ from shared.schemas import (
     CandidatesSignal,
     ConnState,
     Control,
-    ControlAction,
     DataType,
     DecisionKind,
     DecisionOutcome,
@@ -53,6 +53,7 @@ from shared.schemas import (
     OrderEvent,
     OrderEventKind,
     Quote,
+    RiskStateChange,
     Sentiment,
     SentimentSignal,
     Subscribe,
@@ -75,11 +76,6 @@ log = get_logger("optbot.strategy")
 
 MANAGE_INTERVAL_S = 1.0
 CURVE_EVERY = 5  # management ticks between equity-curve points
-CONTROL_STATES = {
-    ControlAction.HALT: RiskState.HALTED,
-    ControlAction.REDUCE: RiskState.REDUCING,
-    ControlAction.RESUME: RiskState.ACTIVE,
-}
 
 
 class StrategyService:
@@ -101,6 +97,7 @@ class StrategyService:
         )
         self.chains = ChainClient(ctx.publisher, s.strat_chain_timeout_s)
         self.cycles = Cycles(self.books, self.desk, self.chains, s)
+        self.controls = ControlHandler(self.desk, self.cycles)
         self.reconciler = BookReconciler()
         self.ticks = 0
         self._status_order = EntryOrder()
@@ -127,7 +124,14 @@ class StrategyService:
         ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
         ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
         ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
-        ctx.consume(SYS_CONTROL, self.on_control, accept=(Control,))
+        # Requests to apply, and our own risk.state records (skipped). A new group starts
+        # one control timeout back: a request sent while we started is still unexpired.
+        ctx.consume(
+            SYS_CONTROL,
+            self.controls.on_control,
+            accept=(Control, RiskStateChange),
+            start_id=recent_id(time.time() - ctx.settings.control_timeout_s),
+        )
         ctx.consume(ACCOUNT, self.on_account, accept=(AccountSnapshot,))
         await self.subscribe_held("start")
         ctx.spawn(self.cycles.run(ctx.stop), "cycles")
@@ -256,22 +260,6 @@ class StrategyService:
             self.chains.fail_all(f"gateway {body.state.value}")
         elif now and not was and body.state is ConnState.CONNECTED:
             await self.subscribe_held("gateway connected")
-
-    async def on_control(self, msg: Message[Any]) -> None:
-        body = msg.body
-        if not isinstance(body, Control):
-            return
-        cycle = self.cycles.cycle_id()
-        if body.action is ControlAction.FLATTEN:
-            await self.cycles.flatten(body.target, body.who)
-            return
-        target = CONTROL_STATES[body.action]
-        status = await self.desk.refresh_status()
-        if status.state is not target:  # the writer only sent the event: persist it
-            await self.desk.set_state(target, body.why, body.who)
-        if target is not RiskState.ACTIVE:
-            await self.desk.cancel_entries(f"risk {target.value} by {body.who}", cycle)
-        self.cycles.wake.set()
 
     async def on_account(self, msg: Message[Any]) -> None:
         body = msg.body

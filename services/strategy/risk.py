@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -28,16 +27,11 @@ import redis.asyncio as aioredis
 from services.strategy.money import ZERO, cents, dec, fmt
 from shared.redis_text import as_str
 from shared.schemas import Action, ContractRef
+from shared.schemas import RiskState as RiskState  # the one enum, re-exported for the desk
 from shared.settings import Settings
 from shared.streams import RISK_STATE
 
 RISK_ENGINE = "risk-engine"
-
-
-class RiskState(StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
 
 
 @dataclass(frozen=True, slots=True)

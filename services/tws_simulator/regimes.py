@@ -8,13 +8,10 @@ through the VIX level it pulls toward (13.5 up, 18 choppy, 26 down).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from shared.schemas import Regime  # the one enum: the settings name it too
 
-class Regime(StrEnum):
-    TRENDING_UP = "trending_up"
-    TRENDING_DOWN = "trending_down"
-    CHOPPY = "choppy"
+__all__ = ["ORDER", "PARAMS", "Regime", "RegimeParams", "parse_regime"]
 
 
 @dataclass(frozen=True, slots=True)

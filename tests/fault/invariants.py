@@ -4,7 +4,8 @@
   its quantity; no fill for an order that was never requested;
 - no fill lost: ``strategy:positions`` equals the net of the fills on ``orders:events``
   (and the adapter's account snapshot, when it reports positions);
-- no position opened while HALTED / REDUCING (``sys:control``), while the active
+- no position opened while HALTED / REDUCING (the strategy's ``risk.state`` records on
+  ``sys:control``: what it applied, not what was asked), while the active
   gateway was not connected (``gw:status``), or on a quote older than the staleness
   limit (the newest ``md:ticks`` entry of the contract, by Redis entry time);
 - ``sys:dlq`` holds only what the scenario made malformed (checked by the caller).
@@ -27,12 +28,12 @@ from shared.envelope import DecodeError, decode
 from shared.schemas import (
     AccountSnapshot,
     ConnState,
-    Control,
-    ControlAction,
     GatewayStatus,
     OrderEvent,
     OrderEventKind,
     OrderNew,
+    RiskState,
+    RiskStateChange,
 )
 from shared.streams import (
     ACCOUNT,
@@ -73,7 +74,7 @@ class Record:
     requests: list[tuple[float, OrderNew]]
     events: list[tuple[float, OrderEvent]]
     status: list[tuple[float, GatewayStatus]]
-    controls: list[tuple[float, Control]]
+    controls: list[tuple[float, RiskStateChange]]  # the states the strategy applied
     accounts: list[tuple[float, AccountSnapshot]]
     positions: dict[str, int]
     lengths: dict[str, int] = field(default_factory=dict)
@@ -108,7 +109,9 @@ async def read_record(redis: aioredis.Redis) -> Record:
         status=[
             (t, b) for t, b in await _decoded(redis, GW_STATUS) if isinstance(b, GatewayStatus)
         ],
-        controls=[(t, b) for t, b in await _decoded(redis, SYS_CONTROL) if isinstance(b, Control)],
+        controls=[
+            (t, b) for t, b in await _decoded(redis, SYS_CONTROL) if isinstance(b, RiskStateChange)
+        ],
         accounts=[
             (t, b) for t, b in await _decoded(redis, ACCOUNT) if isinstance(b, AccountSnapshot)
         ],
@@ -174,11 +177,7 @@ def forbidden_entries(rec: Record) -> list[str]:
         for t, s in rec.status
         if s.state is not ConnState.STANDBY
     ]
-    halted = [
-        (t, c.action in (ControlAction.HALT, ControlAction.REDUCE))
-        for t, c in rec.controls
-        if c.action is not ControlAction.FLATTEN
-    ]
+    halted = [(t, c.state is not RiskState.ACTIVE) for t, c in rec.controls]
     out = []
     for t, o in rec.entries:
         if _blocked(gateway_down, t, default=True):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from shared.control import apply_control
+from shared.control import request_control
 from shared.envelope import encode
 from shared.schemas import (
     AccountRefresh,
@@ -69,14 +69,14 @@ PROBES: dict[str, Schema] = {
 async def system() -> AsyncIterator[FaultSystem]:
     s = await boot(fault_root("fuzz"))
     try:
-        await apply_control(
-            s.redis, s.settings, Control(action=ControlAction.HALT, who="fuzz", why="fuzz"), src="t"
-        )
 
         async def every_group() -> bool:
             return all([set(await _groups(s, st)) >= g for st, g in CONSUMERS.items()])
 
         await wait_for(every_group, 30, "every consumer group created")
+        # applied by the strategy (the one writer of risk:state) before the fuzzing starts
+        halt = Control(action=ControlAction.HALT, who="fuzz", why="fuzz")
+        await request_control(s.redis, s.settings, halt, src="t")
 
         async def halted() -> bool:
             return (await s.heartbeat("strategy")).get("risk") == "HALTED"

@@ -88,7 +88,8 @@ async def test_controls_when_token_missing_or_wrong_refuse_log_and_change_nothin
 
     ok = await _control(system, {"Authorization": f"Bearer {CONTROL_TOKEN}"})
     assert ok.status_code == 200 and ok.json()["state"] == "HALTED"  # the right token works
-    assert int(await system.redis.xlen("sys:control")) == before + 1
+    # the request and the state the strategy applied (answered only after it did)
+    assert int(await system.redis.xlen("sys:control")) == before + 2
 
     # Secrets, after the system has run and been steered: nowhere to be found.
     await asyncio.to_thread(_cli, system, "resume", "--why", "test", "--who", "tester")

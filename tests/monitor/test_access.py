@@ -18,6 +18,7 @@ from shared.streams import RISK_STATE
 from tests.helpers import wait_until
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
+from tests.running import strategy_running
 
 pytestmark = pytest.mark.timeout(60)
 RIGHT = {"Authorization": f"Bearer {TOKEN}"}
@@ -48,7 +49,8 @@ async def test_post_halt_when_x_forwarded_for_rotates_and_no_proxy_trusted_locks
         ]
         assert codes[:limit] == [401] * limit and set(codes[limit:]) == {429}, codes
         # the right token from the locked-out address (any header) is still accepted
-        ok = await c.post("/api/control/halt", headers={**RIGHT, "X-Forwarded-For": "1.2.3.4"})
+        async with strategy_running(settings, redis):
+            ok = await c.post("/api/control/halt", headers={**RIGHT, "X-Forwarded-For": "1.2.3.4"})
         assert ok.status_code == 200
     assert await redis.hget(RISK_STATE, "state") == b"HALTED"
     # the log names the real peer (the service's log handler writes to stderr)
@@ -60,7 +62,10 @@ async def test_post_halt_when_x_forwarded_for_rotates_and_no_proxy_trusted_locks
 
 
 async def test_post_halt_when_proxy_trusted_locks_out_the_forwarded_client_only(
-    start_monitor: StartMonitor, settings: Settings, capsys: pytest.CaptureFixture[str]
+    start_monitor: StartMonitor,
+    settings: Settings,
+    redis: aioredis.Redis,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     mon = await start_monitor(monitor_trusted_proxies="127.0.0.1")
     limit = settings.monitor_control_max_failures
@@ -72,7 +77,9 @@ async def test_post_halt_when_proxy_trusted_locks_out_the_forwarded_client_only(
         assert again.status_code == 429
         other = await c.post("/api/control/halt", headers=wrong_from("203.0.113.6"))
         assert other.status_code == 401  # another client behind the proxy: not locked out
-        ok = await c.post("/api/control/halt", headers={**RIGHT, "X-Forwarded-For": "203.0.113.5"})
+        async with strategy_running(settings, redis):
+            forwarded = {**RIGHT, "X-Forwarded-For": "203.0.113.5"}
+            ok = await c.post("/api/control/halt", headers=forwarded)
         assert ok.status_code == 200 and ok.json()["who"] == "dashboard@203.0.113.5"
     assert '"client": "203.0.113.5"' in capsys.readouterr().err
 

@@ -20,6 +20,7 @@ from shared.settings import Settings
 from shared.streams import ACCOUNT, GW_STATUS, RISK_STATE, SYS_CONTROL, last_quote_key
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
+from tests.running import strategy_running
 
 pytestmark = pytest.mark.timeout(60)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -198,21 +199,50 @@ async def test_get_api_when_input_is_bad_returns_4xx_with_a_reason(
     assert r.json()["detail"]
 
 
-async def test_post_halt_when_token_valid_sets_halted_and_records_who_when_why(
-    client: httpx.AsyncClient, redis: aioredis.Redis
+async def test_post_halt_when_token_valid_answers_the_state_the_strategy_applied(
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
 ) -> None:
-    r = await client.post(
-        "/api/control/halt", json={"why": "vol spike", "who": "ana"}, headers=AUTH
+    async with strategy_running(settings, redis):
+        r = await client.post(
+            "/api/control/halt", json={"why": "vol spike", "who": "ana"}, headers=AUTH
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["state"], body["previous"], body["changed"]) == ("HALTED", "ACTIVE", True)
+        # answered after the strategy applied it: the state is there already
+        state = {k.decode(): v.decode() for k, v in (await redis.hgetall(RISK_STATE)).items()}
+        assert (state["state"], state["why"], state["who"]) == ("HALTED", "vol spike", "ana")
+        assert body["since"] == pytest.approx(float(state["since"]), abs=0.001)
+    request, applied = [(i.decode(), decode(f)) for i, f in await redis.xrange(SYS_CONTROL)]
+    assert (request[0], applied[0]) == (body["event_id"], body["applied_id"])
+    req = request[1]
+    assert (req.type, req.body.action.value, req.body.who, req.body.why) == (
+        "control", "halt", "ana", "vol spike"
+    )  # fmt: skip
+    assert req.src.startswith("monitor/") and req.ts > 0 and req.body.expires > time.time()
+    rec = applied[1]
+    assert (rec.type, rec.body.state.value, rec.body.request) == (
+        "risk.state",
+        "HALTED",
+        request[0],
     )
-    assert r.status_code == 200 and r.json()["state"] == "HALTED"
-    state = {k.decode(): v.decode() for k, v in (await redis.hgetall(RISK_STATE)).items()}
-    assert (state["state"], state["why"], state["who"]) == ("HALTED", "vol spike", "ana")
-    ((_id, fields),) = await redis.xrange(SYS_CONTROL)
-    msg = decode(fields)
-    assert (msg.body.action.value, msg.body.who, msg.body.why) == ("halt", "ana", "vol spike")
-    assert msg.src.startswith("monitor/") and msg.ts > 0
+    assert rec.src.startswith("strategy/")
     risk = (await client.get("/api/status")).json()["risk"]
     assert risk["state"] == "HALTED" and risk["why"] == "vol spike"
+
+
+async def test_post_halt_when_no_strategy_runs_answers_503_with_the_reason_and_writes_no_state(
+    start_monitor: StartMonitor, seeded: None, redis: aioredis.Redis
+) -> None:
+    mon = await start_monitor(control_timeout_s=0.3)
+    async with httpx.AsyncClient(base_url=mon.url, timeout=10) as c:
+        r = await c.post("/api/control/halt", json={"why": "x"}, headers=AUTH)
+        flat = await c.post("/api/control/flatten", json={"target": "AAPL"}, headers=AUTH)
+    assert r.status_code == 503
+    assert "not applied within 0.3s: the strategy is not running" in r.json()["detail"]
+    assert flat.status_code == 503 and "flatten not sent" in flat.json()["detail"]
+    assert await redis.exists(RISK_STATE) == 0
+    assert await redis.xlen(SYS_CONTROL) == 1  # the expired halt request, nothing applied
 
 
 async def test_post_halt_when_token_wrong_returns_401_logs_and_changes_nothing(
@@ -240,28 +270,34 @@ async def test_post_control_when_no_token_configured_returns_403_and_status_says
 
 
 async def test_post_reduce_then_resume_when_authorized_moves_reducing_then_active(
-    client: httpx.AsyncClient, redis: aioredis.Redis
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
 ) -> None:
-    r = await client.post("/api/control/reduce", headers=AUTH)
-    assert r.json()["state"] == "REDUCING"
-    assert (await redis.hget(RISK_STATE, "state")) == b"REDUCING"
-    r = await client.post("/api/control/resume", json={"why": "calm again"}, headers=AUTH)
-    assert r.json()["state"] == "ACTIVE"
-    actions = [decode(f).body.action.value for _, f in await redis.xrange(SYS_CONTROL)]
-    assert actions == ["reduce", "resume"]
+    async with strategy_running(settings, redis):
+        r = await client.post("/api/control/reduce", headers=AUTH)
+        assert r.json()["state"] == "REDUCING"
+        assert (await redis.hget(RISK_STATE, "state")) == b"REDUCING"
+        again = await client.post("/api/control/reduce", headers=AUTH)
+        assert (again.json()["state"], again.json()["changed"]) == ("REDUCING", False)
+        r = await client.post("/api/control/resume", json={"why": "calm again"}, headers=AUTH)
+        assert r.json()["state"] == "ACTIVE"
+    bodies = [decode(f).body for _, f in await redis.xrange(SYS_CONTROL)]
+    seen = [b.action.value if b.TYPE == "control" else b.state.value for b in bodies]
+    assert seen == ["reduce", "REDUCING", "reduce", "REDUCING", "resume", "ACTIVE"]
 
 
 async def test_post_flatten_when_authorized_publishes_control_with_target_only(
-    client: httpx.AsyncClient, redis: aioredis.Redis
+    client: httpx.AsyncClient, redis: aioredis.Redis, settings: Settings
 ) -> None:
     target = "AAPL 20261218 250 C"
-    r = await client.post(
-        "/api/control/flatten", json={"target": target, "why": "take profit"}, headers=AUTH
-    )
-    assert r.status_code == 200 and r.json()["state"] is None
-    ((_, fields),) = await redis.xrange(SYS_CONTROL)
-    body = decode(fields).body
-    assert (body.action.value, body.target) == ("flatten", target)
+    async with strategy_running(settings, redis):
+        r = await client.post(
+            "/api/control/flatten", json={"target": target, "why": "take profit"}, headers=AUTH
+        )
+        assert r.status_code == 200 and r.json()["state"] is None
+    flattens = [
+        decode(f).body for _, f in await redis.xrange(SYS_CONTROL) if f[b"type"] == b"control"
+    ]
+    assert [(b.action.value, b.target) for b in flattens] == [("flatten", target)]
     assert await redis.exists(RISK_STATE) == 0
     bad = await client.post("/api/control/flatten", json={"target": "rm -rf"}, headers=AUTH)
     assert bad.status_code == 422
@@ -385,7 +421,8 @@ async def test_post_halt_when_token_guessed_repeatedly_locks_client_out_but_not_
     assert not await redis.exists(RISK_STATE)
     # the token is checked first: whoever else shares the address, the operator gets in
     right = {"Authorization": f"Bearer {TOKEN}"}
-    assert (await client.post("/api/control/halt", headers=right)).status_code == 200
+    async with strategy_running(settings, redis):
+        assert (await client.post("/api/control/halt", headers=right)).status_code == 200
     assert await redis.hget(RISK_STATE, "state") == b"HALTED"
     assert (await client.post("/api/control/halt", headers=wrong)).status_code == 429
 
@@ -405,7 +442,8 @@ async def test_post_when_body_oversized_returns_413_before_reading_it(
     streamed = await client.post("/api/control/halt", headers=right, content=chunks())
     assert streamed.status_code == 413
     assert not await redis.exists(RISK_STATE)
-    small = await client.post("/api/control/halt", headers=right, json={"why": "fine"})
+    async with strategy_running(settings, redis):
+        small = await client.post("/api/control/halt", headers=right, json={"why": "fine"})
     assert small.status_code == 200
 
 

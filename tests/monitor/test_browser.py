@@ -26,6 +26,7 @@ from shared.settings import Settings
 from shared.streams import RISK_STATE
 from tests.helpers import wait_until
 from tests.monitor.conftest import TOKEN, StartMonitor
+from tests.running import strategy_running
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
@@ -141,9 +142,12 @@ async def test_dashboard_when_system_runs_shows_live_quotes_vix_and_guards_halt(
     assert "HALTED" not in await page.locator("#risk-state").inner_text()
     assert await redis.hget(RISK_STATE, "state") is None
 
-    # With the token: the badge turns HALTED, with the reason.
+    # With the token: the strategy applies it, the badge turns HALTED, with the reason.
     await page.fill("#ctl-token", TOKEN)
-    await page.click("button[data-action=halt]")
+    async with strategy_running(system, redis):
+        await page.click("button[data-action=halt]")
+        await wait_until(lambda: _text(page, "#ctl-result", "applied"), what="applied shown")
+    assert "halt applied → HALTED" in await page.locator("#ctl-result").inner_text()
     await wait_until(lambda: _text(page, "#risk-state", "HALTED"), what="HALTED badge")
     assert "browser test" in await page.locator("#risk-why").inner_text()
     await page.wait_for_selector("#chart svg", timeout=15_000)

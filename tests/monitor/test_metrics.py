@@ -49,7 +49,7 @@ async def test_metrics_when_bus_under_load_parse_and_counters_move(
     start_monitor: StartMonitor, redis: aioredis.Redis, settings: Settings
 ) -> None:
     await samples.seed(redis, settings)
-    mon = await start_monitor()
+    mon = await start_monitor(control_timeout_s=0.2)  # no strategy: a control is not applied
     pub = Publisher(redis, settings, src="gateway_adapter/test")
     async with httpx.AsyncClient(base_url=mon.url, timeout=10) as client:
         before = await scrape(client)
@@ -102,9 +102,12 @@ async def test_metrics_when_bus_under_load_parse_and_counters_move(
         assert value(after, "optbot_quotes_per_second") > 0
         assert value(after, "optbot_stream_length", stream="md:ticks") >= 500
         await client.post("/api/control/halt", headers={"Authorization": "Bearer wrong"})
-        await client.post("/api/control/halt", headers={"Authorization": f"Bearer {TOKEN}"})
+        late = await client.post("/api/control/halt", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert late.status_code == 503
         final = await scrape(client)
-        assert value(final, "optbot_control_actions_total", action="halt", result="ok") == 1
+        assert (
+            value(final, "optbot_control_actions_total", action="halt", result="not_applied") == 1
+        )
         assert (
             value(final, "optbot_control_actions_total", action="halt", result="unauthorized") == 1
         )

@@ -2,7 +2,8 @@
 and every response matches its documented status codes, content type and schema.
 
 The monitor runs in its own thread and loop (schemathesis calls it synchronously),
-against the session's private Redis seeded with realistic data.
+against the session's private Redis seeded with realistic data, with the strategy
+beside it to apply the controls.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 from services.monitor.app import create_app
 from services.monitor.main import build
 from services.monitor.main import main as monitor_main
+from services.strategy.main import main as strategy_main
 from shared.bus import Publisher, connect_redis
 from shared.redis_server import RedisHandle
 from shared.runner import ServiceContext, run_service
@@ -52,14 +54,21 @@ class ThreadedMonitor:
         await redis.flushall()  # the session's private server
         await samples.seed(redis, self.settings)
         await redis.aclose()
-        return await run_service("monitor", monitor_main, self.settings, stop=self.stop_event)
+        # The strategy applies the controls the fuzzer sends (else each waits and fails).
+        stop = self.stop_event
+        codes = await asyncio.gather(
+            run_service("strategy", strategy_main, self.settings, stop=stop),
+            run_service("monitor", monitor_main, self.settings, stop=stop),
+        )
+        return max(codes)
 
     def url(self) -> str:
         async def read() -> str:
             client = connect_redis(self.settings.redis_url)
             try:
                 raw = await client.hget(service_key("monitor"), "url")
-                return raw.decode() if raw else ""
+                ready = await client.hget(service_key("strategy"), "risk")
+                return raw.decode() if raw and ready else ""
             finally:
                 await client.aclose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -18,6 +19,8 @@ from shared.schemas import (
     IbError,
     OrderEvent,
     OrderEventKind,
+    RiskState,
+    RiskStateChange,
 )
 from shared.streams import (
     GW_STATUS,
@@ -104,16 +107,25 @@ async def test_gateway_sync_when_it_keeps_failing_alert_names_the_failed_sync(
     assert "gateway degraded for" in opened.message and failed in opened.message
 
 
-async def test_risk_halt_when_daily_loss_opens_risk_and_loss_limit_then_resume_closes(
+def _applied(state: RiskState, previous: RiskState, who: str, why: str, **kw: Any) -> Any:
+    return RiskStateChange(state=state, previous=previous, who=who, why=why, **kw)
+
+
+async def test_risk_when_strategy_applies_states_alerts_on_applied_changes_not_on_requests(
     redis: aioredis.Redis, start_notifier: StartNotifier
 ) -> None:
     await start_notifier()
     await _ready(redis)
-    why = "daily loss 160.00 >= limit 150.28"
-    await add(redis, SYS_CONTROL, Control(action=ControlAction.HALT, who="risk-engine", why=why))
-    await add(redis, SYS_CONTROL, Control(action=ControlAction.HALT, who="risk-engine", why=why))
-    await add(redis, SYS_CONTROL, Control(action=ControlAction.REDUCE, who="bob", why="exits"))
-    await add(redis, SYS_CONTROL, Control(action=ControlAction.RESUME, who="alice", why="ok"))
+    why = "daily loss 160.00 >= limit 150.28 (trading day 2026-12-02): exits only"
+    active, reducing, halted = RiskState.ACTIVE, RiskState.REDUCING, RiskState.HALTED
+    # a request the strategy never applied changed nothing: no alert for it
+    await add(redis, SYS_CONTROL, Control(action=ControlAction.HALT, who="mallory", why="x"))
+    breach = _applied(reducing, active, "risk-engine", why, breach=True)
+    await add(redis, SYS_CONTROL, breach)
+    await add(redis, SYS_CONTROL, breach)  # redelivered: once
+    await add(redis, SYS_CONTROL, _applied(halted, reducing, "bob", "news"))
+    await add(redis, SYS_CONTROL, _applied(halted, halted, "bob", "news"))  # "already HALTED"
+    await add(redis, SYS_CONTROL, _applied(active, halted, "alice", "ok"))
 
     async def four() -> bool:
         return len(await alerts(redis)) >= 4
@@ -124,10 +136,11 @@ async def test_risk_halt_when_daily_loss_opens_risk_and_loss_limit_then_resume_c
         ("risk", AlertState.OPEN), ("loss_limit", AlertState.EVENT),
         ("risk", AlertState.OPEN), ("risk", AlertState.CLOSED),
     ]  # fmt: skip
-    assert got[0].message == f"trading HALTED by risk-engine: {why}"
+    assert got[0].message == f"trading REDUCING (exits only) by risk-engine: {why}"
+    assert got[0].severity is AlertSeverity.WARNING
     assert got[1].severity is AlertSeverity.CRITICAL and why in got[1].message
-    assert got[2].message == "trading REDUCING (exits only) by bob: exits"
-    assert got[2].severity is AlertSeverity.WARNING and got[2].opened_at > got[0].opened_at
+    assert got[2].message == "trading HALTED by bob: news"
+    assert got[2].severity is AlertSeverity.CRITICAL and got[2].opened_at > got[0].opened_at
     assert got[3].message.startswith("trading resumed by alice: ok after ")
 
 

@@ -2,8 +2,8 @@
 
 Each service may do what it does (its streams, its keys, its consumer groups, the DLQ,
 its heartbeat) and is refused with NOPERM what it must not: orders from anyone but the
-strategy and the operator, risk:state from market data, FLUSHALL/CONFIG/ACL/DEBUG from
-any service. The default user is off.
+strategy and the operator, risk:state from everyone but the strategy (the operator
+too), FLUSHALL/CONFIG/ACL/DEBUG from any service. The default user is off.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from shared.streams import (
 )
 from tests.conftest import redis_binary
 from tests.helpers import wait_until
+from tests.running import strategy_running
 
 SERVICE_USERS = [u.name for u in USERS if u.name != OPERATOR]
 
@@ -140,6 +141,10 @@ FORBIDDEN: list[tuple[str, str, tuple[Any, ...]]] = [
     ("market_data", "HSET", (RISK_STATE, "state", "ACTIVE")),
     ("gateway_adapter", "HSET", (RISK_STATE, "state", "ACTIVE")),
     ("notifier", "HSET", (RISK_STATE, "state", "ACTIVE")),
+    # the strategy alone writes risk:state: the dashboard and the CLI ask it
+    ("monitor", "HSET", (RISK_STATE, "state", "ACTIVE")),
+    (OPERATOR, "HSET", (RISK_STATE, "state", "ACTIVE")),
+    (OPERATOR, "DEL", (RISK_STATE,)),
     ("market_data", "HGETALL", ("orders:seen",)),
     ("market_data", "DEL", ("orders:seen",)),
     ("monitor", "DEL", (MD_TICKS,)),
@@ -205,18 +210,24 @@ async def test_every_service_when_reading_heartbeats_sees_them_all(as_user: Any)
     assert await reader.hgetall(service_key("strategy")) == {b"heartbeat": b"1"}
 
 
-async def test_monitor_and_operator_when_steering_write_state_and_control_event(
+async def test_monitor_and_operator_when_steering_may_request_but_not_set_risk_state(
     as_user: Any,
 ) -> None:
-    from shared.control import apply_control
+    from shared.control import send_control
 
     settings = load_settings()
     for name in ("monitor", OPERATOR):
         body = Control(action=ControlAction.HALT, who=name, why="test")
-        await apply_control(as_user(name), settings, body, src=name)
+        await send_control(as_user(name), settings, body, src=name)
+        with pytest.raises(NoPermissionError):
+            await as_user(name).hset(RISK_STATE, "state", "HALTED")
+        assert await as_user(name).hget(RISK_STATE, "state") is None  # may read it
     admin = as_user(OPERATOR)
     assert await admin.xlen(SYS_CONTROL) == 2
-    assert await admin.hget(RISK_STATE, "state") == b"HALTED"
+    assert not await admin.exists(RISK_STATE)
+    # every other key stays the operator's to write, even its near namesakes
+    for key in ("risk:stat", "risk:states", "risk:state:x", "risk", "Risk:state", "x"):
+        await admin.set(key, "1")
 
 
 async def test_strategy_when_risk_engine_reduces_sets_state_and_records_control(
@@ -304,6 +315,46 @@ async def test_runner_when_secrets_dir_set_runs_notifier_as_its_own_user(
     assert await admin.acl_log() == []
 
 
+async def test_notifier_when_strategy_applies_a_halt_alerts_as_its_own_user(
+    acl_redis: AclRedis, as_user: Any
+) -> None:
+    """The real notifier and strategy, each as its own user: a halt request is applied
+    by the strategy and the notifier turns the applied state into an alert; no NOPERM."""
+    from services.notifier.main import main as notifier_main
+    from shared.control import request_control
+
+    settings = load_settings(
+        redis_url=acl_redis.url,
+        redis_secrets_dir=str(acl_redis.secrets),
+        consume_block_ms=100,
+        heartbeat_interval_s=0.2,
+    )
+    admin = as_user(OPERATOR)
+    stop = asyncio.Event()
+    notifier = asyncio.create_task(run_service("notifier", notifier_main, settings, stop=stop))
+    try:
+        async with strategy_running(settings, admin):
+
+            async def notifier_group() -> bool:
+                groups: Any = await admin.xinfo_groups(SYS_CONTROL)
+                return any(g["name"] == b"notifier" for g in groups)
+
+            await wait_until(notifier_group, timeout=15, what="the notifier's sys:control group")
+            body = Control(action=ControlAction.HALT, who="ann", why="acl test")
+            reply = await request_control(as_user(OPERATOR), settings, body, src="cli/ann")
+            assert reply.change is not None and reply.change.state.value == "HALTED"
+
+            async def risk_alert() -> bool:
+                rows: Any = await admin.xrange(SYS_ALERTS)
+                return any(b"trading HALTED by ann" in f[b"body"] for _, f in rows)
+
+            await wait_until(risk_alert, timeout=15, what="the risk alert")
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(notifier, 30) == 0
+    assert await admin.acl_log() == []
+
+
 def _alert() -> dict[str, Any]:
     body = Alert(code="k", severity=AlertSeverity.WARNING, message="m")
     return dict(encode(body, src="t", key="k"))
@@ -351,19 +402,25 @@ def _optbot(acl_redis: AclRedis, *args: str) -> subprocess.CompletedProcess[str]
 async def test_cli_when_steering_as_operator_halts_resumes_and_flattens(
     acl_redis: AclRedis, as_user: Any
 ) -> None:
-    outs = [
-        await asyncio.to_thread(_optbot, acl_redis, "halt", "--why", "t"),
-        await asyncio.to_thread(_optbot, acl_redis, "resume", "--why", "t"),
-        await asyncio.to_thread(_optbot, acl_redis, "flatten", "AAPL 20261218 250 C"),
-        await asyncio.to_thread(_optbot, acl_redis, "tail", SYS_CONTROL),
-    ]
+    """The operator asks, the strategy (as its own user) applies: a real round trip."""
+    settings = load_settings(redis_url=acl_redis.url, redis_secrets_dir=str(acl_redis.secrets))
+    admin = as_user(OPERATOR)
+    async with strategy_running(settings, admin):
+        outs = [
+            await asyncio.to_thread(_optbot, acl_redis, "halt", "--why", "t"),
+            await asyncio.to_thread(_optbot, acl_redis, "resume", "--why", "t"),
+            await asyncio.to_thread(_optbot, acl_redis, "flatten", "AAPL 20261218 250 C"),
+            await asyncio.to_thread(_optbot, acl_redis, "tail", SYS_CONTROL),
+        ]
     for proc in outs:
         assert proc.returncode == 0, proc.stderr
         assert all(p not in proc.stdout + proc.stderr for p in acl_redis.passwords.values())
-    admin = as_user(OPERATOR)
-    assert await admin.xlen(SYS_CONTROL) == 3
+    assert "risk state HALTED (was ACTIVE)" in outs[0].stdout
+    assert "risk state ACTIVE (was HALTED)" in outs[1].stdout
+    assert await admin.xlen(SYS_CONTROL) == 5  # three requests, two applied states
     assert await admin.hget(RISK_STATE, "state") == b"ACTIVE"
     assert "AAPL 20261218 250 C" in outs[3].stdout
+    assert await admin.acl_log() == []  # nobody was refused anything on the way
 
 
 def test_acl_command_when_run_writes_0600_secrets_and_a_loadable_file(tmp_path: Path) -> None:
@@ -414,7 +471,7 @@ def test_restart_when_aof_holds_service_transactions_replays_them_all(tmp_path: 
 
     first = start_redis(redis_binary(), tmp_path / "data", appendonly=True, extra_args=args)
     try:
-        with client(first, "monitor").pipeline(transaction=True) as pipe:
+        with client(first, "strategy").pipeline(transaction=True) as pipe:
             pipe.hset(RISK_STATE, "state", "HALTED")
             pipe.xadd(SYS_CONTROL, {"type": "control"})
             pipe.execute()

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import redis as syncredis
+import redis.asyncio as aioredis
 
 from shared.redis_server import RedisHandle
 from shared.registry import SERVICES
+from shared.settings import Settings
+from tests.running import strategy_running
 
 
-def optbot(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPTBOT_REDIS_URL": url}
+def optbot(
+    *args: str, url: str, timeout: float = 60, **env_vars: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OPTBOT_REDIS_URL": url, **env_vars}
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", *args],
         capture_output=True,
@@ -65,18 +72,45 @@ def test_status_when_redis_unreachable_exits_3() -> None:
     assert proc.returncode == 3 and "unreachable" in proc.stderr
 
 
-def test_halt_then_resume_when_called_sets_risk_state_and_records_events(
-    redis_server: RedisHandle, client: syncredis.Redis
+async def test_halt_then_resume_when_strategy_runs_waits_for_and_prints_the_applied_state(
+    redis_server: RedisHandle, client: syncredis.Redis, settings: Settings, redis: aioredis.Redis
 ) -> None:
-    proc = optbot("halt", "--why", "fomc", "--who", "ana", url=redis_server.url)
-    assert proc.returncode == 0, proc.stderr
-    assert client.hget("risk:state", "state") == b"HALTED"
-    assert client.hget("risk:state", "why") == b"fomc"
-    optbot("resume", "--who", "ana", url=redis_server.url)
+    async with strategy_running(settings, redis):
+        proc = await asyncio.to_thread(
+            optbot, "halt", "--why", "fomc", "--who", "ana", url=redis_server.url
+        )
+        assert proc.returncode == 0, proc.stderr
+        # printed once the strategy applied it: the state is already there when the CLI exits
+        assert (
+            "halt: risk state HALTED (was ACTIVE)" in proc.stdout and "by ana: fomc" in proc.stdout
+        )
+        assert client.hget("risk:state", "state") == b"HALTED"
+        assert client.hget("risk:state", "why") == b"fomc"
+        again = await asyncio.to_thread(optbot, "halt", "--who", "bo", url=redis_server.url)
+        assert "risk state HALTED (unchanged)" in again.stdout and "by ana: fomc" in again.stdout
+        resumed = await asyncio.to_thread(optbot, "resume", "--who", "ana", url=redis_server.url)
+        assert "risk state ACTIVE (was HALTED)" in resumed.stdout, resumed.stderr
     assert client.hget("risk:state", "state") == b"ACTIVE"
     tail = optbot("tail", "sys:control", url=redis_server.url)
     assert '"action":"halt","who":"ana","why":"fomc"' in tail.stdout
+    assert "risk.state key=HALTED src=strategy/" in tail.stdout
     assert '"action":"resume"' in tail.stdout
+
+
+def test_halt_when_no_strategy_runs_times_out_with_a_clear_message_and_exit_4(
+    redis_server: RedisHandle, client: syncredis.Redis
+) -> None:
+    started = time.monotonic()
+    proc = optbot("halt", "--why", "x", url=redis_server.url, OPTBOT_CONTROL_TIMEOUT_S="0.5")
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 4
+    assert "halt NOT applied: halt not applied within 0.5s" in proc.stderr
+    assert "the strategy is not running (no heartbeat)" in proc.stderr
+    assert "expires unapplied" in proc.stderr
+    assert client.exists("risk:state") == 0  # nobody but the strategy writes it
+    flat = optbot("flatten", "AAPL", url=redis_server.url)
+    assert flat.returncode == 4 and "flatten not sent" in flat.stderr
+    assert client.xlen("sys:control") == 1  # the halt request only, now expired
 
 
 @pytest.mark.parametrize("command", ["up", "run", "status", "tail", "halt", "resume", "config"])
@@ -150,7 +184,7 @@ def test_redis_password_when_in_url_works_and_is_never_printed(tmp_path: Path) -
     try:
         assert secret in handle.url
         outputs = [
-            optbot("halt", "--why", "test", url=handle.url),
+            optbot("flatten", "AAPL", url=handle.url),
             optbot("status", url=handle.url),
             optbot("config", url=handle.url),
             optbot("tail", "sys:control", url=handle.url),
@@ -158,7 +192,8 @@ def test_redis_password_when_in_url_works_and_is_never_printed(tmp_path: Path) -
         ]
     finally:
         handle.stop()
-    assert outputs[0].returncode == 0, outputs[0].stderr
+    # reached Redis (3 would be unreachable): no strategy runs, so nothing is sent
+    assert outputs[0].returncode == 4 and "not running" in outputs[0].stderr, outputs[0].stderr
     assert outputs[1].returncode == 1 and "sys:control" in outputs[1].stdout  # reached Redis
     assert "OPTBOT_REDIS_URL=redis://:***@127.0.0.1:" in outputs[2].stdout
     assert outputs[4].returncode == 3 and ":***@" in outputs[4].stderr
@@ -186,13 +221,13 @@ def test_redis_password_when_given_as_user_or_query_works_and_is_never_printed(
 
     try:
         outputs = [
-            optbot("halt", "--why", "test", url=url(secret)),
+            optbot("flatten", "AAPL", url=url(secret)),
             optbot("config", url=url(secret)),
             optbot("status", url=url(secret + "-wrong")),
         ]
     finally:
         handle.stop()
-    assert outputs[0].returncode == 0, outputs[0].stderr  # the password reached Redis
+    assert outputs[0].returncode == 4, outputs[0].stderr  # reached Redis: no strategy there
     shown = "redis://default:***@127.0.0.1:" if form == "user" else "/0?password=***"
     assert shown in outputs[1].stdout
     assert outputs[2].returncode == 3 and shown in outputs[2].stderr

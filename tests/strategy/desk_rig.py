@@ -13,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.strategy.chains import ChainClient
+from services.strategy.controls import ControlHandler
 from services.strategy.cycle import Cycles
 from services.strategy.desk import Books, Desk
 from services.strategy.ledger import Ledger, fill_from_event
@@ -21,12 +22,15 @@ from services.strategy.money import dec
 from services.strategy.orders import OrderBook
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
 from shared.bus import Publisher
+from shared.control import send_control
 from shared.envelope import decode
 from shared.schemas import (
     Action,
     Candidate,
     ConnState,
     ContractRef,
+    Control,
+    ControlAction,
     Decision,
     DecisionOutcome,
     Direction,
@@ -39,7 +43,7 @@ from shared.schemas import (
     SecType,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_REQUESTS, STRATEGY_DECISIONS
+from shared.streams import ORDERS_REQUESTS, STRATEGY_DECISIONS, SYS_CONTROL
 
 CALL = ContractRef(
     symbol="INTC",
@@ -61,6 +65,7 @@ class Rig:
     cycles: Cycles
     pub: Publisher
     clock: list[float]
+    settings: Settings
 
     def quote(self, bid: float | None, ask: float | None, last: float | None = None) -> None:
         mark = (bid + ask) / 2 if bid is not None and ask is not None else last
@@ -115,6 +120,16 @@ class Rig:
         await self.cycles.manage()
         await self.pub.flush()
 
+    async def control(self, action: ControlAction, who: str, why: str, target: str = "") -> Any:
+        """An operator's request, sent as the CLI sends it, applied as the service applies
+        it (the entry read back from sys:control); returns the state it ends in."""
+        body = Control(action=action, who=who, why=why, target=target)
+        request_id = await send_control(self.redis, self.settings, body, src="cli/test")
+        rows: Any = await self.redis.xrange(SYS_CONTROL, request_id, request_id)
+        await ControlHandler(self.desk, self.cycles).on_control(decode(rows[0][1], request_id))
+        await self.pub.flush()
+        return self.books.status
+
     def due(self) -> None:
         """Make every working order's next reprice step due now."""
         for w in self.books.orders.working.values():
@@ -142,7 +157,7 @@ async def make_rig(redis: aioredis.Redis, settings: Settings) -> Rig:
     clock = [DAY1]
     cycles.wall_clock = lambda: clock[0]
     books.market.on_status(GatewayStatus(state=ConnState.CONNECTED, client_id=1))
-    rig = Rig(redis, books, desk, cycles, pub, clock)
+    rig = Rig(redis, books, desk, cycles, pub, clock, settings)
     await rig.tick()  # opens the trading day (no positions: nothing to wait for)
     assert desk.day.current is not None and desk.day.current.day == dt.date(2026, 12, 2)
     return rig

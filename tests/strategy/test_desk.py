@@ -21,12 +21,10 @@ from services.strategy.ledger import fill_from_event
 from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskLimits, RiskState, load_status
 from services.strategy.views import pnl_fields
-from shared.control import apply_control
 from shared.envelope import decode
 from shared.schemas import (
     Action,
     ConnState,
-    Control,
     ControlAction,
     DecisionOutcome,
     GatewayStatus,
@@ -36,6 +34,7 @@ from shared.schemas import (
     OrderModify,
     OrderNew,
     Quote,
+    RiskStateChange,
     Sentiment,
 )
 from shared.settings import Settings
@@ -78,10 +77,7 @@ async def test_daily_loss_when_operator_resumes_after_breach_engine_does_not_ove
     rig.quote(0.25, 0.30)
     await rig.tick()
     assert rig.books.status.state is RiskState.REDUCING
-    await apply_control(
-        rig.redis, settings, Control(action=ControlAction.RESUME, who="ann", why="seen"), src="t"
-    )
-    await rig.desk.refresh_status()
+    await rig.control(ControlAction.RESUME, "ann", "seen")
     for _ in range(3):
         await rig.tick()
     status = await load_status(rig.redis)
@@ -95,9 +91,7 @@ async def test_daily_loss_when_operator_resumes_after_breach_engine_does_not_ove
 
 async def test_flatten_when_halted_by_operator_still_closes(rig: Rig, settings: Settings) -> None:
     await hold_long(rig, 1.80)
-    await apply_control(
-        rig.redis, settings, Control(action=ControlAction.HALT, who="ann", why="news"), src="t"
-    )
+    await rig.control(ControlAction.HALT, "ann", "news")
     rig.quote(1.00, 1.10)  # a stop-loss is due, but an operator's HALTED blocks rule exits
     await rig.tick()
     assert not [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
@@ -397,9 +391,10 @@ async def test_set_state_when_changed_writes_risk_state_and_its_control_event_to
     status = await load_status(rig.redis)
     assert (status.state, status.why, status.who) == (RiskState.REDUCING, "loss", "risk-engine")
     assert status.breach_day == "2026-12-02" and rig.books.status.state is RiskState.REDUCING
-    (control,) = await events_of(rig, Control, SYS_CONTROL)
-    assert (control.action, control.who, control.why) == (
-        ControlAction.REDUCE,
+    (record,) = await events_of(rig, RiskStateChange, SYS_CONTROL)
+    assert (record.state, record.previous, record.who, record.why) == (
+        RiskState.REDUCING,
+        RiskState.ACTIVE,
         "risk-engine",
         "loss",
     )

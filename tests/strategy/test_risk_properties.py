@@ -27,11 +27,9 @@ from hypothesis.stateful import (
 )
 
 from services.strategy.risk import RiskState, total_premium_cap, trade_budget
-from shared.control import apply_control
 from shared.envelope import decode
 from shared.schemas import (
     Action,
-    Control,
     ControlAction,
     Decision,
     DecisionKind,
@@ -233,15 +231,7 @@ class RiskAndLedger(RuleBasedStateMachine):
         )
     )
     def control(self, action: ControlAction) -> None:
-        async def go() -> None:
-            await apply_control(
-                self.redis, self.settings, Control(action=action, who="ann", why="test"), src="t"
-            )
-            status = await self.rig.desk.refresh_status()
-            if status.state is not RiskState.ACTIVE:
-                await self.rig.desk.cancel_entries("operator", "c")
-
-        self.step(go())
+        self.step(self.rig.control(action, "ann", "test"))
 
     @rule(
         which=st.sampled_from(CONTRACTS),

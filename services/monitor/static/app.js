@@ -384,7 +384,8 @@ async function control(action) {
     const data = await r.json().catch(() => ({}));
     if (r.ok) {
       out.className = "result ok";
-      out.textContent = `${action} done${data.state ? " → " + data.state : ""} (event ${data.event_id})`;
+      const st = data.state ? (data.changed ? " → " + data.state : " → " + data.state + " (already)") : "";
+      out.textContent = `${action} ${data.state ? "applied" : "sent to the strategy"}${st} (event ${data.event_id})`;
     } else {
       out.className = "result err";
       out.textContent = `${action} refused (${r.status}): ${typeof data.detail === "string" ? data.detail : "invalid request"}`;
