@@ -10,18 +10,12 @@ import redis.asyncio as aioredis
 
 from services.monitor import models as m
 from services.monitor.convert import epoch_s, num, price, str_map, text
+from shared.contract import MD_CANDIDATES, MD_SENTIMENT, bars_key, last_quote_key
 from shared.schemas import DataType
-from shared.streams import last_quote_key
 
-SENTIMENT_KEY = "md:sentiment"  # written by market_data
-CANDIDATES_KEY = "md:candidates"
 INDEX_KEYS = ("SPY", "QQQ", "VIX")
 _SENTIMENT_META = {"state", "since", "reason", "data_type", "updated"}
 _GREEKS = ("iv", "delta", "gamma", "vega", "theta")
-
-
-def bars_key(symbol: str) -> str:
-    return f"md:bars:{symbol}"
 
 
 def _data_type(raw: str) -> DataType | None:
@@ -76,7 +70,7 @@ async def quotes(redis: aioredis.Redis, keys: list[str], stale_s: float) -> m.Qu
 
 
 async def sentiment(redis: aioredis.Redis) -> m.Sentiment:
-    fields = str_map(await redis.hgetall(SENTIMENT_KEY))
+    fields = str_map(await redis.hgetall(MD_SENTIMENT))
     inputs = {
         k: v for k, raw in fields.items() if k not in _SENTIMENT_META if (v := num(raw)) is not None
     }
@@ -118,7 +112,7 @@ def _json(raw: str, default: Any) -> Any:
 
 
 async def candidates(redis: aioredis.Redis) -> m.Candidates:
-    fields = str_map(await redis.hgetall(CANDIDATES_KEY))
+    fields = str_map(await redis.hgetall(MD_CANDIDATES))
     rows = _json(fields.get("json", ""), [])
     excluded = _json(fields.get("excluded", ""), {})
     parsed = [c for c in map(_candidate, rows if isinstance(rows, list) else []) if c]
