@@ -33,19 +33,19 @@ from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
 from shared.aio import sleep_or_stop
 from shared.bus import GroupConsumer
-from shared.contract import lease_key
-from shared.logs import get_logger
-from shared.market_calendar import preload
-from shared.runner import ServiceContext
-from shared.schemas import ConnState, ContractRef, DataType
-from shared.streams import (
+from shared.contract import (
     GW_COMMANDS,
     MD_TICKS,
     ORDERS_EVENTS,
     ORDERS_REQUESTS,
+    lease_key,
     service_key,
     standby_key,
 )
+from shared.logs import get_logger
+from shared.market_calendar import preload
+from shared.runner import ServiceContext
+from shared.schemas import ConnState, ContractRef, DataType
 
 log = get_logger("optbot.gateway_adapter")
 

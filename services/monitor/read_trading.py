@@ -10,6 +10,16 @@ import redis.asyncio as aioredis
 from services.monitor import models as m
 from services.monitor.convert import epoch_s, num, price, str_map, text
 from services.monitor.read_market import quote_from_hash
+from shared.contract import (
+    ACCOUNT,
+    ORDERS_EVENTS,
+    ORDERS_REQUESTS,
+    STRATEGY_DECISIONS,
+    STRATEGY_EQUITY,
+    STRATEGY_PNL,
+    STRATEGY_POSITIONS,
+    last_quote_key,
+)
 from shared.contract.values import EquityPoint, PnlFields, PositionRow, decode_fields
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
@@ -22,16 +32,6 @@ from shared.schemas import (
     OrderModify,
     OrderNew,
     Position,
-)
-from shared.streams import (
-    ACCOUNT,
-    ORDERS_EVENTS,
-    ORDERS_REQUESTS,
-    STRATEGY_DECISIONS,
-    STRATEGY_EQUITY,
-    STRATEGY_PNL,
-    STRATEGY_POSITIONS,
-    last_quote_key,
 )
 
 log = get_logger("optbot.monitor.read_trading")

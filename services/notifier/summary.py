@@ -16,12 +16,12 @@ import msgspec
 import redis.asyncio as aioredis
 
 from services.notifier.conditions import Conditions
+from shared.contract import NOTIFIER_SUMMARY, ORDERS_EVENTS, STRATEGY_PNL, SYS_ALERTS
 from shared.contract.values import PnlFields, decode_fields
 from shared.envelope import DecodeError, decode
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Action, Alert, AlertSeverity, AlertState, OrderEvent, OrderEventKind
-from shared.streams import NOTIFIER_SUMMARY, ORDERS_EVENTS, STRATEGY_PNL, SYS_ALERTS
 
 log = get_logger("optbot.notifier.summary")
 NEW_YORK = ZoneInfo("America/New_York")

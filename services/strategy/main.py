@@ -28,7 +28,21 @@ from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
 from shared.bus.latest import EntryOrder, latest_entry
-from shared.contract import MD_CANDIDATES, MD_SENTIMENT
+from shared.contract import (
+    ACCOUNT,
+    GW_COMMANDS,
+    GW_REPLIES,
+    GW_STATUS,
+    MD_CANDIDATES,
+    MD_SENTIMENT,
+    MD_SIGNALS,
+    MD_TICKS,
+    ORDERS_EVENTS,
+    SYS_ALERTS,
+    SYS_CONTROL,
+    service_key,
+    standby_key,
+)
 from shared.contract.values import CandidatesHash, SentimentHash, decode_fields
 from shared.envelope import Message
 from shared.logs import get_logger
@@ -55,19 +69,6 @@ from shared.schemas import (
     Quote,
     SentimentSignal,
     Subscribe,
-)
-from shared.streams import (
-    ACCOUNT,
-    GW_COMMANDS,
-    GW_REPLIES,
-    GW_STATUS,
-    MD_SIGNALS,
-    MD_TICKS,
-    ORDERS_EVENTS,
-    SYS_ALERTS,
-    SYS_CONTROL,
-    service_key,
-    standby_key,
 )
 
 log = get_logger("optbot.strategy")
