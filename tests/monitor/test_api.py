@@ -3,6 +3,7 @@ the services publish it (envelopes through ``Publisher``, plain hashes)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -13,7 +14,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.bus import Publisher
-from shared.contract import STRATEGY_EQUITY, STRATEGY_PNL, STRATEGY_POSITIONS
+from shared.contract import (
+    MD_CANDIDATES,
+    MD_SENTIMENT,
+    STRATEGY_EQUITY,
+    STRATEGY_PNL,
+    STRATEGY_POSITIONS,
+)
 from shared.contract.values import EquityPoint, to_json
 from shared.envelope import decode
 from shared.schemas import ConnState, GatewayStatus
@@ -114,6 +121,22 @@ async def test_get_market_when_signals_written_returns_sentiment_and_candidates(
     assert [(c["symbol"], c["direction"]) for c in cands] == [("AAPL", "long"), ("MSFT", "short")]
     assert cands[0]["inputs"] == {"roc_short": 0.5}
     assert body["candidates"]["excluded"] == {"INTC": "price below minimum"}
+
+
+async def test_get_market_when_signal_hashes_break_contract_shows_none_and_logs(
+    client: httpx.AsyncClient, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A renamed ``state`` or a candidate row without ``score`` is an error in the log,
+    not a sentiment that looks like warming up or a list silently missing a row."""
+    state = await redis.hget(MD_SENTIMENT, "state")
+    await redis.hdel(MD_SENTIMENT, "state")
+    await redis.hset(MD_SENTIMENT, "status", state)
+    rows = [{"symbol": "AAPL", "direction": "long", "score": 1.2}, {"symbol": "MSFT"}]
+    await redis.hset(MD_CANDIDATES, "json", json.dumps(rows))
+    body = (await client.get("/api/market")).json()
+    assert body["sentiment"]["state"] is None and body["candidates"]["candidates"] == []
+    assert caplog.text.count("contract_hash_unreadable") == 2
+    assert MD_SENTIMENT in caplog.text and MD_CANDIDATES in caplog.text
 
 
 async def test_get_bars_when_market_data_wrote_window_returns_bars_and_live_quote(
