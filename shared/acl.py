@@ -29,8 +29,8 @@ CONNECTION = (
 # Read commands, on the keys a user may read (``%R~``).
 READ = (
     "exists", "type", "ttl", "pttl", "get", "hget", "hmget", "hgetall", "hexists", "hlen",
-    "hkeys", "lrange", "llen", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
-    "xinfo|groups", "xinfo|consumers", "xpending",
+    "hkeys", "lrange", "llen", "lindex", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
+    "xinfo|groups", "xinfo|consumers", "xpending", "watch", "unwatch",
 )  # fmt: skip
 # A consumer group needs read-write access to the streams it reads (XREADGROUP moves
 # entries into the group's pending list), but only these commands: no XADD there.
@@ -40,7 +40,7 @@ CONSUME = (
 # Data writes, on the keys a user owns (it is their one writer).
 WRITE = (
     "xadd", "xtrim", "xdel", "set", "del", "unlink", "expire", "pexpire", "persist", "hset",
-    "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "ltrim",
+    "hsetnx", "hdel", "hincrby", "hincrbyfloat", "rpush", "lpop", "ltrim",
 )  # fmt: skip
 SCRIPTS = ("eval", "evalsha", "script|load")  # Lua runs with the caller's key permissions
 ADMIN = ("flushall", "flushdb", "config", "acl", "debug", "shutdown", "keys", "monitor")

@@ -32,6 +32,7 @@ from shared.settings import ConfigError, load_settings
 from shared.streams import (
     GW_STATUS,
     MD_TICKS,
+    NOTIFIER_OPEN,
     ORDERS_EVENTS,
     ORDERS_REQUESTS,
     RISK_STATE,
@@ -40,6 +41,7 @@ from shared.streams import (
     SYS_ALERTS,
     SYS_CONTROL,
     SYS_DLQ,
+    notifier_outbox_key,
     service_key,
 )
 from tests.conftest import redis_binary
@@ -209,6 +211,15 @@ async def test_notifier_when_watching_consumes_and_reads_what_its_watcher_uses(
     assert await notifier.hgetall(STRATEGY_PNL) == {}
     assert await notifier.xrevrange(SYS_DLQ, count=1) == []
     assert await notifier.xrange(ORDERS_EVENTS, count=1) == []
+    # its outbox (a queue per channel) and the open conditions (WATCH then MULTI)
+    outbox = notifier_outbox_key("ch")
+    await notifier.rpush(outbox, "m1")
+    assert await notifier.lindex(outbox, 0) == b"m1" and await notifier.lpop(outbox) == b"m1"
+    async with notifier.pipeline(transaction=True) as pipe:
+        await pipe.watch(NOTIFIER_OPEN)
+        pipe.multi()
+        pipe.hset(NOTIFIER_OPEN, "k", "{}")
+        await pipe.execute()
     assert await as_user(OPERATOR).acl_log() == []
 
 
