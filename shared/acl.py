@@ -2,26 +2,27 @@
 
 Redis is the control plane: whoever can ``XADD orders:requests`` trades. So each
 service connects as its own user allowed only the commands and keys it uses, and
-the default user is off. The per-user list is hand-written here, in ONE place,
-from the names in ``shared/streams.py`` and the private keys each service uses;
-the bus contract will generate it later. ``render_acl`` turns it into a Redis 7
-ACL file (``optbot acl``); passwords appear only as ``#<sha256>`` hashes.
+the default user is off. Each user's keys are generated from the bus contract
+(``shared/contract``): what it owns, sends to, reads and consumes there, and nothing
+else. ``render_acl`` turns the users into a Redis 7 ACL file (``optbot acl``);
+passwords appear only as ``#<sha256>`` hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared import streams as s
+from shared import contract as c
+from shared.contract import OPERATOR, Entry, Kind
 
-OPERATOR = "operator"
+__all__ = ["ADMIN", "OPERATOR", "USERS", "RedisUser", "acl_line", "render_acl", "user"]
 
 # Every user: connection housekeeping, transactions, the heartbeat/health SCAN.
 CONNECTION = (
     "ping", "echo", "hello", "select", "client|setname", "client|getname", "client|id",
-    "multi", "exec", "discard", "watch", "unwatch", "scan", "wait",
+    "multi", "exec", "discard", "scan", "wait",
 )  # fmt: skip
 # WAIT: behind Sentinel, order-path writes wait for a replica (shared/bus/replicas.py).
 # Not CLIENT SETINFO: Redis 7.0 does not know it (an ACL file naming it fails to load),
@@ -30,7 +31,7 @@ CONNECTION = (
 READ = (
     "exists", "type", "ttl", "pttl", "get", "hget", "hmget", "hgetall", "hexists", "hlen",
     "hkeys", "lrange", "llen", "lindex", "xlen", "xrange", "xrevrange", "xread", "xinfo|stream",
-    "xinfo|groups", "xinfo|consumers", "xpending",
+    "xinfo|groups", "xinfo|consumers", "xpending", "watch", "unwatch",
 )  # fmt: skip
 # A consumer group needs read-write access to the streams it reads (XREADGROUP moves
 # entries into the group's pending list), but only these commands: no XADD there.
@@ -70,135 +71,59 @@ class RedisUser:
     admin: bool = False
 
 
-def _heartbeat(name: str) -> tuple[str, str]:
-    """``svc:{name}`` and its standby/instance variants ``svc:{name}:*``."""
-    return s.service_key(name), s.service_key(name) + ":*"
+WHY: dict[str, str] = {
+    c.GATEWAY: "the sole IB client: quotes, gateway status and replies, order events, account",
+    c.MARKET_DATA: "bars, sentiment, momentum candidates; asks the adapter for lines and history",
+    c.STRATEGY: "trading cycles, risk state, ledger views; the one sender of orders",
+    c.MONITOR: "dashboard: reads the public streams and views; writes only control requests",
+    c.NOTIFIER: "delivers sys:alerts to the trader's channels",
+    c.SIMULATOR: "the simulated IB Gateway: only its heartbeat",
+}
+KEYLESS: dict[str, tuple[str, ...]] = {c.MONITOR: ("info",)}  # the dashboard's Redis panel
 
 
-HEARTBEATS = s.service_key("*")  # every service reads them: `optbot health` runs in its box
-ALERTS_AND_DLQ = (s.SYS_ALERTS, s.SYS_DLQ)
+def _patterns(entries: Iterable[Entry]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e.pattern for e in entries))
+
+
+def user_from_contract(name: str, entries: tuple[Entry, ...] = c.ENTRIES) -> RedisUser:
+    """``name``'s rights, from the entries that name it (owner, senders, readers, consumers).
+
+    The owner of a fact writes it (every data write); a sender of a stream may only XADD
+    to it (an inbox, or a tolerated second writer); a sender of another key writes it.
+    """
+    owned = [e for e in entries if e.owner == name and not e.inbox]
+    owned += [e for e in entries if name in e.senders and e.kind is not Kind.STREAM]
+    appended = [e for e in entries if name in e.senders and e.kind is Kind.STREAM]
+    return RedisUser(
+        name,
+        WHY[name],
+        reads=_patterns(e for e in entries if name in e.readers),
+        owns=_patterns(owned),
+        appends=_patterns(appended),
+        consumes=_patterns(e for e in entries if name in e.consumers),
+        scripts=any(e.scripts for e in owned),
+        commands=KEYLESS.get(name, ()),
+    )
+
 
 USERS: tuple[RedisUser, ...] = (
-    RedisUser(
-        "gateway_adapter",
-        "the sole IB client: quotes, gateway status and replies, order events, account",
-        reads=(HEARTBEATS,),
-        owns=(
-            *_heartbeat("gateway_adapter"),
-            s.MD_TICKS,
-            s.last_quote_key("*"),
-            s.GW_STATUS,
-            s.GW_REPLIES,
-            s.ORDERS_EVENTS,
-            s.ACCOUNT,
-            "account:*",
-            "gw:subs",
-            "gw:contracts",
-            "gw:lease:*",
-            "orders:seen",
-            "orders:working",
-            "orders:ib",
-            "orders:ib:states",
-            "orders:execs",
-            "sim:*",
-        ),
-        appends=(s.MD_SIGNALS, *ALERTS_AND_DLQ),  # replies without reply_to go to md:signals
-        consumes=(s.GW_COMMANDS, s.ORDERS_REQUESTS),
-        scripts=True,  # batched quotes, order journal, lease renew/release
-    ),
-    RedisUser(
-        "market_data",
-        "bars, sentiment, momentum candidates; asks the adapter for lines and history",
-        reads=(HEARTBEATS, s.last_quote_key("*")),
-        owns=(
-            *_heartbeat("market_data"),
-            s.MD_SIGNALS,
-            "md:sentiment",
-            "md:candidates",
-            "md:bars:*",
-        ),
-        appends=(s.GW_COMMANDS, *ALERTS_AND_DLQ),
-        consumes=(s.GW_STATUS, s.GW_REPLIES, s.MD_TICKS),
-    ),
-    RedisUser(
-        "strategy",
-        "trading cycles, risk state, ledger views; the one sender of orders",
-        # orders:requests: it replays the orders it sent to rebuild its books at start.
-        reads=(
-            HEARTBEATS,
-            s.last_quote_key("*"),
-            "md:sentiment",
-            "md:candidates",
-            "account:*",
-            s.ORDERS_REQUESTS,
-        ),
-        owns=(*_heartbeat("strategy"), s.RISK_STATE, s.STRATEGY_DECISIONS, "strategy:*"),
-        # orders:events: its risk denials (``denied``) go there too, a second writer the
-        # bus contract should remove (strategy:decisions already records them).
-        # sys:control: every state it applies is recorded there (risk.state), in one MULTI
-        # with risk:state, of which it is the one writer.
-        appends=(
-            s.ORDERS_REQUESTS,
-            s.ORDERS_EVENTS,
-            s.SYS_CONTROL,
-            s.GW_COMMANDS,
-            *ALERTS_AND_DLQ,
-        ),
-        consumes=(
-            s.ORDERS_EVENTS,
-            s.MD_TICKS,
-            s.MD_SIGNALS,
-            s.GW_STATUS,
-            s.GW_REPLIES,
-            s.SYS_CONTROL,
-            s.ACCOUNT,
-        ),
-    ),
-    RedisUser(
-        "monitor",
-        "dashboard: reads the public streams and views; writes only control requests",
-        reads=(
-            HEARTBEATS,
-            *s.ALL_STREAMS,
-            "md:*",
-            "account:*",
-            "strategy:*",
-            s.RISK_STATE,
-            "notifier:*",
-        ),
-        # risk:state is read only: the strategy applies the control requests it appends.
-        owns=_heartbeat("monitor"),
-        appends=(s.SYS_CONTROL, *ALERTS_AND_DLQ),
-        commands=("info",),
-    ),
-    RedisUser(
-        "notifier",
-        "delivers sys:alerts to the trader's channels; watches what needs a human",
-        # strategy:positions: an IB 200 matters for a held contract; sys:dlq: bursts.
-        reads=(HEARTBEATS, s.STRATEGY_POSITIONS, s.SYS_DLQ),
-        owns=(*_heartbeat("notifier"), "notifier:*"),
-        appends=ALERTS_AND_DLQ,
-        consumes=(s.SYS_ALERTS, s.GW_STATUS, s.SYS_CONTROL, s.ORDERS_EVENTS),
-    ),
-    RedisUser(
-        "tws_simulator",
-        "the simulated IB Gateway: only its heartbeat",
-        reads=(HEARTBEATS,),
-        owns=_heartbeat("tws_simulator"),
-    ),
+    *(user_from_contract(name) for name in c.SERVICES if name != c.SIMULATOR),
+    user_from_contract(c.SIMULATOR),
     RedisUser(
         OPERATOR,
-        "the optbot CLI and the operator: everything, including FLUSHALL/CONFIG/ACL/DEBUG, "
-        "but no write of risk:state (the CLI asks the strategy through sys:control)",
+        "the optbot CLI and the operator: everything, including FLUSHALL/CONFIG/ACL/DEBUG",
         admin=True,
     ),
 )
+
+
 # The one key the operator may read but not write: the strategy applies its requests.
-ADMIN_READ_ONLY = s.RISK_STATE
+ADMIN_READ_ONLY = c.RISK_STATE
 
 
 def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
 def all_keys_but(key: str) -> tuple[str, ...]:
@@ -208,9 +133,9 @@ def all_keys_but(key: str) -> tuple[str, ...]:
     is longer with ``key`` as its prefix: one pattern per case and position.
     """
     out: list[str] = []
-    for i, c in enumerate(key):
+    for i, ch in enumerate(key):
         head = _glob_escape(key[:i])
-        out.append(f"{head}[^{_glob_escape(c)}]*")
+        out.append(f"{head}[^{_glob_escape(ch)}]*")
         if i:
             out.append(head)  # the proper prefix itself, as a whole key
     out.append(f"{_glob_escape(key)}?*")

@@ -34,3 +34,9 @@ def test_readme_config_table_when_generated_matches_settings_model() -> None:
     from shared.settings_doc import config_table, table_in
 
     assert table_in(README) == config_table(), "run: python -m shared.settings_doc"
+
+
+def test_readme_contract_table_when_generated_matches_contract() -> None:
+    from shared.contract.doc import contract_table, table_in
+
+    assert table_in(README) == contract_table(), "run: python -m shared.contract.doc README.md"

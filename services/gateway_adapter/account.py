@@ -15,13 +15,13 @@ from typing import Any
 
 from services.gateway_adapter.connection import IbConnection
 from shared.bus import Publisher
+from shared.contract import ACCOUNT
+from shared.contract import ACCOUNT_LAST as ACCOUNT_HASH
 from shared.logs import get_logger
 from shared.schemas import AccountSnapshot, ContractRef, Position, Right, SecType
-from shared.streams import ACCOUNT
 
 log = get_logger("optbot.gateway_adapter.account")
 
-ACCOUNT_HASH = "account:last"
 _SEC_TYPES = {"STK": SecType.STK, "IND": SecType.IND, "OPT": SecType.OPT}
 
 

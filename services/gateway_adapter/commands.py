@@ -18,6 +18,7 @@ from services.gateway_adapter.execution import Executor
 from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.subscriptions import Subscriptions
 from shared.bus import Publisher
+from shared.contract import MD_SIGNALS
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.schemas import (
@@ -33,7 +34,6 @@ from shared.schemas import (
     Subscribe,
     Unsubscribe,
 )
-from shared.streams import MD_SIGNALS
 
 log = get_logger("optbot.gateway_adapter.commands")
 

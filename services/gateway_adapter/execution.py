@@ -35,7 +35,6 @@ from services.gateway_adapter.fills import (
     next_fill,
 )
 from services.gateway_adapter.journal import (
-    SEEN_KEY,
     HashOp,
     OrderJournal,
     Write,
@@ -45,6 +44,8 @@ from services.gateway_adapter.journal import (
 )
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.sim_account import SimAccount
+from shared.contract import ORDERS_SEEN
+from shared.contract import ORDERS_WORKING as WORKING_KEY
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import (
@@ -60,7 +61,6 @@ from shared.schemas import (
 
 log = get_logger("optbot.gateway_adapter.execution")
 
-WORKING_KEY = "orders:working"
 Emit = Callable[[OrderEvent], None]
 
 
@@ -223,7 +223,7 @@ class SimulatedExecutor:
 
     async def submit(self, order: OrderNew) -> None:
         cid = order.client_order_id
-        if cid in self.working or await self._redis.hexists(SEEN_KEY, cid):
+        if cid in self.working or await self._redis.hexists(ORDERS_SEEN, cid):
             log.info("order_duplicate", client_order_id=cid)
             return
         guard = seen_guard(cid, seen_payload(order, "sim"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from services.gateway_adapter.journal import SEEN_KEY
+from shared.contract import ORDERS_SEEN
 from shared.market_calendar import expired
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind, Quote, Right, SecType
 
@@ -72,4 +72,4 @@ def expiry_guard(ev: OrderEvent) -> tuple[str, str, str]:
     payload = json.dumps(
         {"route": "expiry", "key": ev.contract.key if ev.contract else "", "qty": qty}
     )
-    return (SEEN_KEY, ev.client_order_id, payload)
+    return (ORDERS_SEEN, ev.client_order_id, payload)

@@ -26,18 +26,22 @@ from ib_async import LimitOrder, MarketOrder, Trade
 
 from services.gateway_adapter.connection import IbConnection
 from services.gateway_adapter.execution import event, refused, seen_payload
-from services.gateway_adapter.journal import SEEN_KEY, OrderJournal, Write, hdel, hset, seen_guard
+from services.gateway_adapter.journal import OrderJournal, Write, hdel, hset, seen_guard
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.qualify import Failure, Qualifier
+from shared.contract import ORDERS_EXECS as EXECS_KEY
+from shared.contract import ORDERS_IB as IB_ORDERS_KEY
+from shared.contract import ORDERS_IB_STATES as STATES_KEY
+from shared.contract import ORDERS_SEEN
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import OrderCancel, OrderEvent, OrderEventKind, OrderModify, OrderNew, OrderType
 
 log = get_logger("optbot.gateway_adapter.ib_orders")
 
-IB_ORDERS_KEY = "orders:ib"  # client order id -> OrderNew, until the order is done
-EXECS_KEY = "orders:execs"  # exec id -> client order id: fills already published
-STATES_KEY = "orders:ib:states"  # "{cid}|ack" / "{cid}|done": status events already published
+# orders:ib: client order id -> OrderNew, until the order is done
+# orders:execs: exec id -> client order id: fills already published
+# orders:ib:states: "{cid}|ack" / "{cid}|done": status events already published
 WORKING = frozenset({"PreSubmitted", "Submitted"})
 CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 
@@ -102,7 +106,7 @@ class IbExecutor:
 
     async def submit(self, order: OrderNew) -> None:
         cid = order.client_order_id
-        if cid in self.orders or await self._redis.hexists(SEEN_KEY, cid):
+        if cid in self.orders or await self._redis.hexists(ORDERS_SEEN, cid):
             log.info("order_duplicate", client_order_id=cid)
             return
         guard = seen_guard(cid, seen_payload(order, "ib"))

@@ -26,14 +26,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared.bus.replicas import ReplicaWait
+from shared.contract import ORDERS_EVENTS, ORDERS_SEEN
 from shared.envelope import encode
 from shared.logs import get_logger
 from shared.schemas import OrderEvent
-from shared.streams import ORDERS_EVENTS
 
 log = get_logger("optbot.gateway_adapter.journal")
 
-SEEN_KEY = "orders:seen"
 
 # KEYS[1] guard hash, KEYS[2] events stream, KEYS[3..] hashes written.
 # ARGV: guard field, guard value ('' = no guard), maxlen, n hash ops,
@@ -117,7 +116,7 @@ class OrderJournal:
         self.writes = 0
 
     def _args(self, w: Write) -> tuple[list[str], list[Any]]:
-        guard_key, guard_field, guard_value = w.guard or (SEEN_KEY, "", "")
+        guard_key, guard_field, guard_value = w.guard or (ORDERS_SEEN, "", "")
         keys = [guard_key, ORDERS_EVENTS]
         argv: list[Any] = [guard_field, guard_value, self._maxlen, len(w.hashes)]
         for op in w.hashes:
@@ -200,4 +199,4 @@ def hdel(key: str, field_: str) -> HashOp:
 
 
 def seen_guard(client_order_id: str, payload: str) -> tuple[str, str, str]:
-    return (SEEN_KEY, client_order_id, payload)
+    return (ORDERS_SEEN, client_order_id, payload)

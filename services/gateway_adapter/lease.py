@@ -36,10 +36,6 @@ return 0
 """
 
 
-def lease_key(host: str, port: int, client_id: int) -> str:
-    return f"gw:lease:{host}:{port}:{client_id}"
-
-
 class Lease:
     """One holder's view of the lease: acquire, keep renewed, release."""
 

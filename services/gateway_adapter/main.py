@@ -24,7 +24,7 @@ from services.gateway_adapter.execution import Executor, SimulatedExecutor
 from services.gateway_adapter.expiry import CHECK_INTERVAL_S
 from services.gateway_adapter.ib_orders import IbExecutor
 from services.gateway_adapter.journal import OrderJournal
-from services.gateway_adapter.lease import Lease, lease_key
+from services.gateway_adapter.lease import Lease
 from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Qualifier
@@ -34,18 +34,19 @@ from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
 from shared.aio import sleep_or_stop
 from shared.bus import GroupConsumer
-from shared.logs import get_logger
-from shared.market_calendar import preload
-from shared.runner import ServiceContext
-from shared.schemas import ConnState, ContractRef
-from shared.streams import (
+from shared.contract import (
     GW_COMMANDS,
     MD_TICKS,
     ORDERS_EVENTS,
     ORDERS_REQUESTS,
+    lease_key,
     service_key,
     standby_key,
 )
+from shared.logs import get_logger
+from shared.market_calendar import preload
+from shared.runner import ServiceContext
+from shared.schemas import ConnState, ContractRef
 
 log = get_logger("optbot.gateway_adapter")
 

@@ -29,10 +29,10 @@ from redis.exceptions import RedisError
 
 from services.gateway_adapter.sanitize import hash_fields, quote_from_ticker
 from shared.bus import Publisher
+from shared.contract import MD_TICKS, last_quote_key
 from shared.envelope import encode, now_ns
 from shared.logs import get_logger
 from shared.schemas import ContractRef, Quote, SecType
-from shared.streams import MD_TICKS, last_quote_key
 
 log = get_logger("optbot.gateway_adapter.publish")
 

@@ -19,13 +19,13 @@ from ib_async import Contract, Index, Option, Stock
 
 from services.gateway_adapter.connection import IbConnection
 from services.gateway_adapter.pacing import TokenBucket
+from shared.contract import GW_CONTRACTS as CACHE_KEY
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import ContractRef, SecType
 
 log = get_logger("optbot.gateway_adapter.qualify")
 
-CACHE_KEY = "gw:contracts"
 NO_DEFINITION = 200  # IB: "No security definition has been found for the request"
 _CHUNK = 20
 _FIELDS = (

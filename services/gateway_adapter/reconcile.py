@@ -28,9 +28,9 @@ from services.gateway_adapter.connection import IbConnection
 from services.gateway_adapter.ib_orders import CANCELLED, IbExecutor
 from services.gateway_adapter.pacing import TokenBucket
 from shared.bus import Publisher
+from shared.contract import SYS_ALERTS
 from shared.logs import get_logger
 from shared.schemas import Alert, AlertSeverity, OrderEventKind
-from shared.streams import SYS_ALERTS
 
 log = get_logger("optbot.gateway_adapter.reconcile")
 

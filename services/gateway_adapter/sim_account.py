@@ -20,12 +20,12 @@ import redis.asyncio as aioredis
 
 from services.gateway_adapter.journal import HashOp, hset
 from shared.bus import Publisher
+from shared.contract import ACCOUNT
+from shared.contract import ACCOUNT_SIM as SIM_ACCOUNT_HASH  # plain fields, like account:last
+from shared.contract import SIM_ACCOUNT as SIM_ACCOUNT_KEY
 from shared.redis_text import as_str
 from shared.schemas import AccountSnapshot, Action, ContractRef, OrderEvent, Position, Quote
-from shared.streams import ACCOUNT
 
-SIM_ACCOUNT_KEY = "sim:account"
-SIM_ACCOUNT_HASH = "account:sim"  # plain fields for humans, like account:last
 _POS = "pos:"
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.contract import GW_STATUS
 from shared.logs import get_logger
 from shared.runner import ServiceContext
 from shared.schemas import ConnState, DataType, GatewayStatus, IbError
-from shared.streams import GW_STATUS
 
 log = get_logger("optbot.gateway_adapter.status")
 

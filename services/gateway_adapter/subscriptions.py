@@ -21,14 +21,14 @@ from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.status import StatusReporter
+from shared.contract import GW_SUBS as SUBS_KEY
+from shared.contract import last_quote_key
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import ContractRef, SecType
-from shared.streams import last_quote_key
 
 log = get_logger("optbot.gateway_adapter.subscriptions")
 
-SUBS_KEY = "gw:subs"
 MAX_TICKERS = 101  # IB: "Max number of tickers has been reached" (also our budget refusals)
 NOT_SUBSCRIBED = 354  # IB: no market-data subscription for this symbol
 DELAYED_INSTEAD = 10167  # IB: not subscribed, displaying delayed data

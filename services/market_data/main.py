@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from redis.exceptions import RedisError
 
 from services.market_data.engine import Evaluation, MarketState, worst
@@ -22,6 +23,17 @@ from services.market_data.session import MarketSession
 from services.market_data.universe import ib_bar_size, universe
 from shared.aio import sleep_or_stop, wait_any
 from shared.bus.latest import EntryOrder, latest_entry
+from shared.contract import (
+    GW_COMMANDS,
+    GW_REPLIES,
+    GW_STATUS,
+    MD_CANDIDATES,
+    MD_SENTIMENT,
+    MD_SIGNALS,
+    MD_TICKS,
+    bars_key,
+)
+from shared.contract.values import BarRow, CandidateRow, CandidatesHash, SentimentHash, to_json
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.runner import ServiceContext
@@ -40,33 +52,26 @@ from shared.schemas import (
     SentimentSignal,
     Subscribe,
 )
-from shared.streams import GW_COMMANDS, GW_REPLIES, GW_STATUS, MD_SIGNALS, MD_TICKS
 
 log = get_logger("optbot.market_data")
 
-SENTIMENT_KEY = "md:sentiment"
-CANDIDATES_KEY = "md:candidates"
 REQUEST_PREFIX = "md-"
 MIN_REREQUEST_S = 2.0
 HISTORY_RETRY_S = (1.0, 30.0)  # first and longest wait before asking again for failed history
 
 
-def bars_key(symbol: str) -> str:
-    return f"md:bars:{symbol}"
-
-
 def bar_row(bar: Bar) -> str:
     """One bar as the compact JSON the dashboard's chart reads from ``md:bars:{SYM}``."""
-    row = {
-        "t": bar.start_ns // 1_000_000_000,
-        "o": bar.open,
-        "h": bar.high,
-        "l": bar.low,
-        "c": bar.close,
-        "v": bar.volume,
-        "gap": bar.gap,
-    }
-    return json.dumps(row)
+    row = BarRow(
+        t=bar.start_ns // 1_000_000_000,
+        o=bar.open,
+        h=bar.high,
+        l=bar.low,
+        c=bar.close,
+        v=bar.volume,
+        gap=bar.gap,
+    )
+    return to_json(row)
 
 
 def _iso(ts: float) -> str:
@@ -300,15 +305,15 @@ class MarketDataService:
         tracker = self.state.tracker
         if tracker.state is None or tracker.inputs is None:
             return
-        fields = {
-            "state": tracker.state.value,
-            "since": _iso(self._sentiment_since or now),
-            "reason": tracker.reason,
-            "data_type": ev.data_type.value,
-            "updated": _iso(now),
-            **{k: f"{v:.4f}" for k, v in tracker.inputs.as_dict().items()},
-        }
-        self.ctx.publisher.add_hash(SENTIMENT_KEY, fields, replace=True)
+        head = SentimentHash(
+            state=tracker.state,
+            since=_iso(self._sentiment_since or now),
+            reason=tracker.reason,
+            data_type=ev.data_type.value,
+            updated=_iso(now),
+        )
+        inputs = {k: f"{v:.4f}" for k, v in tracker.inputs.as_dict().items()}
+        self.ctx.publisher.add_hash(MD_SENTIMENT, head.fields() | inputs, replace=True)
 
     def _publish_candidates(self, candidates: list[Candidate], ev: Evaluation, now: float) -> None:
         quotes = self.state.quotes
@@ -319,21 +324,25 @@ class MarketDataService:
             CandidatesSignal(candidates=candidates, data_type=data_type),
             key="candidates",
         )
-        fields: dict[str, str] = {
-            "updated": _iso(now),
-            "count": str(len(candidates)),
-            "data_type": data_type.value,
-            "excluded": json.dumps(ev.screen.excluded, sort_keys=True),
-        }
-        for rank, c in enumerate(candidates, 1):
-            fields[str(rank)] = f"{c.symbol} {c.direction.value} {c.score:.3f}"
-        fields["json"] = json.dumps(
-            [
-                {"symbol": c.symbol, "direction": c.direction.value, "score": c.score, **c.inputs}
-                for c in candidates
-            ]
+        rows = [
+            msgspec.structs.asdict(
+                CandidateRow(symbol=c.symbol, direction=c.direction, score=c.score)
+            )
+            | c.inputs
+            for c in candidates
+        ]
+        head = CandidatesHash(
+            updated=_iso(now),
+            count=len(candidates),
+            data_type=data_type.value,
+            excluded=json.dumps(ev.screen.excluded, sort_keys=True),
+            json=json.dumps(rows),
         )
-        self.ctx.publisher.add_hash(CANDIDATES_KEY, fields, replace=True)
+        ranks = {
+            str(rank): f"{c.symbol} {c.direction.value} {c.score:.3f}"
+            for rank, c in enumerate(candidates, 1)
+        }
+        self.ctx.publisher.add_hash(MD_CANDIDATES, head.fields() | ranks, replace=True)
         self._published = [(c.symbol, c.direction.value) for c in candidates]
         self._published_at = now
         log.info(

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.monitor import models as m
 from services.monitor.controls import FailureLimiter, authorize
+from shared.contract import SYS_ALERTS, notifier_delivery_key
 from shared.envelope import DecodeError, decode, encode
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Alert, AlertSeverity, AlertState
 from shared.status import channel_rows
-from shared.streams import SYS_ALERTS, notifier_delivery_key
 
 log = get_logger("optbot.monitor.alerts")
 SCAN = 500  # newest sys:alerts entries considered for "open"

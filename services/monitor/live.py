@@ -26,10 +26,7 @@ from services.monitor.reader import PANELS, Reader
 from shared.aio import sleep_or_stop, wait_any
 from shared.bus import TailReader
 from shared.bus.latest import latest_entry
-from shared.envelope import DecodeError, decode
-from shared.logs import get_logger
-from shared.schemas import ConnState, GatewayStatus, OrderEvent, OrderEventKind
-from shared.streams import (
+from shared.contract import (
     ACCOUNT,
     GW_STATUS,
     MD_SIGNALS,
@@ -41,6 +38,9 @@ from shared.streams import (
     SYS_CONTROL,
     SYS_DLQ,
 )
+from shared.envelope import DecodeError, decode
+from shared.logs import get_logger
+from shared.schemas import ConnState, GatewayStatus, OrderEvent, OrderEventKind
 
 log = get_logger("optbot.monitor.live")
 

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import redis.asyncio as aioredis
 
 from services.monitor import models as m
 from services.monitor.convert import epoch_s, num, price, str_map, text
+from shared.contract import MD_CANDIDATES, MD_SENTIMENT, bars_key, last_quote_key
+from shared.contract.values import CandidateRow, CandidatesHash, SentimentHash, decode_fields
+from shared.logs import get_logger
 from shared.schemas import DataType
-from shared.streams import last_quote_key
 
-SENTIMENT_KEY = "md:sentiment"  # written by market_data
-CANDIDATES_KEY = "md:candidates"
+log = get_logger("optbot.monitor.read_market")
+H = TypeVar("H", bound=msgspec.Struct)
 INDEX_KEYS = ("SPY", "QQQ", "VIX")
-_SENTIMENT_META = {"state", "since", "reason", "data_type", "updated"}
 _GREEKS = ("iv", "delta", "gamma", "vega", "theta")
-
-
-def bars_key(symbol: str) -> str:
-    return f"md:bars:{symbol}"
 
 
 def _data_type(raw: str) -> DataType | None:
@@ -75,38 +73,64 @@ async def quotes(redis: aioredis.Redis, keys: list[str], stale_s: float) -> m.Qu
     return m.Quotes(now=now, stale_after_s=stale_s, quotes=out)
 
 
+def _head(raw: dict[Any, Any], cls: type[H], key: str) -> H | None:
+    """A market_data hash as the contract's Struct; None while absent, and (logged)
+    when it no longer matches the contract: the panel shows nothing, not half a hash."""
+    try:
+        return decode_fields(raw, cls)
+    except msgspec.ValidationError as exc:
+        log.error("contract_hash_unreadable", key=key, error=str(exc))
+        return None
+
+
 async def sentiment(redis: aioredis.Redis) -> m.Sentiment:
-    fields = str_map(await redis.hgetall(SENTIMENT_KEY))
-    inputs = {
-        k: v for k, raw in fields.items() if k not in _SENTIMENT_META if (v := num(raw)) is not None
-    }
+    raw: Any = await redis.hgetall(MD_SENTIMENT)
+    head = _head(raw, SentimentHash, MD_SENTIMENT)
+    if head is None:
+        return m.Sentiment()
+    meta = SentimentHash.__struct_fields__
+    inputs = {k: v for k, r in str_map(raw).items() if k not in meta if (v := num(r)) is not None}
     return m.Sentiment(
-        state=fields.get("state") or None,
-        since=fields.get("since", ""),
-        reason=fields.get("reason", ""),
-        data_type=fields.get("data_type", ""),
-        updated=fields.get("updated", ""),
+        state=head.state.value,
+        since=head.since,
+        reason=head.reason,
+        data_type=head.data_type,
+        updated=head.updated,
         inputs=inputs,
     )
 
 
-def _candidate(row: Any) -> m.Candidate | None:
+def _inputs(row: Any) -> dict[str, float]:
+    """The score's inputs: a candidate row's numeric fields beyond CandidateRow's."""
     if not isinstance(row, dict):
-        return None
-    score = num(row.get("score"))
-    if score is None or not row.get("symbol"):
-        return None
-    inputs = {
+        return {}
+    return {
         k: v
         for k, raw in row.items()
-        if k not in ("symbol", "direction", "score")
+        if k not in CandidateRow.__struct_fields__
         if isinstance(raw, int | float) and (v := num(raw)) is not None
     }
-    return m.Candidate(
-        symbol=str(row["symbol"]),
-        direction=str(row.get("direction", "")),
-        score=score,
-        inputs=inputs,
+
+
+async def candidates(redis: aioredis.Redis) -> m.Candidates:
+    head = _head(await redis.hgetall(MD_CANDIDATES), CandidatesHash, MD_CANDIDATES)
+    if head is None:
+        return m.Candidates()
+    try:
+        rows, extras = head.rows(), json.loads(head.json)
+        excluded = json.loads(head.excluded)
+    except (msgspec.DecodeError, ValueError) as exc:
+        log.error("contract_hash_unreadable", key=MD_CANDIDATES, error=str(exc))
+        return m.Candidates(updated=head.updated, data_type=head.data_type)
+    parsed = [
+        m.Candidate(symbol=r.symbol, direction=r.direction.value, score=r.score, inputs=_inputs(x))
+        for r, x in zip(rows, extras, strict=True)
+    ]
+    return m.Candidates(
+        updated=head.updated,
+        data_type=head.data_type,
+        candidates=parsed,
+        excluded=excluded if isinstance(excluded, dict) else {},
     )
 
 
@@ -115,19 +139,6 @@ def _json(raw: str, default: Any) -> Any:
         return json.loads(raw) if raw else default
     except ValueError:
         return default
-
-
-async def candidates(redis: aioredis.Redis) -> m.Candidates:
-    fields = str_map(await redis.hgetall(CANDIDATES_KEY))
-    rows = _json(fields.get("json", ""), [])
-    excluded = _json(fields.get("excluded", ""), {})
-    parsed = [c for c in map(_candidate, rows if isinstance(rows, list) else []) if c]
-    return m.Candidates(
-        updated=fields.get("updated", ""),
-        data_type=fields.get("data_type", ""),
-        candidates=parsed,
-        excluded=excluded if isinstance(excluded, dict) else {},
-    )
 
 
 def _bar(raw: Any) -> m.BarPoint | None:

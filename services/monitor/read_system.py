@@ -10,11 +10,11 @@ import redis.asyncio as aioredis
 from services.monitor import models as m
 from services.monitor.convert import epoch_s, integer, loose_entry, str_map, text
 from shared.bus.latest import latest_entry
+from shared.contract import GW_STATUS, MD_TICKS, RISK_STATE, SYS_ALERTS, SYS_DLQ, service_key
 from shared.envelope import DecodeError, decode
 from shared.registry import ServiceSpec
 from shared.schemas import Alert, ConnState, DataType, GatewayStatus, IbError, RiskState
 from shared.status import service_rows, stream_rows
-from shared.streams import GW_STATUS, MD_TICKS, RISK_STATE, SYS_ALERTS, SYS_DLQ, service_key
 
 GATEWAY = "gateway_adapter"
 _SCAN = 500  # gw:status entries searched for the latest status / errors

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import redis.asyncio as aioredis
 
 from services.monitor import models as m
-from services.monitor.convert import epoch_s, integer, num, price, str_map, text
+from services.monitor.convert import epoch_s, num, price, str_map, text
 from services.monitor.read_market import quote_from_hash
+from shared.contract import (
+    ACCOUNT,
+    ORDERS_EVENTS,
+    ORDERS_REQUESTS,
+    STRATEGY_DECISIONS,
+    STRATEGY_EQUITY,
+    STRATEGY_PNL,
+    STRATEGY_POSITIONS,
+    last_quote_key,
+)
+from shared.contract.values import EquityPoint, PnlFields, PositionRow, decode_fields
 from shared.envelope import DecodeError, Message, decode
+from shared.logs import get_logger
 from shared.schemas import (
     AccountSnapshot,
     Decision,
@@ -21,16 +33,9 @@ from shared.schemas import (
     OrderNew,
     Position,
 )
-from shared.streams import (
-    ACCOUNT,
-    ORDERS_EVENTS,
-    ORDERS_REQUESTS,
-    STRATEGY_DECISIONS,
-    STRATEGY_EQUITY,
-    STRATEGY_PNL,
-    STRATEGY_POSITIONS,
-    last_quote_key,
-)
+
+log = get_logger("optbot.monitor.read_trading")
+R = TypeVar("R", bound=msgspec.Struct)
 
 _FILLS = (OrderEventKind.FILL, OrderEventKind.PARTIAL)
 OPTION_MULTIPLIER = 100
@@ -140,53 +145,53 @@ def _broker_position(p: Position, fields: dict[str, str]) -> m.Position:
     )
 
 
-def _ledger_avg_cost(row: dict[str, Any], qty: int) -> float:
+def _ledger_avg_cost(row: PositionRow, qty: int) -> float:
     """The ledger's average cost per contract, the unit of IB's positions: its cost of
     the open quantity over that quantity (``avg_price`` is per share). A row without
     a cost falls back to the per-share price times the US equity option multiplier."""
-    cost = num(row.get("cost"))
+    cost = num(row.cost)
     if cost is not None and qty:
         return round(cost / qty, 6)
-    per_share = num(row.get("avg_price")) or 0.0
-    return per_share * (OPTION_MULTIPLIER if row.get("expiry") else 1)
+    per_share = num(row.avg_price) or 0.0
+    return per_share * (OPTION_MULTIPLIER if row.expiry else 1)
 
 
 def _ledger_position(key: str, raw: str) -> m.Position | None:
     """One ``strategy:positions`` field (JSON written by the strategy's ledger)."""
-    row = _json(raw)
-    if not isinstance(row, dict):
+    row = _row(raw, PositionRow, STRATEGY_POSITIONS)
+    if row is None:
         return None
-    qty = integer(row.get("qty"))
     return m.Position(
         contract=key,
-        symbol=str(row.get("symbol", key.split(" ")[0])),
-        sec_type="OPT" if row.get("expiry") else "STK",
-        quantity=qty,
-        avg_cost=_ledger_avg_cost(row, qty),
-        mark=price(row.get("mark")),
-        mark_stale=row.get("mark_stale") is True,
-        unrealized_pnl=num(row.get("unrealized")),
-        delta=num(row.get("delta")),
+        symbol=row.symbol,
+        sec_type="OPT" if row.expiry else "STK",
+        quantity=row.qty,
+        avg_cost=_ledger_avg_cost(row, row.qty),
+        mark=price(row.mark),
+        mark_stale=row.mark_stale,
+        unrealized_pnl=num(row.unrealized),
+        delta=num(row.delta),
     )
 
 
-def _json(raw: str) -> Any:
+def _row(raw: Any, cls: type[R], key: str) -> R | None:
+    """One JSON value of ``key`` as the contract's ``cls``; a row that does not match
+    the contract is logged (the writer changed) and left out."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        return msgspec.json.decode(text(raw), type=cls)
+    except msgspec.DecodeError as exc:
+        log.error("contract_row_unreadable", key=key, error=str(exc))
         return None
 
 
 async def _equity_curve(redis: aioredis.Redis, points: int) -> list[m.EquityPoint]:
     """``strategy:equity`` (the ledger's curve), thinned to at most ``points``."""
     raw: list[Any] = await redis.lrange(STRATEGY_EQUITY, -points * 10, -1)
-    rows = [_json(text(r)) for r in raw]
+    rows = [_row(r, EquityPoint, STRATEGY_EQUITY) for r in raw]
     out = [
-        m.EquityPoint(ts=t, net_liquidation=e)
+        m.EquityPoint(ts=row.t, net_liquidation=e)
         for row in rows
-        if isinstance(row, dict)
-        and (t := num(row.get("t"))) is not None
-        and (e := num(row.get("equity"))) is not None
+        if row is not None and (e := num(row.equity)) is not None
     ]
     step = max(1, -(-len(out) // points))
     thinned = out[::step]
@@ -195,25 +200,35 @@ async def _equity_curve(redis: aioredis.Redis, points: int) -> list[m.EquityPoin
     return thinned
 
 
-def _apply_ledger(acct: m.Account, pnl: dict[str, str]) -> m.Account:
+def _apply_ledger(acct: m.Account, pnl: PnlFields) -> m.Account:
     """The strategy's ledger is the P&L of record when it runs."""
     return acct.model_copy(
         update={
             "source": "strategy",
-            "day_pnl": num(pnl.get("daily_pnl")),
-            "unrealized_pnl": num(pnl.get("unrealized")),
-            "realized_pnl": num(pnl.get("realized")),
-            "commissions": num(pnl.get("commissions")),
-            "opening_equity": num(pnl.get("opening_equity")),
-            "equity_source": pnl.get("equity_source", ""),
-            "trading_day": pnl.get("trading_day", ""),
-            "daily_loss_limit": num(pnl.get("daily_loss_limit")),
-            "stale_marks": [k for k in pnl.get("stale_marks", "").split(",") if k],
-            "net_liquidation": acct.net_liquidation or num(pnl.get("net_liquidation")),
-            "cash": acct.cash if acct.cash is not None else num(pnl.get("cash")),
-            "updated": acct.updated or epoch_s(pnl.get("updated")),
+            "day_pnl": num(pnl.daily_pnl),
+            "unrealized_pnl": num(pnl.unrealized),
+            "realized_pnl": num(pnl.realized),
+            "commissions": num(pnl.commissions),
+            "opening_equity": num(pnl.opening_equity),
+            "equity_source": pnl.equity_source,
+            "trading_day": pnl.trading_day,
+            "daily_loss_limit": num(pnl.daily_loss_limit),
+            "stale_marks": [k for k in pnl.stale_marks.split(",") if k],
+            "net_liquidation": acct.net_liquidation or num(pnl.net_liquidation),
+            "cash": acct.cash if acct.cash is not None else num(pnl.cash),
+            "updated": acct.updated or epoch_s(pnl.updated),
         }
     )
+
+
+async def _ledger(redis: aioredis.Redis) -> PnlFields | None:
+    """``strategy:pnl`` as the contract's Struct; None while the strategy has not
+    written it, and (logged) when it no longer matches the contract."""
+    try:
+        return decode_fields(await redis.hgetall(STRATEGY_PNL), PnlFields)
+    except msgspec.ValidationError as exc:
+        log.error("contract_hash_unreadable", key=STRATEGY_PNL, error=str(exc))
+        return None
 
 
 async def account(redis: aioredis.Redis, equity_points: int) -> m.Account:
@@ -252,8 +267,8 @@ async def account(redis: aioredis.Redis, equity_points: int) -> m.Account:
         )
         marks = await _marks(redis, [p.contract.key for p in b.positions])
         positions = [_broker_position(p, f) for p, f in zip(b.positions, marks, strict=True)]
-    pnl = str_map(await redis.hgetall(STRATEGY_PNL))
-    if pnl:
+    pnl = await _ledger(redis)
+    if pnl is not None:
         acct = _apply_ledger(acct, pnl)
         ledger = str_map(await redis.hgetall(STRATEGY_POSITIONS))
         positions = [p for k, v in sorted(ledger.items()) if (p := _ledger_position(k, v))]

@@ -14,10 +14,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.notifier.text import duration
+from shared.contract import NOTIFIER_WATCH, SYS_ALERTS
 from shared.envelope import encode
 from shared.schemas import Alert, AlertSeverity, AlertState
 from shared.settings import Settings
-from shared.streams import NOTIFIER_WATCH, SYS_ALERTS
 
 STATE_PREFIX = "_"  # fields of notifier:watch that are timers/state, not open alerts
 

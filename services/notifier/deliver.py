@@ -22,12 +22,12 @@ from redis.exceptions import WatchError
 from services.notifier import text
 from services.notifier.channels import Channel, Message
 from services.notifier.outbox import ChannelWorker, enqueue
+from shared.contract import NOTIFIER_OPEN, notifier_delivery_key, notifier_seen_key
 from shared.envelope import Message as Envelope
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Alert, AlertState
 from shared.settings import Settings
-from shared.streams import NOTIFIER_OPEN, notifier_delivery_key, notifier_seen_key
 
 log = get_logger("optbot.notifier.deliver")
 

@@ -20,10 +20,10 @@ from services.notifier.deliver import Deliverer
 from services.notifier.outbox import ChannelWorker
 from services.notifier.watch import Watcher
 from shared.aio import sleep_or_stop
+from shared.contract import GW_STATUS, ORDERS_EVENTS, SYS_ALERTS, SYS_CONTROL
 from shared.logs import get_logger
 from shared.runner import ServiceContext
 from shared.schemas import Alert, Control, GatewayStatus, IbError, OrderEvent, RiskStateChange
-from shared.streams import GW_STATUS, ORDERS_EVENTS, SYS_ALERTS, SYS_CONTROL
 
 log = get_logger("optbot.notifier")
 

@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 
 from services.notifier.channels import Channel, Message
 from shared.aio import sleep_or_stop, wait_any
+from shared.contract import NOTIFIER_CHANNELS, notifier_delivery_key, notifier_outbox_key
 from shared.logs import get_logger
-from shared.streams import NOTIFIER_CHANNELS, notifier_delivery_key, notifier_outbox_key
 
 log = get_logger("optbot.notifier.outbox")
 

@@ -12,14 +12,18 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import redis.asyncio as aioredis
 
 from services.notifier.conditions import Conditions
+from shared.contract import NOTIFIER_SUMMARY, ORDERS_EVENTS, STRATEGY_PNL, SYS_ALERTS
+from shared.contract.values import PnlFields, decode_fields
 from shared.envelope import DecodeError, decode
+from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Action, Alert, AlertSeverity, AlertState, OrderEvent, OrderEventKind
-from shared.streams import NOTIFIER_SUMMARY, ORDERS_EVENTS, STRATEGY_PNL, SYS_ALERTS
 
+log = get_logger("optbot.notifier.summary")
 NEW_YORK = ZoneInfo("America/New_York")
 SCAN_CAP = 200_000  # entries read per stream for one day's counts (bounded)
 
@@ -58,6 +62,16 @@ async def _entries(redis: aioredis.Redis, stream: str, since_ms: int) -> list[An
     return out
 
 
+async def _ledger(redis: aioredis.Redis) -> PnlFields | None:
+    """The strategy's ``strategy:pnl`` as the contract's Struct; None (logged when it
+    breaks the contract) leaves the figures "n/a" rather than the summary unsent."""
+    try:
+        return decode_fields(await redis.hgetall(STRATEGY_PNL), PnlFields)
+    except msgspec.ValidationError as exc:
+        log.error("contract_hash_unreadable", key=STRATEGY_PNL, error=str(exc))
+        return None
+
+
 async def build(redis: aioredis.Redis, day: str) -> tuple[str, dict[str, str]]:
     """The summary text of NY ``day`` and its figures."""
     start = datetime.fromisoformat(day).replace(tzinfo=NEW_YORK)
@@ -73,15 +87,14 @@ async def build(redis: aioredis.Redis, day: str) -> tuple[str, dict[str, str]]:
         1 for a in alerts
         if a.state is not AlertState.CLOSED and a.severity is not AlertSeverity.INFO
     )  # fmt: skip
-    pnl_raw: Any = await redis.hgetall(STRATEGY_PNL)
-    pnl = {k.decode(): v.decode() for k, v in pnl_raw.items()}
+    pnl = await _ledger(redis)
     figures = {
-        "day_pnl": pnl.get("daily_pnl", "n/a"),
-        "realized": pnl.get("realized", "n/a"),
-        "unrealized": pnl.get("unrealized", "n/a"),
-        "equity": pnl.get("equity", "n/a"),
-        "open_positions": pnl.get("positions", "n/a"),
-        "risk_state": pnl.get("risk_state", "n/a"),
+        "day_pnl": pnl.daily_pnl if pnl else "n/a",
+        "realized": pnl.realized if pnl else "n/a",
+        "unrealized": pnl.unrealized if pnl else "n/a",
+        "equity": pnl.equity if pnl else "n/a",
+        "open_positions": pnl.positions if pnl else "n/a",
+        "risk_state": pnl.risk_state if pnl else "n/a",
         "fills": str(len(fills)),
         "round_trips": str(round_trips),
         "denials": str(denials),

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from services.notifier.conditions import Conditions
 from services.notifier.schedule import Restart, scheduled_restart
 from services.notifier.text import duration
+from shared.contract import STRATEGY_POSITIONS, SYS_DLQ, service_key
 from shared.envelope import Message
 from shared.registry import services_for
 from shared.schemas import (
@@ -28,7 +29,6 @@ from shared.schemas import (
     RiskStateChange,
 )
 from shared.settings import Settings
-from shared.streams import STRATEGY_POSITIONS, SYS_DLQ, service_key
 
 CRIT, WARN, INFO = AlertSeverity.CRITICAL, AlertSeverity.WARNING, AlertSeverity.INFO
 

@@ -13,9 +13,9 @@ import os
 from typing import Any
 
 from shared.bus import Publisher
+from shared.contract import GW_COMMANDS, GW_REPLIES
 from shared.envelope import Message
 from shared.schemas import OptionChain, OptionChainRequest, Right
-from shared.streams import GW_COMMANDS, GW_REPLIES
 
 REQUEST_PREFIX = "st-"
 ITM_SLACK = 0.01  # the adapter's spot and ours are a few ticks apart: keep the strike at spot

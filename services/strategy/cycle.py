@@ -30,6 +30,7 @@ from services.strategy.orders import contract_side, entry_id, exit_id, limit_pri
 from services.strategy.risk import RISK_ENGINE, RiskState, daily_loss_limit, total_premium_cap
 from services.strategy.selection import OptionView, SelectionParams, right_for, select
 from services.strategy.sizing import size_order
+from shared.contract import GW_COMMANDS
 from shared.logs import get_logger
 from shared.schemas import (
     NO_CONTRACT_IN_WINDOW,
@@ -45,7 +46,6 @@ from shared.schemas import (
     Unsubscribe,
 )
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS
 
 log = get_logger("optbot.strategy.cycle")
 

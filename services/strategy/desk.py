@@ -34,6 +34,13 @@ from services.strategy.risk import (
 )
 from services.strategy.tradingday import TradingDay
 from shared.bus import Publisher
+from shared.contract import (
+    ORDERS_EVENTS,
+    ORDERS_REQUESTS,
+    RISK_STATE,
+    STRATEGY_DECISIONS,
+    SYS_CONTROL,
+)
 from shared.envelope import encode
 from shared.logs import get_logger
 from shared.schemas import (
@@ -49,13 +56,6 @@ from shared.schemas import (
     RiskStateChange,
 )
 from shared.settings import Settings
-from shared.streams import (
-    ORDERS_EVENTS,
-    ORDERS_REQUESTS,
-    RISK_STATE,
-    STRATEGY_DECISIONS,
-    SYS_CONTROL,
-)
 
 log = get_logger("optbot.strategy.desk")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from typing import Any
 
@@ -30,6 +29,22 @@ from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
 from shared.bus.latest import EntryOrder, latest_entry
+from shared.contract import (
+    ACCOUNT,
+    GW_COMMANDS,
+    GW_REPLIES,
+    GW_STATUS,
+    MD_CANDIDATES,
+    MD_SENTIMENT,
+    MD_SIGNALS,
+    MD_TICKS,
+    ORDERS_EVENTS,
+    SYS_ALERTS,
+    SYS_CONTROL,
+    service_key,
+    standby_key,
+)
+from shared.contract.values import CandidatesHash, SentimentHash, decode_fields
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.market_calendar import preload
@@ -45,7 +60,6 @@ from shared.schemas import (
     DataType,
     DecisionKind,
     DecisionOutcome,
-    Direction,
     GatewayStatus,
     HistoryBars,
     IbError,
@@ -54,22 +68,8 @@ from shared.schemas import (
     OrderEventKind,
     Quote,
     RiskStateChange,
-    Sentiment,
     SentimentSignal,
     Subscribe,
-)
-from shared.streams import (
-    ACCOUNT,
-    GW_COMMANDS,
-    GW_REPLIES,
-    GW_STATUS,
-    MD_SIGNALS,
-    MD_TICKS,
-    ORDERS_EVENTS,
-    SYS_ALERTS,
-    SYS_CONTROL,
-    service_key,
-    standby_key,
 )
 
 log = get_logger("optbot.strategy")
@@ -141,16 +141,17 @@ class StrategyService:
 
     async def _load_signals(self) -> None:
         """Latest sentiment and candidates from market_data's hashes (no wait for a change)."""
-        sent: Any = await self.ctx.redis.hget("md:sentiment", "state")
-        with contextlib.suppress(ValueError, AttributeError):
-            self.books.market.sentiment = Sentiment(sent.decode()) if sent else None
-        raw: Any = await self.ctx.redis.hget("md:candidates", "json")
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            rows = json.loads(raw) if raw else []
-            self.books.market.candidates = [
-                Candidate(symbol=r["symbol"], direction=Direction(r["direction"]), score=r["score"])
-                for r in rows
-            ]
+        try:
+            sent = decode_fields(await self.ctx.redis.hgetall(MD_SENTIMENT), SentimentHash)
+            cands = decode_fields(await self.ctx.redis.hgetall(MD_CANDIDATES), CandidatesHash)
+            rows = cands.rows() if cands is not None else []
+        except msgspec.DecodeError as exc:  # the contract changed: say so, trade on none
+            log.error("signals_unreadable", error=str(exc))
+            return
+        self.books.market.sentiment = sent.state if sent is not None else None
+        self.books.market.candidates = [
+            Candidate(symbol=r.symbol, direction=r.direction, score=r.score) for r in rows
+        ]
 
     async def _load_gateway_status(self) -> None:
         """The adapter's current state: its newest (non-standby) ``gw:status`` entry,

@@ -16,11 +16,11 @@ import redis.asyncio as aioredis
 
 from services.strategy.desk import Books
 from services.strategy.ledger import fill_from_event
+from shared.contract import ORDERS_EVENTS, ORDERS_REQUESTS
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import OrderCancel, OrderEvent, OrderModify, OrderNew
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 
 log = get_logger("optbot.strategy.rebuild")
 

@@ -25,11 +25,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.strategy.money import ZERO, cents, dec, fmt
+from shared.contract import RISK_STATE
 from shared.redis_text import as_str
 from shared.schemas import Action, ContractRef
 from shared.schemas import RiskState as RiskState  # the one enum, re-exported for the desk
 from shared.settings import Settings
-from shared.streams import RISK_STATE
 
 RISK_ENGINE = "risk-engine"
 

@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 
 from services.strategy.ledger import Ledger, trading_day
 from services.strategy.money import cents, dec
+from shared.contract import STRATEGY_DAY
 from shared.logs import get_logger
 from shared.redis_text import as_str
-from shared.streams import STRATEGY_DAY
 
 log = get_logger("optbot.strategy.day")
 

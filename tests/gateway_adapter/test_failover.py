@@ -7,8 +7,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from services.gateway_adapter.lease import lease_key
 from services.tws_simulator import Simulator
+from shared.contract import lease_key
 from shared.schemas import ConnState, ContractRef, GatewayStatus, IbError, SecType, Subscribe
 from shared.settings import Settings
 from tests.gateway_adapter.conftest import FAST, AdapterHandle, StartAdapter, bodies

@@ -9,6 +9,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from services.tws_simulator.regimes import Regime
+from shared.contract.values import CandidatesHash, SentimentHash, decode_fields
 from shared.envelope import decode
 from shared.settings import load_settings
 from tests.helpers import wait_until
@@ -34,6 +35,10 @@ async def test_start_when_gateway_serves_history_publishes_signals_within_bound(
     watched = set(load_settings().watchlist)
     symbols = [candidates[str(i).encode()].split()[0].decode() for i in range(1, 6)]
     assert len(set(symbols)) == 5 and set(symbols) <= watched and "VIX" not in symbols
+    # what market_data wrote decodes with the contract's types the readers use
+    assert decode_fields(sentiment, SentimentHash) is not None
+    head = decode_fields(candidates, CandidatesHash)
+    assert head is not None and [r.symbol for r in head.rows()] == symbols
     live_vix = await redis.hgetall("md:last:VIX")
     assert float(live_vix[b"mark"]) > 0
 

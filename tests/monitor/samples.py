@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 
 from shared.bus import Publisher
 from shared.bus.dlq import dead_letter_fields
+from shared.contract.values import PnlFields, PositionRow
 from shared.envelope import now_ns
 from shared.schemas import (
     AccountSnapshot,
@@ -309,3 +312,24 @@ def decision(symbol: str, outcome: DecisionOutcome, reason: str) -> Decision:
         direction=Direction.LONG,
         inputs={"score": 1.23},
     )
+
+
+def position_row(**over: Any) -> PositionRow:
+    """A ``strategy:positions`` row of 2 AAPL calls at 4.22 as the strategy writes it
+    (``cost`` empty: the reader falls back to the per-share price)."""
+    row = PositionRow(
+        symbol="AAPL", expiry="20261218", strike=250.0, right="C", qty=2, avg_price="4.2200",
+        mark="", mark_stale=False, cost="", market_value="", unrealized="", realized="0.00",
+        commissions="0.00", delta="", opened="2026-12-02T15:00:00+00:00", entry_order="o-1",
+        simulated=True,
+    )  # fmt: skip
+    return msgspec.structs.replace(row, **over)
+
+
+def pnl_fields(**over: Any) -> PnlFields:
+    """A ``strategy:pnl`` hash as the strategy writes it (updated now)."""
+    money = {f: "0.00" for f in PnlFields.__struct_fields__}
+    money |= {"daily_pnl_basis": "fresh marks", "stale_marks": "", "trading_day": "2026-12-02"}
+    money |= {"equity_source": "ledger", "risk_state": "ACTIVE", "reconcile": "ok"}
+    money |= {"positions": "1", "fills": "1", "working_orders": "0"}
+    return PnlFields(**(money | {"updated": f"{time.time():.3f}"} | over))

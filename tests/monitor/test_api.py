@@ -14,6 +14,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.bus import Publisher
+from shared.contract import (
+    MD_CANDIDATES,
+    MD_SENTIMENT,
+    STRATEGY_EQUITY,
+    STRATEGY_PNL,
+    STRATEGY_POSITIONS,
+)
+from shared.contract.values import EquityPoint, to_json
 from shared.envelope import decode
 from shared.schemas import ConnState, GatewayStatus
 from shared.settings import Settings
@@ -114,6 +122,22 @@ async def test_get_market_when_signals_written_returns_sentiment_and_candidates(
     assert [(c["symbol"], c["direction"]) for c in cands] == [("AAPL", "long"), ("MSFT", "short")]
     assert cands[0]["inputs"] == {"roc_short": 0.5}
     assert body["candidates"]["excluded"] == {"INTC": "price below minimum"}
+
+
+async def test_get_market_when_signal_hashes_break_contract_shows_none_and_logs(
+    client: httpx.AsyncClient, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A renamed ``state`` or a candidate row without ``score`` is an error in the log,
+    not a sentiment that looks like warming up or a list silently missing a row."""
+    state = await redis.hget(MD_SENTIMENT, "state")
+    await redis.hdel(MD_SENTIMENT, "state")
+    await redis.hset(MD_SENTIMENT, "status", state)
+    rows = [{"symbol": "AAPL", "direction": "long", "score": 1.2}, {"symbol": "MSFT"}]
+    await redis.hset(MD_CANDIDATES, "json", json.dumps(rows))
+    body = (await client.get("/api/market")).json()
+    assert body["sentiment"]["state"] is None and body["candidates"]["candidates"] == []
+    assert caplog.text.count("contract_hash_unreadable") == 2
+    assert MD_SENTIMENT in caplog.text and MD_CANDIDATES in caplog.text
 
 
 async def test_get_bars_when_market_data_wrote_window_returns_bars_and_live_quote(
@@ -350,30 +374,13 @@ async def test_get_account_when_strategy_ledger_runs_uses_its_positions_pnl_and_
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     key = samples.OPTION.key
-    row = {
-        "symbol": "AAPL",
-        "expiry": "20261218",
-        "strike": 250.0,
-        "right": "C",
-        "qty": 2,
-        "avg_price": "4.2200",
-        "mark": "4.3000",
-        "unrealized": "16.00",
-        "delta": 0.42,
-    }
-    await redis.hset("strategy:positions", key, json.dumps(row))
-    await redis.hset(
-        "strategy:pnl",
-        mapping={
-            "daily_pnl": "14.70",
-            "unrealized": "16.00",
-            "realized": "0.00",
-            "commissions": "1.30",
-            "updated": f"{time.time():.3f}",
-        },
-    )
+    row = samples.position_row(mark="4.3000", unrealized="16.00", delta=0.42)
+    await redis.hset(STRATEGY_POSITIONS, key, to_json(row))
+    pnl = samples.pnl_fields(daily_pnl="14.70", unrealized="16.00", commissions="1.30")
+    await redis.hset(STRATEGY_PNL, mapping=pnl.fields())
     for i, eq in enumerate((3756.96, 3760.0, 3771.66)):
-        await redis.rpush("strategy:equity", json.dumps({"t": 1000.0 + i, "equity": str(eq)}))
+        point = EquityPoint(t=1000.0 + i, equity=str(eq), realized="0.00", unrealized="0.00")
+        await redis.rpush(STRATEGY_EQUITY, to_json(point))
     body = (await client.get("/api/account")).json()
     assert body["source"] == "strategy"
     assert (body["day_pnl"], body["commissions"]) == (14.7, 1.3)
@@ -389,6 +396,26 @@ async def test_get_account_when_strategy_ledger_runs_uses_its_positions_pnl_and_
     assert [p["net_liquidation"] for p in body["equity"]] == [3756.96, 3760.0, 3771.66]
 
 
+async def test_get_account_when_ledger_hash_breaks_contract_logs_it_and_uses_broker(
+    client: httpx.AsyncClient, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A strategy:pnl without ``daily_pnl`` (a renamed field) is an error, not a day P&L of
+    nothing shown as the ledger's; a position row that lost ``qty`` is left out, logged."""
+    fields = samples.pnl_fields().fields()
+    fields["day_pnl"] = fields.pop("daily_pnl")
+    await redis.hset(STRATEGY_PNL, mapping=fields)
+    body = (await client.get("/api/account")).json()
+    assert body["source"] != "strategy"
+    assert "contract_hash_unreadable" in caplog.text and "daily_pnl" in caplog.text
+    await redis.hset(STRATEGY_PNL, mapping=samples.pnl_fields().fields())
+    row = msgspec.structs.asdict(samples.position_row())
+    row["quantity"] = row.pop("qty")
+    await redis.hset(STRATEGY_POSITIONS, samples.OPTION.key, msgspec.json.encode(row))
+    body = (await client.get("/api/account")).json()
+    assert body["source"] == "strategy" and body["positions"] == []
+    assert "contract_row_unreadable" in caplog.text
+
+
 async def test_get_account_when_ledger_or_broker_holds_same_position_shows_same_avg_cost(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
@@ -396,10 +423,9 @@ async def test_get_account_when_ledger_or_broker_holds_same_position_shows_same_
     broker = (await client.get("/api/account")).json()
     (from_broker,) = broker["positions"]
     assert broker["source"] != "strategy" and from_broker["avg_cost"] == pytest.approx(422.0)
-    row = {"symbol": "AAPL", "expiry": "20261218", "strike": 250.0, "right": "C", "qty": 2}
-    row |= {"avg_price": "4.2200", "cost": "844.00", "mark": "4.3000"}
-    await redis.hset("strategy:positions", samples.OPTION.key, json.dumps(row))
-    await redis.hset("strategy:pnl", mapping={"updated": f"{time.time():.3f}"})
+    row = samples.position_row(cost="844.00", mark="4.3000")
+    await redis.hset(STRATEGY_POSITIONS, samples.OPTION.key, to_json(row))
+    await redis.hset(STRATEGY_PNL, mapping=samples.pnl_fields().fields())
     ledger = (await client.get("/api/account")).json()
     (from_ledger,) = ledger["positions"]
     assert ledger["source"] == "strategy"

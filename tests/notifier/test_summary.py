@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from services.notifier import summary
 from services.notifier.conditions import Conditions
+from shared.contract.values import PnlFields
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
 from shared.settings import Settings
 from shared.streams import ORDERS_EVENTS, STRATEGY_PNL
@@ -43,8 +44,9 @@ async def test_summary_when_due_is_delivered_once_with_pnl_round_trips_and_denia
                          (Action.BUY, OrderEventKind.DENIED)):  # fmt: skip
         await add(redis, ORDERS_EVENTS, OrderEvent(client_order_id="c1", kind=kind, contract=c,
                                                    action=action, fill_qty=1))  # fmt: skip
-    await redis.hset(STRATEGY_PNL, mapping={"daily_pnl": "-12.50", "realized": "-12.50",
-                                            "unrealized": "0.00", "equity": "3744.46"})  # fmt: skip
+    pnl = {f: "0.00" for f in PnlFields.__struct_fields__}  # as the strategy writes it
+    pnl |= {"daily_pnl": "-12.50", "realized": "-12.50", "equity": "3744.46"}
+    await redis.hset(STRATEGY_PNL, mapping=PnlFields(**pnl).fields())
     await start_notifier(json_receiver.url)
     conditions = Conditions(redis, settings, src="notifier/test")
     assert await summary.maybe_send(conditions, WED_16_30_NY, "16:15")

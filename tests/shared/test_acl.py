@@ -30,13 +30,18 @@ from shared.runner import ServiceContext, run_service
 from shared.schemas import Alert, AlertSeverity, Control, ControlAction
 from shared.settings import ConfigError, load_settings
 from shared.streams import (
+    GW_STATUS,
     MD_TICKS,
+    NOTIFIER_OPEN,
     ORDERS_EVENTS,
     ORDERS_REQUESTS,
     RISK_STATE,
+    STRATEGY_PNL,
+    STRATEGY_POSITIONS,
     SYS_ALERTS,
     SYS_CONTROL,
     SYS_DLQ,
+    notifier_outbox_key,
     service_key,
 )
 from tests.conftest import redis_binary
@@ -196,6 +201,31 @@ async def test_adapter_when_consuming_requests_may_read_ack_and_claim_but_not_ad
     await adapter.xadd(ORDERS_EVENTS, {"type": "fill"})  # its own stream
     with pytest.raises(NoPermissionError):
         await adapter.xadd(ORDERS_REQUESTS, {"type": "order.new"})
+
+
+async def test_notifier_when_watching_consumes_and_reads_what_its_watcher_uses(
+    as_user: Any,
+) -> None:
+    """Its watcher's groups (gw:status, sys:control, orders:events) and the keys its
+    checks read (held positions, P&L for the summary, the DLQ): declared in the contract."""
+    notifier = as_user("notifier")
+    for stream in (GW_STATUS, SYS_CONTROL, ORDERS_EVENTS, SYS_ALERTS):
+        await notifier.xgroup_create(stream, "notifier", "0", mkstream=True)
+        assert await notifier.xreadgroup("notifier", "n1", {stream: ">"}, count=1) == []
+    assert await notifier.hkeys(STRATEGY_POSITIONS) == []
+    assert await notifier.hgetall(STRATEGY_PNL) == {}
+    assert await notifier.xrevrange(SYS_DLQ, count=1) == []
+    assert await notifier.xrange(ORDERS_EVENTS, count=1) == []
+    # its outbox (a queue per channel) and the open conditions (WATCH then MULTI)
+    outbox = notifier_outbox_key("ch")
+    await notifier.rpush(outbox, "m1")
+    assert await notifier.lindex(outbox, 0) == b"m1" and await notifier.lpop(outbox) == b"m1"
+    async with notifier.pipeline(transaction=True) as pipe:
+        await pipe.watch(NOTIFIER_OPEN)
+        pipe.multi()
+        pipe.hset(NOTIFIER_OPEN, "k", "{}")
+        await pipe.execute()
+    assert await as_user(OPERATOR).acl_log() == []
 
 
 async def test_every_service_when_reading_heartbeats_sees_them_all(as_user: Any) -> None:

@@ -280,7 +280,7 @@ async def test_mark_when_quote_one_sided_is_stale_and_triggers_nothing(
     assert not [m for m in await rig.sent() if isinstance(m, OrderNew) and m.reduce_only]
     fields = pnl_fields(
         rig.books, BookReconciler(), rig.desk.day, RiskLimits.from_settings(settings)
-    )
+    ).fields()
     assert fields["stale_marks"] == CALL.key
     assert fields["daily_pnl_basis"].startswith("stale marks")
 
@@ -300,7 +300,7 @@ async def test_equity_when_broker_snapshot_arrives_ledger_sizing_and_limits_use_
     assert view.opening_equity == Decimal("1000000.00")
     fields = pnl_fields(
         rig.books, BookReconciler(), rig.desk.day, RiskLimits.from_settings(settings)
-    )
+    ).fields()
     assert (fields["opening_equity"], fields["equity_source"]) == ("1000000.00", "broker")
     assert fields["daily_loss_limit"] == "40000.00"
     assert fields["starting_cash"] == "1000000.00"

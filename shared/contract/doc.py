@@ -1,0 +1,65 @@
+"""README's "Streams and keys" table, generated from the contract so it cannot drift.
+
+``python -m shared.contract.doc README.md`` rewrites the table in place;
+tests/test_docs.py fails when the committed table differs from ``ENTRIES``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from shared.contract import ENTRIES, Entry, Kind
+
+COLUMNS = ("key", "type", "owner", "also writes", "readers", "consumer groups", "value",
+           "cap / TTL", "what")  # fmt: skip
+HEADER = "| " + " | ".join(COLUMNS) + " |"
+
+_SHORT = {"gateway_adapter": "adapter", "market_data": "market_data", "tws_simulator": "simulator"}
+
+
+def _roles(roles: tuple[str, ...]) -> str:
+    return ", ".join(_SHORT.get(r, r) for r in roles) or "—"
+
+
+def _row(e: Entry) -> str:
+    kind = f"{e.kind.value} (inbox)" if e.inbox else e.kind.value
+    senders = tuple(s for s in e.senders if s != e.owner or e.inbox)
+    also = _roles(senders) + (" (XADD)" if senders and e.kind is Kind.STREAM else "")
+    value = ", ".join(f"`{t.__name__}`" for t in e.value) or "—"
+    cells = (f"`{e.name}`", kind, _roles((e.owner,)), also, _roles(e.readers),
+             _roles(e.consumers), value, e.cap or "—", e.doc)  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
+
+
+def contract_table() -> str:
+    """Heartbeats collapse to one row per pattern: ``svc:{service}`` and its instances."""
+    rows = [HEADER, "| " + " | ".join(["---"] * len(COLUMNS)) + " |"]
+    beats = [e for e in ENTRIES if e.name.startswith("svc:")]
+    rows += [_row(e) for e in ENTRIES if e not in beats]
+    rows.append(
+        "| `svc:{service}`, `svc:{service}:{instance}` | hash | each service its own | — "
+        "| every other service | — | — | TTL OPTBOT_HEARTBEAT_TTL_S | heartbeat: pid, version, "
+        "loop, lag (standby and other instances) |"
+    )
+    return "\n".join(rows)
+
+
+def table_in(text: str) -> str:
+    start = text.index(HEADER)
+    end = text.find("\n\n", start)
+    return text[start : end if end != -1 else len(text)]
+
+
+def rewrite(readme: Path) -> bool:
+    """Replace the table in ``readme``; True when it changed."""
+    text = readme.read_text()
+    new = text.replace(table_in(text), contract_table())
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    print("README table updated" if rewrite(path) else "README table already current")
