@@ -8,7 +8,19 @@ MD_TICKS: Final = "md:ticks"
 MD_SIGNALS: Final = "md:signals"
 GW_COMMANDS: Final = "gw:commands"
 GW_STATUS: Final = "gw:status"
+# Replies to requests (option chain, history): one stream per requester,
+# ``gw:replies:{service}``, written by the adapter, read by that service alone.
 GW_REPLIES: Final = "gw:replies"
+REQUESTERS: Final = ("market_data", "strategy")  # the services that ask and wait
+
+
+def reply_stream(requester: str) -> str:
+    """The address of ``requester``'s replies; ValueError for a service that never asks."""
+    if requester not in REQUESTERS:
+        raise ValueError(f"no reply stream for {requester!r}; requesters: {', '.join(REQUESTERS)}")
+    return f"{GW_REPLIES}:{requester}"
+
+
 ORDERS_REQUESTS: Final = "orders:requests"
 ORDERS_EVENTS: Final = "orders:events"
 ACCOUNT: Final = "account"
@@ -22,7 +34,7 @@ ALL_STREAMS: Final = (
     MD_SIGNALS,
     GW_COMMANDS,
     GW_STATUS,
-    GW_REPLIES,
+    *(reply_stream(r) for r in REQUESTERS),
     ORDERS_REQUESTS,
     ORDERS_EVENTS,
     ACCOUNT,
