@@ -85,7 +85,7 @@ USERS: tuple[RedisUser, ...] = (
             s.MD_TICKS,
             s.last_quote_key("*"),
             s.GW_STATUS,
-            s.GW_REPLIES,
+            *(s.reply_stream(r) for r in s.REQUESTERS),  # each reply to its requester only
             s.ORDERS_EVENTS,
             s.ACCOUNT,
             "account:*",
@@ -99,14 +99,14 @@ USERS: tuple[RedisUser, ...] = (
             "orders:execs",
             "sim:*",
         ),
-        appends=(s.MD_SIGNALS, *ALERTS_AND_DLQ),  # replies without reply_to go to md:signals
+        appends=ALERTS_AND_DLQ,
         consumes=(s.GW_COMMANDS, s.ORDERS_REQUESTS),
         scripts=True,  # batched quotes, order journal, lease renew/release
     ),
     RedisUser(
         "market_data",
         "bars, sentiment, momentum candidates; asks the adapter for lines and history",
-        reads=(HEARTBEATS, s.last_quote_key("*")),
+        reads=(HEARTBEATS, s.last_quote_key("*"), s.reply_stream("market_data")),
         owns=(
             *_heartbeat("market_data"),
             s.MD_SIGNALS,
@@ -115,7 +115,7 @@ USERS: tuple[RedisUser, ...] = (
             "md:bars:*",
         ),
         appends=(s.GW_COMMANDS, *ALERTS_AND_DLQ),
-        consumes=(s.GW_STATUS, s.GW_REPLIES, s.MD_TICKS),
+        consumes=(s.GW_STATUS, s.MD_TICKS),
     ),
     RedisUser(
         "strategy",
@@ -128,6 +128,7 @@ USERS: tuple[RedisUser, ...] = (
             "md:candidates",
             "account:*",
             s.ORDERS_REQUESTS,
+            s.reply_stream("strategy"),  # its replies: XREAD, no group (shared.bus.request)
         ),
         owns=(*_heartbeat("strategy"), s.RISK_STATE, s.STRATEGY_DECISIONS, "strategy:*"),
         # orders:events: its risk denials (``denied``) go there too, a second writer the
@@ -145,7 +146,6 @@ USERS: tuple[RedisUser, ...] = (
             s.MD_TICKS,
             s.MD_SIGNALS,
             s.GW_STATUS,
-            s.GW_REPLIES,
             s.SYS_CONTROL,
             s.ACCOUNT,
         ),

@@ -31,8 +31,10 @@ from shared.schemas import (
     Subscribe,
 )
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS, GW_REPLIES, GW_STATUS, MD_SIGNALS, MD_TICKS, SYS_DLQ
+from shared.streams import GW_COMMANDS, GW_STATUS, MD_SIGNALS, MD_TICKS, SYS_DLQ, reply_stream
 from tests.helpers import wait_until
+
+REPLIES = reply_stream("market_data")
 
 S = 1_000_000_000
 PATHS = {
@@ -83,7 +85,7 @@ async def _play_gateway(redis: aioredis.Redis, settings: Settings) -> None:
     for cmd in await _commands(redis):
         if isinstance(cmd, HistoryRequest):
             sym = cmd.contract.symbol
-            pub.add(GW_REPLIES, HistoryBars(request_id=cmd.request_id, symbol=sym, bars=_bars(sym)))
+            pub.add(REPLIES, HistoryBars(request_id=cmd.request_id, symbol=sym, bars=_bars(sym)))
     for sym, (start, step) in PATHS.items():
         px = start + step * 39
         sec = SecType.IND if sym == "VIX" else SecType.STK
@@ -169,7 +171,7 @@ async def test_history_when_refused_before_gateway_connects_is_asked_again_and_w
     for cmd in first:
         sym = cmd.contract.symbol
         pub.add(
-            GW_REPLIES,
+            REPLIES,
             HistoryBars(
                 request_id=cmd.request_id, symbol=sym, bars=[], error="gateway not connected"
             ),
@@ -201,7 +203,7 @@ async def _more_subscribes(redis: aioredis.Redis, before: int) -> bool:
 
 
 async def _groups_ready(redis: aioredis.Redis) -> bool:
-    for stream in (MD_TICKS, GW_REPLIES, GW_STATUS):
+    for stream in (MD_TICKS, GW_STATUS):
         if not await redis.exists(stream):
             return False
         groups = await redis.xinfo_groups(stream)
