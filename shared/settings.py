@@ -527,7 +527,6 @@ class Settings(BaseSettings):
             "md:signals": self.maxlen_signals,
             "gw:commands": self.maxlen_commands,
             "gw:status": self.maxlen_status,
-            "gw:replies": self.maxlen_replies,
             "account": self.maxlen_account,
             "sys:dlq": self.maxlen_dlq,
             "sys:control": self.maxlen_control,
