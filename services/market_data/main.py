@@ -156,7 +156,13 @@ class MarketDataService:
             self._history_awaited[contract.symbol] = request.request_id
             task = asyncio.create_task(self._await_history(request), name=request.request_id)
             self._history_tasks.add(task)
-            task.add_done_callback(self._history_tasks.discard)
+            task.add_done_callback(self._history_done)
+
+    def _history_done(self, task: asyncio.Task[None]) -> None:
+        """A history task's bug is logged, not lost with the task (the retry loop goes on)."""
+        self._history_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("history_task_failed", request=task.get_name(), error=repr(task.exception()))
 
     async def _await_history(self, request: HistoryRequest) -> None:
         """Send one history request and seed its symbol from the reply (or mark it failed)."""
