@@ -119,7 +119,7 @@ async def test_start_when_gateway_answers_publishes_sentiment_and_candidates(
     subscribe = next(c for c in commands if isinstance(c, Subscribe))
     assert [c.symbol for c in subscribe.contracts] == list(PATHS)
     assert next(c for c in subscribe.contracts if c.symbol == "VIX").sec_type is SecType.IND
-    await wait_until(lambda: len([c for c in commands if isinstance(c, HistoryRequest)]) == 6)
+    await wait_until(lambda: _history_requests(redis, 6), what="six history requests")
     await wait_until(lambda: _groups_ready(redis), what="consumer groups")
     await _play_gateway(redis, settings)
     sentiment = await wait_until(lambda: redis.hgetall("md:sentiment"), what="md:sentiment")
