@@ -128,7 +128,10 @@ class RequestClient:
         try:
             async with asyncio.timeout(timeout):
                 await self._ready.wait()  # replies are read from before the request
-                await self._pub.publish(stream, body, key=key)
+                # Queued and flushed: concurrent asks (25 history requests at start) share
+                # one pipeline round trip instead of one connection each.
+                self._pub.add(stream, body, key=key)
+                await self._pub.flush()
                 msg = await fut
         except TimeoutError:
             self.timed_out += 1

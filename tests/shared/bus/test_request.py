@@ -242,3 +242,16 @@ async def test_reply_when_of_a_type_not_read_here_goes_to_dlq(
         dead = await wait_until(lambda: redis.xrange(SYS_DLQ), what="dead letter")
         assert dead[0][1][b"reason"] == b"type option_chain does not belong on gw:replies:strategy"
         assert client.ignored == 0
+
+
+async def test_ask_when_hundreds_wait_at_once_all_get_their_reply(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    # One connection per request (a direct XADD each) exhausted the client's pool.
+    async with _client(redis, settings) as client:
+        server = _serve(redis, settings, 300)
+        asks = [client.ask(GW_COMMANDS, _history(f"c-{i}"), HistoryBars) for i in range(300)]
+        got = await asyncio.gather(*asks)
+        await server
+    assert [r.request_id for r in got] == [f"c-{i}" for i in range(300)]
+    assert client.answered == 300 and client.pending == 0
