@@ -213,6 +213,7 @@ class HistoryRequest(Schema, frozen=True, kw_only=True):
     duration: Annotated[str, msgspec.Meta(max_length=32)] = "1 D"
     bar_size: Annotated[str, msgspec.Meta(max_length=32)] = "1 min"
     reply_to: str = ""
+    requester: str = ""  # the service the reply goes to (gw:replies:{requester})
 
 
 class AccountRefresh(Schema, frozen=True, kw_only=True):

@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     maxlen_commands: PositiveInt = Field(10_000, description="cap of gw:commands")
     maxlen_status: PositiveInt = Field(10_000, description="cap of gw:status")
     maxlen_replies: PositiveInt = Field(
-        1_000, description="cap of gw:replies (option chains are large; read within seconds)"
+        1_000,
+        description="cap of each gw:replies:{service} (option chains are large; read at once)",
     )
     maxlen_orders: PositiveInt = Field(1_000_000, description="cap of orders:* streams")
     maxlen_account: PositiveInt = Field(10_000, description="cap of account")
@@ -247,6 +248,9 @@ class Settings(BaseSettings):
         390, description="bars kept per symbol (memory and md:bars:{SYM})"
     )
     md_history_duration: str = Field("7200 S", description="history requested for warm-up")
+    md_history_timeout_s: PositiveFloat = Field(
+        120.0, description="market_data: seconds to wait for a history reply before asking again"
+    )
     md_stale_s: PositiveFloat = Field(15.0, description="a quote older than this is stale")
     md_eval_interval_s: PositiveFloat = Field(5.0, description="seconds between screen runs")
     md_republish_s: PositiveFloat = Field(60.0, description="republish unchanged signals")
@@ -565,7 +569,6 @@ class Settings(BaseSettings):
             "md:signals": self.maxlen_signals,
             "gw:commands": self.maxlen_commands,
             "gw:status": self.maxlen_status,
-            "gw:replies": self.maxlen_replies,
             "account": self.maxlen_account,
             "sys:dlq": self.maxlen_dlq,
             "sys:control": self.maxlen_control,
@@ -574,6 +577,8 @@ class Settings(BaseSettings):
             return table[stream]
         if stream.startswith("md:ticks:"):
             return self.maxlen_ticks
+        if stream.startswith("gw:replies:"):
+            return self.maxlen_replies
         if prefix == "orders":
             return self.maxlen_orders
         return self.maxlen_signals

@@ -3,7 +3,9 @@
 Business outcomes (unknown contract, budget refusal, order reject) are events on
 the bus, never exceptions. A well-formed entry of a type that does not belong on
 the stream goes to ``sys:dlq`` with the reason (undecodable ones never reach us:
-the consumer dead-letters them).
+the consumer dead-letters them). A reply (option chain, history) goes to its
+requester's own stream ``gw:replies:{requester}`` and nowhere else; a request
+without a known requester is refused to ``sys:dlq`` before any IB work.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from services.gateway_adapter.chains import Requests
 from services.gateway_adapter.execution import Executor
 from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.subscriptions import Subscriptions
-from shared.bus import Publisher
-from shared.contract import MD_SIGNALS
+from shared.bus import Publisher, Refused
+from shared.contract import REQUESTERS, reply_stream
 from shared.envelope import Message
 from shared.logs import get_logger
 from shared.schemas import (
@@ -85,6 +87,7 @@ class CommandHandler:
         await self._subs.unsubscribe(list(cmd.contracts), cmd.requester)
 
     async def _chain(self, cmd: OptionChainRequest) -> None:
+        address = _reply_address(cmd)
         reply = await self._ask(
             lambda: self._requests.option_chain(cmd),
             lambda error: OptionChain(
@@ -93,16 +96,17 @@ class CommandHandler:
         )
         if cmd.subscribe and reply.contracts:
             await self._subs.subscribe(list(reply.contracts), CHAIN_PRIORITY, cmd.requester)
-        await self._pub.publish(cmd.reply_to or MD_SIGNALS, reply, key=cmd.request_id)
+        await self._pub.publish(address, reply, key=cmd.request_id)
 
     async def _history(self, cmd: HistoryRequest) -> None:
+        address = _reply_address(cmd)
         reply = await self._ask(
             lambda: self._requests.history(cmd),
             lambda error: HistoryBars(
                 request_id=cmd.request_id, symbol=cmd.contract.key, bars=[], error=error
             ),
         )
-        await self._pub.publish(cmd.reply_to or MD_SIGNALS, reply, key=cmd.request_id)
+        await self._pub.publish(address, reply, key=cmd.request_id)
 
     async def _ask(self, call: Callable[[], Awaitable[R]], failed: Callable[[str], R]) -> R:
         """Run a request to IB; a dropped connection or a timeout becomes an error reply.
@@ -126,6 +130,26 @@ class CommandHandler:
         self._account.publish()
         if self._sim_account is not None:
             self._sim_account.publish()
+
+
+def _reply_address(cmd: OptionChainRequest | HistoryRequest) -> str:
+    """``gw:replies:{requester}``; Refused (to sys:dlq) when no one could read the reply.
+
+    ``reply_to``, when set, must be that same address: the requester names itself once.
+    """
+    if cmd.requester not in REQUESTERS:
+        who = repr(cmd.requester) if cmd.requester else "no requester"
+        raise Refused(
+            f"{cmd.TYPE} {cmd.request_id}: {who}; a reply goes only to one of "
+            f"{', '.join(REQUESTERS)} (never broadcast)"
+        )
+    address = reply_stream(cmd.requester)
+    if cmd.reply_to not in ("", address):
+        raise Refused(
+            f"{cmd.TYPE} {cmd.request_id}: reply_to {cmd.reply_to!r} is not "
+            f"{cmd.requester}'s address {address}"
+        )
+    return address
 
 
 class OrderDesk:

@@ -2,7 +2,10 @@
 
 Wiring only: the state and rules live in ``engine``; this module asks the
 gateway for the universe and warm-up history (again after every reconnect),
-feeds quotes and replies into the state, and publishes what changes.
+feeds quotes and replies into the state, and publishes what changes. History
+goes through the bus's request/reply helper: each request waits for its reply on
+``gw:replies:market_data`` with a timeout, and fails at once when the gateway
+disconnects; a failed or timed-out symbol is asked again by the retry loop.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from services.market_data.sentiment import SentimentParams
 from services.market_data.session import MarketSession
 from services.market_data.universe import ib_bar_size, universe
 from shared.aio import sleep_or_stop, wait_any
+from shared.bus import RequestClient
 from shared.bus.latest import EntryOrder, latest_entry
 from shared.contract import (
     GW_COMMANDS,
-    GW_REPLIES,
     GW_STATUS,
     MD_CANDIDATES,
     MD_SENTIMENT,
@@ -47,7 +50,6 @@ from shared.schemas import (
     HistoryBars,
     HistoryRequest,
     IbError,
-    OptionChain,
     Quote,
     SentimentSignal,
     Subscribe,
@@ -55,7 +57,7 @@ from shared.schemas import (
 
 log = get_logger("optbot.market_data")
 
-REQUEST_PREFIX = "md-"
+REQUEST_TAG = "md"  # request ids: md-<pid><random>-<n>-<round>-<symbol>
 MIN_REREQUEST_S = 2.0
 HISTORY_RETRY_S = (1.0, 30.0)  # first and longest wait before asking again for failed history
 
@@ -107,6 +109,16 @@ class MarketDataService:
         self._history_failed: set[str] = set()
         self._retry_delay = HISTORY_RETRY_S[0]
         self._retry_wake = asyncio.Event()
+        self.requests = RequestClient(
+            ctx.redis,
+            ctx.publisher,
+            s,
+            requester="market_data",
+            replies=(HistoryBars,),
+            timeout_s=s.md_history_timeout_s,
+            tag=REQUEST_TAG,
+        )
+        self._history_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         # The group exists before the state is read: a transition published meanwhile
@@ -114,7 +126,7 @@ class MarketDataService:
         await self.ctx.consume_after(
             self._load_gateway_status, GW_STATUS, self.on_status, accept=(GatewayStatus, IbError)
         )
-        self.ctx.consume(GW_REPLIES, self.on_reply, accept=(HistoryBars, OptionChain))
+        self.ctx.spawn(self.requests.run(self.ctx.stop), f"replies:{self.requests.reply_to}")
         self.ctx.consume(MD_TICKS, self.on_tick, accept=(Quote,))
         await self.request_universe("start")
         self.ctx.spawn(self._evaluate_loop(), "evaluate")
@@ -126,6 +138,7 @@ class MarketDataService:
         self.ctx.publisher.add(
             GW_COMMANDS, Subscribe(contracts=self.contracts, priority=8, requester="market_data")
         )
+        await self.ctx.publisher.flush()  # the lines are asked for before their history
         self._history_failed.clear()
         await self._request_history(self.contracts)
         log.info(
@@ -133,22 +146,41 @@ class MarketDataService:
         )
 
     async def _request_history(self, contracts: list[ContractRef]) -> None:
-        """Ask for warm-up bars; only the newest request per symbol counts when it answers."""
+        """Ask for warm-up bars, one waiting task per symbol; only the newest request
+        per symbol counts when it answers."""
         self._round += 1
-        pub = self.ctx.publisher
         bar_size = ib_bar_size(self.settings.md_bar_seconds)
         for contract in contracts:
-            request_id = f"{REQUEST_PREFIX}{self._round}-{contract.symbol}"
-            self._history_awaited[contract.symbol] = request_id
             request = HistoryRequest(
-                request_id=request_id,
+                request_id=self.requests.new_id(f"{self._round}-{contract.symbol}"),
                 contract=contract,
                 duration=self.settings.md_history_duration,
                 bar_size=bar_size,
-                reply_to=GW_REPLIES,
             )
-            pub.add(GW_COMMANDS, request, key=contract.symbol)
-        await pub.flush()
+            self._history_awaited[contract.symbol] = request.request_id
+            task = asyncio.create_task(self._await_history(request), name=request.request_id)
+            self._history_tasks.add(task)
+            task.add_done_callback(self._history_done)
+
+    def _history_done(self, task: asyncio.Task[None]) -> None:
+        """A history task's bug is logged, not lost with the task (the retry loop goes on)."""
+        self._history_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("history_task_failed", request=task.get_name(), error=repr(task.exception()))
+
+    async def _await_history(self, request: HistoryRequest) -> None:
+        """Send one history request and seed its symbol from the reply (or mark it failed)."""
+        symbol = request.contract.symbol
+        try:
+            reply = await self.requests.ask(GW_COMMANDS, request, HistoryBars, key=symbol)
+        except (TimeoutError, ConnectionError, RedisError) as exc:
+            reply = HistoryBars(
+                request_id=request.request_id, symbol=symbol, bars=[], error=repr(exc)[:4096]
+            )
+        try:
+            await self.on_history(reply)
+        except RedisError as exc:  # Redis away while seeding: the bars are in memory
+            log.warning("history_seed_failed", symbol=symbol, error=str(exc))
 
     async def _history_retry_loop(self) -> None:
         """Ask again for history that failed, backing off while the gateway cannot serve it.
@@ -199,10 +231,8 @@ class MarketDataService:
             pipe.rpush(bars_key(symbol), *[bar_row(b) for b in builder.bars])
             await pipe.execute()
 
-    async def on_reply(self, msg: Message[Any]) -> None:
-        body = msg.body
-        if not isinstance(body, HistoryBars) or not body.request_id.startswith(REQUEST_PREFIX):
-            return
+    async def on_history(self, body: HistoryBars) -> None:
+        """A history reply (or the failure of its request): seed, or ask again later."""
         if self._history_awaited.get(body.symbol) != body.request_id:
             return  # an older request's answer: a newer one is on its way
         if body.error:
@@ -247,6 +277,8 @@ class MarketDataService:
         if body.state is ConnState.STANDBY:
             return  # a standby adapter says nothing about the active one's connection
         previous, self._gateway = self._gateway, body.state
+        if previous is ConnState.CONNECTED and body.state is not ConnState.CONNECTED:
+            self.requests.fail_all(f"gateway {body.state.value}")  # retried on CONNECTED
         if body.state is not ConnState.CONNECTED or previous is ConnState.CONNECTED:
             return
         if previous is not None:

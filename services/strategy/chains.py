@@ -1,23 +1,17 @@
-"""Option chains from the gateway: a keyed request, a Future and a timeout.
+"""Option chains from the gateway, through the bus's one request/reply helper.
 
-The request goes on ``gw:commands`` with ``reply_to=gw:replies``; the reply is
-matched by request id. The gateway subscribes the chain's contracts, so their
-quotes (with IB greeks) follow on ``md:ticks``.
+The request goes on ``gw:commands`` stamped with the strategy's address; the reply
+comes on ``gw:replies:strategy`` only (``shared.bus.request``). The gateway
+subscribes the chain's contracts, so their quotes (with IB greeks) follow on
+``md:ticks``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import os
-from typing import Any
-
-from shared.bus import Publisher
-from shared.contract import GW_COMMANDS, GW_REPLIES
-from shared.envelope import Message
+from shared.bus import RequestClient
+from shared.contract import GW_COMMANDS
 from shared.schemas import OptionChain, OptionChainRequest, Right
 
-REQUEST_PREFIX = "st-"
 ITM_SLACK = 0.01  # the adapter's spot and ours are a few ticks apart: keep the strike at spot
 
 
@@ -32,12 +26,10 @@ def itm_moneyness(delta_max: float, moneyness: float) -> float:
 
 
 class ChainClient:
-    def __init__(self, publisher: Publisher, timeout_s: float) -> None:
-        self._pub = publisher
-        self._timeout = timeout_s
-        self._pending: dict[str, asyncio.Future[OptionChain]] = {}
-        self._ids = itertools.count(1)
-        self._tag = f"{os.getpid()}"
+    """Asks for one underlying's chain; the helper owns id, timeout and failure."""
+
+    def __init__(self, requests: RequestClient) -> None:
+        self.requests = requests
 
     async def fetch(
         self,
@@ -50,12 +42,9 @@ class ChainClient:
         itm_moneyness: float | None = None,
         max_contracts: int = 0,
     ) -> OptionChain:
-        """The chain, or raise TimeoutError when the gateway does not answer in time."""
-        request_id = f"{REQUEST_PREFIX}{self._tag}-{next(self._ids)}-{underlying}"
-        fut: asyncio.Future[OptionChain] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = fut
+        """The chain; TimeoutError (no reply in time) or ConnectionError (gateway down)."""
         req = OptionChainRequest(
-            request_id=request_id,
+            request_id=self.requests.new_id(underlying),
             underlying=underlying,
             min_dte=min_dte,
             max_dte=max_dte,
@@ -64,25 +53,9 @@ class ChainClient:
             max_contracts=max_contracts,
             right=right,
             subscribe=True,
-            reply_to=GW_REPLIES,
-            requester="strategy",
         )
-        try:
-            await self._pub.publish(GW_COMMANDS, req, key=underlying)
-            return await asyncio.wait_for(fut, self._timeout)
-        finally:
-            self._pending.pop(request_id, None)
-
-    async def on_reply(self, msg: Message[Any]) -> None:
-        body = msg.body
-        if not isinstance(body, OptionChain):
-            return
-        fut = self._pending.get(body.request_id)
-        if fut is not None and not fut.done():
-            fut.set_result(body)
+        return await self.requests.ask(GW_COMMANDS, req, OptionChain, key=underlying)
 
     def fail_all(self, reason: str) -> None:
-        """The gateway went away: nobody waits out a timeout for a reply that cannot come."""
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError(reason))
+        """The gateway went away: every pending request fails now (GatewayDown)."""
+        self.requests.fail_all(reason)

@@ -28,11 +28,11 @@ from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
 from shared.aio import sleep_or_stop
+from shared.bus import RequestClient
 from shared.bus.latest import EntryOrder, latest_entry
 from shared.contract import (
     ACCOUNT,
     GW_COMMANDS,
-    GW_REPLIES,
     GW_STATUS,
     MD_CANDIDATES,
     MD_SENTIMENT,
@@ -61,7 +61,6 @@ from shared.schemas import (
     DecisionKind,
     DecisionOutcome,
     GatewayStatus,
-    HistoryBars,
     IbError,
     OptionChain,
     OrderEvent,
@@ -95,7 +94,16 @@ class StrategyService:
             redis=ctx.redis,
             settings=s,
         )
-        self.chains = ChainClient(ctx.publisher, s.strat_chain_timeout_s)
+        self.requests = RequestClient(
+            ctx.redis,
+            ctx.publisher,
+            s,
+            requester="strategy",
+            replies=(OptionChain,),
+            timeout_s=s.strat_chain_timeout_s,
+            tag="st",
+        )
+        self.chains = ChainClient(self.requests)
         self.cycles = Cycles(self.books, self.desk, self.chains, s)
         self.controls = ControlHandler(self.desk, self.cycles)
         self.reconciler = BookReconciler()
@@ -119,11 +127,11 @@ class StrategyService:
             self._load_signals,
             MD_SIGNALS,
             self.on_signal,
-            accept=(Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
+            accept=(Bar, SentimentSignal, CandidatesSignal),
         )
         ctx.consume(ORDERS_EVENTS, self.on_order_event, start_id=last_event, accept=(OrderEvent,))
         ctx.consume(MD_TICKS, self.on_tick, conflate=lambda m: m.key or None, accept=(Quote,))
-        ctx.consume(GW_REPLIES, self.chains.on_reply, accept=(OptionChain, HistoryBars))
+        ctx.spawn(self.requests.run(ctx.stop), f"replies:{self.requests.reply_to}")
         # Requests to apply, and our own risk.state records (skipped). A new group starts
         # one control timeout back: a request sent while we started is still unexpired.
         ctx.consume(

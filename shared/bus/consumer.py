@@ -8,7 +8,8 @@ Rules (see ARCHITECTURE.md, "Delivery rules"):
 - An entry delivered more than ``max_deliveries`` times is poison: it goes to
   ``sys:dlq`` with the reason and is acknowledged, and the consumer keeps going.
 - An entry that does not decode, or whose type does not belong on the stream
-  (``accept``), goes to ``sys:dlq`` at once.
+  (``accept``), goes to ``sys:dlq`` at once; so does one its handler refuses
+  (``Refused``: a retry cannot fix it, e.g. a request without a requester).
 - Optional conflation: within a batch only the newest entry per key is handled
   (a consumer that fell behind trades on the latest quote, not on old ones).
 """
@@ -40,6 +41,14 @@ ConflateKey = Callable[[Message[Any]], Hashable | None]
 # Raw id as Redis sent it, and the fields: a flat [name, value, ...] list from our own
 # reads (raw_reads), a dict from XAUTOCLAIM, None when MAXLEN trimmed a pending entry.
 _Entry = tuple[bytes, Any]
+
+
+class Refused(Exception):
+    """Raised by a handler for an entry that no retry can fix: it goes to sys:dlq at once."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class GroupConsumer:
@@ -77,6 +86,7 @@ class GroupConsumer:
         enable_raw_reads(redis)
         self._last_error: dict[str, str] = {}
         self._acks: list[bytes] = []  # handled, to be acked with the next read
+        self._refused: dict[str, str] = {}  # entry id -> reason, of the batch in hand
         self._next_claim = 0.0
         self.handled = 0
         self.failed = 0
@@ -218,6 +228,8 @@ class GroupConsumer:
             entries = await self._drop_poison(entries)
         messages, raw_ids = await self._decode(entries)
         failed = await self._call_all(self._conflated(messages))
+        if self._refused:
+            failed |= await self._dead_letter_refused(entries)
         # Acks ride with the next read (one round trip), as the ids came from Redis:
         # bytes skip redis-py's per-argument str encoding (measurable at 100k entries/s).
         if failed:
@@ -261,14 +273,26 @@ class GroupConsumer:
                 await handler(msg)
             except asyncio.CancelledError:
                 raise
+            except Refused as exc:
+                self._refused[msg.id] = exc.reason
+                continue
             except Exception as exc:  # the handler's bug must not kill the consumer
                 self._failed(msg, exc)
                 failed.add(msg.id)
                 continue
             if self._last_error:
                 self._last_error.pop(msg.id, None)
-        self.handled += len(messages) - len(failed)
+        self.handled += len(messages) - len(failed) - len(self._refused)
         return failed
+
+    async def _dead_letter_refused(self, entries: list[_Entry]) -> set[str]:
+        """Entries their handler refused go to sys:dlq (acked there); their ids."""
+        refused, self._refused = self._refused, {}
+        for raw_id, fields in entries:
+            reason = refused.get(raw_id.decode())
+            if reason is not None:
+                await self._dead_letter(raw_id.decode(), fields, reason)
+        return set(refused)
 
     async def _drop_poison(self, entries: list[_Entry]) -> list[_Entry]:
         counts = await self._delivery_counts([i for i, _ in entries])

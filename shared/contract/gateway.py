@@ -24,7 +24,11 @@ from shared.schemas import (
 
 GW_COMMANDS: Final = "gw:commands"
 GW_STATUS: Final = "gw:status"
+# Replies to requests (option chain, history): one stream per requester,
+# ``gw:replies:{service}``, written by the adapter, read by that service alone (XREAD,
+# no group: a reply is only of use to the process whose request waits for it).
 GW_REPLIES: Final = "gw:replies"
+REQUESTERS: Final = (MARKET_DATA, STRATEGY)  # the services that ask and wait
 ORDERS_REQUESTS: Final = "orders:requests"
 ORDERS_EVENTS: Final = "orders:events"
 ACCOUNT: Final = "account"
@@ -41,6 +45,13 @@ ORDERS_EXECS: Final = "orders:execs"
 SIM_ACCOUNT: Final = "sim:account"
 
 
+def reply_stream(requester: str) -> str:
+    """The address of ``requester``'s replies; ValueError for a service that never asks."""
+    if requester not in REQUESTERS:
+        raise ValueError(f"no reply stream for {requester!r}; requesters: {', '.join(REQUESTERS)}")
+    return f"{GW_REPLIES}:{requester}"
+
+
 def lease_key(host: str, port: int, client_id: int) -> str:
     """The lease on one IB client id: whoever holds it is the one active adapter."""
     return GW_LEASE.format(host=host, port=port, client_id=client_id)
@@ -55,9 +66,13 @@ ENTRIES: Final = (
     Entry(GW_STATUS, Kind.STREAM, GATEWAY, "connection state, IB errors and warnings",
           readers=(MONITOR,), consumers=(MARKET_DATA, STRATEGY, NOTIFIER),
           value=(GatewayStatus, IbError), cap="OPTBOT_MAXLEN_STATUS"),
-    Entry(GW_REPLIES, Kind.STREAM, GATEWAY, "option chain and history replies by request id",
-          readers=(MONITOR,), consumers=(MARKET_DATA, STRATEGY),
-          value=(OptionChain, HistoryBars), cap="OPTBOT_MAXLEN_REPLIES"),
+    *(
+        Entry(reply_stream(r), Kind.STREAM, GATEWAY,
+              f"option chain and history replies to {r}'s requests, by request id",
+              readers=(MONITOR, r), value=(OptionChain, HistoryBars),
+              cap="OPTBOT_MAXLEN_REPLIES")
+        for r in REQUESTERS
+    ),
     Entry(ORDERS_REQUESTS, Kind.STREAM, GATEWAY, "new, modify, cancel orders (client ids)",
           readers=(STRATEGY, MONITOR), consumers=(GATEWAY,), senders=(STRATEGY,),
           value=(OrderNew, OrderModify, OrderCancel), cap="OPTBOT_MAXLEN_ORDERS", inbox=True),

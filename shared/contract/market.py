@@ -6,7 +6,7 @@ from typing import Final
 
 from shared.contract.spec import GATEWAY, MARKET_DATA, MONITOR, STRATEGY, Entry, Kind
 from shared.contract.values import BarRow, CandidatesHash, SentimentHash
-from shared.schemas import Bar, CandidatesSignal, HistoryBars, OptionChain, Quote, SentimentSignal
+from shared.schemas import Bar, CandidatesSignal, Quote, SentimentSignal
 
 MD_TICKS: Final = "md:ticks"
 MD_SIGNALS: Final = "md:signals"
@@ -30,11 +30,9 @@ ENTRIES: Final = (
     Entry(MD_TICKS, Kind.STREAM, GATEWAY, "sanitized quotes of qualified contracts",
           readers=(MONITOR,), consumers=(MARKET_DATA, STRATEGY), value=(Quote,),
           cap="OPTBOT_MAXLEN_TICKS", scripts=True),
-    # The adapter's replies without reply_to still land here (issue 16, request/reply).
     Entry(MD_SIGNALS, Kind.STREAM, MARKET_DATA, "bars, sentiment changes, candidates",
-          readers=(MONITOR,), consumers=(STRATEGY,), senders=(GATEWAY,),
-          value=(Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
-          cap="OPTBOT_MAXLEN_SIGNALS"),
+          readers=(MONITOR,), consumers=(STRATEGY,),
+          value=(Bar, SentimentSignal, CandidatesSignal), cap="OPTBOT_MAXLEN_SIGNALS"),
     Entry(MD_LAST, Kind.HASH, GATEWAY, "latest quote of a line, plain fields",
           readers=(MARKET_DATA, STRATEGY, MONITOR), value=(Quote,),
           cap="TTL OPTBOT_GW_LAST_TTL_S after the line closes", scripts=True),

@@ -49,11 +49,12 @@ Fields = dict[bytes, bytes]
 ACCEPTS: dict[str, tuple[type[Schema], ...]] = {
     "md:ticks": (Quote,),
     "gw:status": (GatewayStatus, IbError),
-    "gw:replies": (HistoryBars, OptionChain),
+    "gw:replies:market_data": (HistoryBars,),
+    "gw:replies:strategy": (OptionChain,),
     "gw:commands": (Subscribe, Unsubscribe, OptionChainRequest, HistoryRequest, AccountRefresh),
     "orders:requests": (OrderNew, OrderCancel, OrderModify),
     "orders:events": (OrderEvent,),
-    "md:signals": (Bar, SentimentSignal, CandidatesSignal, OptionChain, HistoryBars),
+    "md:signals": (Bar, SentimentSignal, CandidatesSignal),
     "sys:control": (Control,),
     "account": (AccountSnapshot,),
 }
@@ -61,7 +62,14 @@ _FUZZ = {"symbol": "ZZFUZZ", "sec_type": "OPT", "expiry": "20301218", "strike": 
 TEMPLATES: dict[str, tuple[type[Schema], dict[str, Any]]] = {
     "md:ticks": (Quote, {"contract": _FUZZ, "bid": 1.0, "ask": 1.1, "bid_size": 1.0}),
     "gw:status": (GatewayStatus, {"state": "connected", "reason": "fuzz"}),
-    "gw:replies": (HistoryBars, {"request_id": "fuzz", "symbol": "ZZFUZZ", "bars": []}),
+    "gw:replies:market_data": (
+        HistoryBars,
+        {"request_id": "fuzz", "symbol": "ZZFUZZ", "bars": []},
+    ),
+    "gw:replies:strategy": (
+        OptionChain,
+        {"request_id": "fuzz", "underlying": "ZZFUZZ", "contracts": []},
+    ),
     "gw:commands": (Subscribe, {"contracts": [_FUZZ], "priority": 5}),
     "orders:requests": (
         OrderNew,

@@ -1,10 +1,11 @@
 """Hypothesis-made malformed entries on every consumed stream, against the running system.
 
 Per stream a batch of distinct malformed entries (``tests/fault/malformed.py``) is added
-at once; each must land in ``sys:dlq`` once per consumer group of the stream, with the
-reason and the original fields; afterwards a valid entry is still handled (every group
-delivers and acknowledges it), no service restarted, and nothing else changed (the
-strategy is HALTED for the test, so no order of its own interferes). The monitor reads
+at once; each must land in ``sys:dlq`` once per consumer group of the stream (once per
+reader for a reply stream, read without a group), with the reason and the original
+fields; afterwards a valid entry is still handled (every group delivers and acknowledges
+it), no service restarted, and nothing else changed (the strategy is HALTED for the
+test, so no order of its own interferes). The monitor reads
 streams without a group: its API must answer every endpoint without a 5xx.
 """
 
@@ -27,6 +28,7 @@ from shared.schemas import (
     ControlAction,
     HistoryBars,
     IbError,
+    OptionChain,
     OrderCancel,
     OrderEvent,
     OrderEventKind,
@@ -45,7 +47,6 @@ PER_STREAM = 30
 CONSUMERS = {
     "md:ticks": {"market_data", "strategy"},
     "gw:status": {"market_data", "strategy"},
-    "gw:replies": {"market_data", "strategy"},
     "gw:commands": {"gateway_adapter"},
     "orders:requests": {"gateway_adapter"},
     "orders:events": {"strategy"},
@@ -53,10 +54,13 @@ CONSUMERS = {
     "sys:control": {"strategy"},
     "account": {"strategy"},
 }
+# Reply streams (gw:replies:{service}) are read without a group (shared.bus.request): they
+# are not here, and each malformed entry is dead-lettered once, by its one reader.
 PROBES: dict[str, Schema] = {
     "md:ticks": Quote(contract=ContractRef(symbol="ZZPROBE"), bid=1.0, ask=1.1),
     "gw:status": IbError(code=0, message="fuzz probe", severity="warning"),
-    "gw:replies": HistoryBars(request_id="fuzz-probe", symbol="ZZPROBE", bars=[]),
+    "gw:replies:market_data": HistoryBars(request_id="fuzz-probe", symbol="ZZPROBE", bars=[]),
+    "gw:replies:strategy": OptionChain(request_id="fuzz-probe", underlying="ZZPROBE", contracts=[]),
     "gw:commands": AccountRefresh(request_id="fuzz-probe"),
     "orders:requests": OrderCancel(client_order_id="fuzz-probe"),
     "orders:events": OrderEvent(client_order_id="fuzz-probe", kind=OrderEventKind.REJECTED),
@@ -132,7 +136,8 @@ async def test_malformed_entries_when_consumed_land_in_dlq_and_consumer_keeps_go
     system: FaultSystem, stream: str
 ) -> None:
     groups = await _groups(system, stream)
-    assert set(groups) == CONSUMERS[stream]
+    assert set(groups) == CONSUMERS.get(stream, set())
+    readers = groups or [""]  # a reply stream's one reader dead-letters with no group
     pids = {n: system.pid(n) for n in SERVICES}
     before = _state(await read_record(system.redis))
     dlq_before = int(await system.redis.xlen("sys:dlq"))
@@ -142,19 +147,19 @@ async def test_malformed_entries_when_consumed_land_in_dlq_and_consumer_keeps_go
     for fields in batch:
         pipe.xadd(stream, fields)  # type: ignore[arg-type]
     ids = {i.decode() for i in await pipe.execute()}
-    expected = dlq_before + len(ids) * len(groups)
+    expected = dlq_before + len(ids) * len(readers)
 
     async def all_dead_lettered() -> bool:
         return int(await system.redis.xlen("sys:dlq")) >= expected
 
-    await wait_for(all_dead_lettered, 20, f"{len(ids)} x {len(groups)} dead letters")
+    await wait_for(all_dead_lettered, 20, f"{len(ids)} x {len(readers)} dead letters")
     if probe_fields is not None:
         probe = (await system.redis.xadd(stream, probe_fields)).decode()  # type: ignore[arg-type]
         await wait_for(lambda: _handled(system, stream, probe), 10, "the valid entry handled")
 
     rows = [r for r in await dead_letters(system.redis) if r.get("id") in ids]
-    assert len(rows) == len(ids) * len(groups), "an entry was dead-lettered twice or not at all"
-    assert {r["group"] for r in rows} == set(groups)
+    assert len(rows) == len(ids) * len(readers), "an entry was dead-lettered twice or not at all"
+    assert {r["group"] for r in rows} == set(readers)
     assert all(r["stream"] == stream and r["reason"] for r in rows)
     assert int(await system.redis.xlen("sys:dlq")) == expected  # the probe was not
     assert all([await system.healthy(n) for n in SERVICES])
@@ -162,7 +167,7 @@ async def test_malformed_entries_when_consumed_land_in_dlq_and_consumer_keeps_go
     assert _state(await read_record(system.redis)) == before
     assert (await system.redis.hget("risk:state", "state")) == b"HALTED"
     reasons = sorted({r["reason"].split(":")[0][:40] for r in rows})
-    print(f"\nFUZZ {stream}: {len(ids)} entries x {len(groups)} groups -> dlq; {reasons[:6]}")
+    print(f"\nFUZZ {stream}: {len(ids)} entries x {len(readers)} readers -> dlq; {reasons[:6]}")
 
 
 ENDPOINTS = [

@@ -26,7 +26,16 @@ from shared.schemas import (
     Unsubscribe,
 )
 from shared.settings import Settings
-from shared.streams import ACCOUNT, GW_COMMANDS, ORDERS_REQUESTS, SYS_DLQ
+from shared.streams import (
+    ACCOUNT,
+    GW_COMMANDS,
+    GW_REPLIES,
+    MD_SIGNALS,
+    ORDERS_REQUESTS,
+    REQUESTERS,
+    SYS_DLQ,
+    reply_stream,
+)
 from tests.gateway_adapter.conftest import StartAdapter, bodies
 from tests.gateway_adapter.test_quotes import send
 from tests.helpers import wait_until
@@ -104,10 +113,17 @@ async def test_subscribe_when_option_of_an_index_symbol_gets_ordinary_priority(
     await wait_until(lambda: adapter.connected, timeout=4)
     await send(redis, settings, Subscribe(contracts=[ContractRef(symbol="QQQ")], priority=3))
     request = OptionChainRequest(
-        request_id="q1", underlying="QQQ", min_dte=0, max_dte=60, moneyness=0.01, reply_to="r"
+        request_id="q1",
+        underlying="QQQ",
+        min_dte=0,
+        max_dte=60,
+        moneyness=0.01,
+        requester="strategy",
     )
     await send(redis, settings, request)
-    (chain,) = await wait_until(lambda: bodies(redis, "r", OptionChain), timeout=10)
+    (chain,) = await wait_until(
+        lambda: bodies(redis, "gw:replies:strategy", OptionChain), timeout=10
+    )
     budget = adapter.adapter.subs.budget
     await wait_until(lambda: all(budget.priority(c.key) for c in chain.contracts), timeout=5)
     assert budget.priority("QQQ") == 9
@@ -152,10 +168,12 @@ async def test_history_when_requested_replies_with_bars(
             contract=ContractRef(symbol="SPY"),
             duration="1 D",
             bar_size="5 mins",
-            reply_to="replies",
+            requester="strategy",
         ),
     )
-    reply = (await wait_until(lambda: bodies(redis, "replies", HistoryBars), timeout=5))[0]
+    reply = (
+        await wait_until(lambda: bodies(redis, "gw:replies:strategy", HistoryBars), timeout=5)
+    )[0]
     assert reply.error == "" and len(reply.bars) > 10 and all(b.close > 0 for b in reply.bars)
 
 
@@ -190,12 +208,14 @@ async def test_option_chain_when_connection_drops_mid_request_replies_error(
     await send(
         redis,
         settings,
-        OptionChainRequest(request_id="drop-1", underlying="SPY", reply_to="replies"),
+        OptionChainRequest(request_id="drop-1", underlying="SPY", requester="strategy"),
     )
     commands = await wait_until(lambda: adapter.adapter.commands, timeout=2)
     await wait_until(lambda: commands.in_flight == 1, timeout=2, what="chain request in flight")
     sim.drop_all()
-    (reply,) = await wait_until(lambda: bodies(redis, "replies", OptionChain), timeout=3)
+    (reply,) = await wait_until(
+        lambda: bodies(redis, "gw:replies:strategy", OptionChain), timeout=3
+    )
     assert reply.request_id == "drop-1" and not reply.contracts and reply.error
     assert commands.in_flight == 0 and int(await redis.xlen(SYS_DLQ)) == 0
 
@@ -210,9 +230,11 @@ async def test_history_when_ib_does_not_answer_in_time_replies_error(
     await wait_until(lambda: "SPY" in adapter.adapter.subs.open, timeout=3)
     sim.set_reply_delay(1500)
     await send(
-        redis, settings, HistoryRequest(request_id="slow-1", contract=spy, reply_to="replies")
+        redis, settings, HistoryRequest(request_id="slow-1", contract=spy, requester="strategy")
     )
-    (reply,) = await wait_until(lambda: bodies(redis, "replies", HistoryBars), timeout=3)
+    (reply,) = await wait_until(
+        lambda: bodies(redis, "gw:replies:strategy", HistoryBars), timeout=3
+    )
     assert reply.request_id == "slow-1" and not reply.bars
     assert reply.error == "IB did not answer in time"
     assert int(await redis.xlen(SYS_DLQ)) == 0
@@ -258,3 +280,54 @@ async def _positive(ttl: Any) -> int:
 
 async def _equals(value: Any, expected: int) -> bool:
     return int(await value) == expected
+
+
+async def test_option_chain_when_requested_replies_to_its_requester_only(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    request = OptionChainRequest(
+        request_id="md-q1", underlying="SPY", max_dte=60, moneyness=0.02, requester="market_data"
+    )
+    await send(redis, settings, request)
+    (chain,) = await wait_until(
+        lambda: bodies(redis, reply_stream("market_data"), OptionChain), timeout=10
+    )
+    assert chain.request_id == "md-q1" and chain.contracts
+    # Addressed: nothing on the other requester's stream, the old broadcast or md:signals.
+    for stream in (reply_stream("strategy"), GW_REPLIES, MD_SIGNALS):
+        assert int(await redis.xlen(stream)) == 0, stream
+    assert int(await redis.xlen(SYS_DLQ)) == 0
+
+
+async def test_requests_when_requester_missing_or_unknown_go_to_dlq_unanswered(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis, settings: Settings
+) -> None:
+    adapter = await start_adapter(sim)
+    await wait_until(lambda: adapter.connected, timeout=4)
+    spy = ContractRef(symbol="SPY")
+    await send(redis, settings, HistoryRequest(request_id="h-none", contract=spy))
+    await send(
+        redis, settings, OptionChainRequest(request_id="c-who", underlying="SPY", requester="x")
+    )
+    mismatch = HistoryRequest(
+        request_id="h-odd", contract=spy, requester="strategy", reply_to="md:signals"
+    )
+    await send(redis, settings, mismatch)
+
+    async def three() -> bool:
+        return int(await redis.xlen(SYS_DLQ)) == 3
+
+    await wait_until(three, timeout=5, what="three refused requests")
+    reasons = [f[b"reason"].decode() for _, f in await redis.xrange(SYS_DLQ)]
+    assert "cmd.history h-none: no requester" in reasons[0] and "never broadcast" in reasons[0]
+    assert "c-who: 'x'" in reasons[1]
+    assert "reply_to 'md:signals' is not strategy's address gw:replies:strategy" in reasons[2]
+    dead = [f for _, f in await redis.xrange(SYS_DLQ)]
+    assert all(f[b"stream"] == GW_COMMANDS.encode() and b"orig.body" in f for f in dead)
+    replies = (*(reply_stream(r) for r in REQUESTERS), GW_REPLIES, MD_SIGNALS)
+    assert [int(await redis.xlen(s)) for s in replies] == [0] * len(replies)
+    groups = await redis.xinfo_groups(GW_COMMANDS)
+    assert groups[0]["pending"] == 0 and adapter.connected  # acked: not retried
+    assert not adapter.adapter.subs.desired  # refused before any IB work

@@ -73,10 +73,12 @@ async def an_option(redis: aioredis.Redis, settings: Settings) -> ContractRef:
             max_dte=60,
             moneyness=0.005,
             right=Right.CALL,
-            reply_to="replies",
+            requester="strategy",
         ),
     )
-    chain = (await wait_until(lambda: bodies(redis, "replies", OptionChain), timeout=5))[0]
+    chain = (
+        await wait_until(lambda: bodies(redis, "gw:replies:strategy", OptionChain), timeout=5)
+    )[0]
     ref = chain.contracts[0]
     await wait_until(
         lambda: redis.hget(f"md:last:{ref.key}", "ask"), timeout=3, what="option quote"

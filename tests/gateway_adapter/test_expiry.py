@@ -74,10 +74,12 @@ async def _chain_ends(redis: aioredis.Redis, settings: Settings) -> tuple[Contra
         max_dte=10,
         moneyness=0.05,
         right=Right.CALL,
-        reply_to="replies",
+        requester="strategy",
     )
     await send(redis, settings, request)
-    chain = (await wait_until(lambda: bodies(redis, "replies", OptionChain), timeout=5))[0]
+    chain = (
+        await wait_until(lambda: bodies(redis, "gw:replies:strategy", OptionChain), timeout=5)
+    )[0]
     first = [c for c in chain.contracts if c.expiry == chain.contracts[0].expiry]
     return first[0], first[-1]
 

@@ -24,7 +24,9 @@ WATCH = [ContractRef(symbol="AAPL"), ContractRef(symbol="MSFT")]
 
 async def _chain(redis: aioredis.Redis, settings: Settings, req: OptionChainRequest) -> OptionChain:
     await send(redis, settings, req)
-    replies = await wait_until(lambda: bodies(redis, "r", OptionChain), timeout=10, what="chain")
+    replies = await wait_until(
+        lambda: bodies(redis, "gw:replies:strategy", OptionChain), timeout=10, what="chain"
+    )
     (chain,) = [c for c in replies if c.request_id == req.request_id]
     return chain
 
@@ -45,7 +47,7 @@ async def test_chain_when_itm_and_count_narrowed_returns_only_otm_calls_within_c
         itm_moneyness=0.0,
         max_contracts=12,
         right=Right.CALL,
-        reply_to="r",
+        requester="strategy",
     )
     chain = await _chain(redis, settings, req)
     spot = adapter.adapter.quotes.quote("AAPL")
@@ -68,7 +70,12 @@ async def test_ib_refusal_when_chain_lines_fill_ib_limit_watchlist_line_takes_a_
     await send(redis, settings, Subscribe(contracts=WATCH, priority=8, requester="md"))
     await wait_until(lambda: {"AAPL", "MSFT"} <= set(subs.open), timeout=5, what="watchlist")
     req = OptionChainRequest(
-        request_id="c1", underlying="AAPL", min_dte=0, max_dte=60, moneyness=0.10, reply_to="r"
+        request_id="c1",
+        underlying="AAPL",
+        min_dte=0,
+        max_dte=60,
+        moneyness=0.10,
+        requester="strategy",
     )
     chain = await _chain(redis, settings, req)
     assert len(chain.contracts) > 4  # more than IB's 4 free lines

@@ -57,7 +57,7 @@ async def test_subscribe_when_stocks_index_and_chain_requested_publishes_sane_qu
             min_dte=0,
             max_dte=60,
             moneyness=0.01,
-            reply_to="replies",
+            requester="strategy",
         ),
     )
 
@@ -71,7 +71,9 @@ async def test_subscribe_when_stocks_index_and_chain_requested_publishes_sane_qu
     assert float(spy["bid"]) > 0 and float(spy["ask"]) >= float(spy["bid"])
     assert spy["data_type"] == "live" and int(spy["ib_ts"]) > 0 and int(spy["con_id"]) > 0
 
-    chain = (await wait_until(lambda: bodies(redis, "replies", OptionChain), timeout=5))[0]
+    chain = (
+        await wait_until(lambda: bodies(redis, "gw:replies:strategy", OptionChain), timeout=5)
+    )[0]
     assert chain.error == "" and chain.contracts and all(c.con_id for c in chain.contracts)
     option_key = chain.contracts[0].key
 
@@ -105,11 +107,13 @@ async def test_pacing_when_chains_and_many_lines_requested_together_never_trips_
             min_dte=0,
             max_dte=60,
             moneyness=0.05,
-            reply_to="replies",
+            requester="strategy",
         )
         await send(redis, settings, request)
     replies = await wait_until(
-        lambda: _all(bodies(redis, "replies", OptionChain), 3), timeout=20, what="3 chains"
+        lambda: _all(bodies(redis, "gw:replies:strategy", OptionChain), 3),
+        timeout=20,
+        what="3 chains",
     )
     assert sum(len(r.contracts) for r in replies) >= 60  # > 50 qualifications in a burst
     codes = [e.code for e in await bodies(redis, GW_STATUS, IbError)]

@@ -31,8 +31,10 @@ from shared.schemas import (
     Subscribe,
 )
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS, GW_REPLIES, GW_STATUS, MD_SIGNALS, MD_TICKS, SYS_DLQ
+from shared.streams import GW_COMMANDS, GW_STATUS, MD_SIGNALS, MD_TICKS, SYS_DLQ, reply_stream
 from tests.helpers import wait_until
+
+REPLIES = reply_stream("market_data")
 
 S = 1_000_000_000
 PATHS = {
@@ -62,9 +64,21 @@ def _bars(symbol: str) -> list[Bar]:
 
 
 @pytest.fixture
-async def service(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[asyncio.Event]:
+def history_timeout_s() -> float:
+    return 120.0
+
+
+@pytest.fixture
+async def service(
+    settings: Settings, redis: aioredis.Redis, history_timeout_s: float
+) -> AsyncIterator[asyncio.Event]:
     cfg = settings.model_copy(
-        update={"md_watchlist": ",".join(PATHS), "md_eval_interval_s": 0.2, "md_stale_s": 30.0}
+        update={
+            "md_watchlist": ",".join(PATHS),
+            "md_eval_interval_s": 0.2,
+            "md_stale_s": 30.0,
+            "md_history_timeout_s": history_timeout_s,
+        }
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_service("market_data", market_data_main, cfg, stop=stop))
@@ -83,7 +97,7 @@ async def _play_gateway(redis: aioredis.Redis, settings: Settings) -> None:
     for cmd in await _commands(redis):
         if isinstance(cmd, HistoryRequest):
             sym = cmd.contract.symbol
-            pub.add(GW_REPLIES, HistoryBars(request_id=cmd.request_id, symbol=sym, bars=_bars(sym)))
+            pub.add(REPLIES, HistoryBars(request_id=cmd.request_id, symbol=sym, bars=_bars(sym)))
     for sym, (start, step) in PATHS.items():
         px = start + step * 39
         sec = SecType.IND if sym == "VIX" else SecType.STK
@@ -105,7 +119,7 @@ async def test_start_when_gateway_answers_publishes_sentiment_and_candidates(
     subscribe = next(c for c in commands if isinstance(c, Subscribe))
     assert [c.symbol for c in subscribe.contracts] == list(PATHS)
     assert next(c for c in subscribe.contracts if c.symbol == "VIX").sec_type is SecType.IND
-    await wait_until(lambda: len([c for c in commands if isinstance(c, HistoryRequest)]) == 6)
+    await wait_until(lambda: _history_requests(redis, 6), what="six history requests")
     await wait_until(lambda: _groups_ready(redis), what="consumer groups")
     await _play_gateway(redis, settings)
     sentiment = await wait_until(lambda: redis.hgetall("md:sentiment"), what="md:sentiment")
@@ -169,7 +183,7 @@ async def test_history_when_refused_before_gateway_connects_is_asked_again_and_w
     for cmd in first:
         sym = cmd.contract.symbol
         pub.add(
-            GW_REPLIES,
+            REPLIES,
             HistoryBars(
                 request_id=cmd.request_id, symbol=sym, bars=[], error="gateway not connected"
             ),
@@ -201,7 +215,7 @@ async def _more_subscribes(redis: aioredis.Redis, before: int) -> bool:
 
 
 async def _groups_ready(redis: aioredis.Redis) -> bool:
-    for stream in (MD_TICKS, GW_REPLIES, GW_STATUS):
+    for stream in (MD_TICKS, GW_STATUS):
         if not await redis.exists(stream):
             return False
         groups = await redis.xinfo_groups(stream)
@@ -223,3 +237,41 @@ async def test_tick_when_type_does_not_belong_on_md_ticks_goes_to_dlq(
     await pub.publish(MD_TICKS, _bars("SPY")[0], key="SPY")
     dead = await wait_until(lambda: redis.xrange(SYS_DLQ), what="dead letter")
     assert dead[0][1][b"reason"] == b"type bar does not belong on md:ticks"
+
+
+@pytest.mark.parametrize("history_timeout_s", [0.5])
+async def test_history_when_gateway_never_answers_times_out_and_is_asked_again(
+    service: asyncio.Event, settings: Settings, redis: aioredis.Redis
+) -> None:
+    # Before the helper a lost reply left the symbol cold for good: no timeout, no retry.
+    first = await wait_until(lambda: _history_requests(redis, 6), what="start-up history")
+    assert {c.requester for c in first} == {"market_data"}
+    assert {c.reply_to for c in first} == {REPLIES}
+    again = await wait_until(lambda: _history_requests(redis, 12), timeout=10, what="retry")
+    assert sorted(c.contract.symbol for c in again[6:]) == sorted(PATHS)
+    assert {c.request_id for c in again[6:]}.isdisjoint(c.request_id for c in first)
+
+
+async def test_history_when_gateway_disconnects_fails_pending_and_asks_again_on_connect(
+    service: asyncio.Event,
+    settings: Settings,
+    redis: aioredis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = await wait_until(lambda: _history_requests(redis, 6), what="start-up history")
+    await wait_until(lambda: _groups_ready(redis), what="consumer groups")
+    pub = Publisher(redis, settings, src="fake-gateway")
+    await pub.publish(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1))
+    await pub.publish(GW_STATUS, GatewayStatus(state=ConnState.DISCONNECTED, client_id=1))
+
+    def failed() -> list[Any]:  # the pending requests fail at once, not after 120 s
+        return [r.msg for r in caplog.records if "'requests_failed'" in str(r.msg)]
+
+    (event,) = await wait_until(failed, timeout=5, what="pending history failed on disconnect")
+    assert event["requests"] == 6 and event["reason"] == "gateway disconnected"
+    await pub.publish(GW_STATUS, GatewayStatus(state=ConnState.CONNECTED, client_id=1))
+    again = await wait_until(lambda: _history_requests(redis, 12), timeout=10, what="retry")
+    assert sorted(c.contract.symbol for c in again[6:]) == sorted(PATHS)
+    assert {c.request_id for c in again[6:]}.isdisjoint(c.request_id for c in first)
+    await _play_gateway(redis, settings)  # answers every request; only the newest count
+    assert await wait_until(lambda: _ranked_first(redis, b"AAPL long"), what="warm screen")

@@ -99,10 +99,12 @@ SAMPLES: list[Schema] = [
         request_id="r1",
         underlying="AAPL",
         right=Right.CALL,
-        reply_to="md:signals",
+        reply_to="gw:replies:strategy",
         requester="strategy",
     ),
-    HistoryRequest(request_id="h1", contract=SPY, duration="2 D", bar_size="1 min"),
+    HistoryRequest(
+        request_id="h1", contract=SPY, duration="2 D", bar_size="1 min", requester="market_data"
+    ),
     AccountRefresh(request_id="a1"),
     OptionChain(request_id="r1", underlying="AAPL", contracts=[CALL]),
     HistoryBars(request_id="h1", symbol="SPY", bars=[BAR]),

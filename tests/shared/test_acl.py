@@ -22,15 +22,24 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from shared.acl import ADMIN, OPERATOR, USERS, password_hash, render_acl
-from shared.bus import GroupConsumer, Publisher, connect_redis
-from shared.envelope import encode
+from shared.bus import GroupConsumer, Publisher, RequestClient, connect_redis
+from shared.envelope import decode, encode
 from shared.redis_auth import Credentials, credentials, ensure_passwords
 from shared.redis_server import RedisHandle, start_redis
 from shared.runner import ServiceContext, run_service
-from shared.schemas import Alert, AlertSeverity, Control, ControlAction
+from shared.schemas import (
+    Alert,
+    AlertSeverity,
+    Control,
+    ControlAction,
+    OptionChain,
+    OptionChainRequest,
+)
 from shared.settings import ConfigError, load_settings
 from shared.streams import (
+    GW_COMMANDS,
     GW_STATUS,
+    MD_SIGNALS,
     MD_TICKS,
     NOTIFIER_OPEN,
     ORDERS_EVENTS,
@@ -42,6 +51,7 @@ from shared.streams import (
     SYS_CONTROL,
     SYS_DLQ,
     notifier_outbox_key,
+    reply_stream,
     service_key,
 )
 from tests.conftest import redis_binary
@@ -157,6 +167,11 @@ FORBIDDEN: list[tuple[str, str, tuple[Any, ...]]] = [
     ("monitor", "XREADGROUP", ("GROUP", "g", "c", "STREAMS", ORDERS_REQUESTS, ">")),
     ("tws_simulator", "XADD", (MD_TICKS, "*", "type", "quote")),
     ("notifier", "HSET", ("svc:strategy", "heartbeat", "1")),
+    # replies go to their requester only: no broadcast, no md:signals, no one else's stream
+    ("gateway_adapter", "XADD", (MD_SIGNALS, "*", "type", "history")),
+    ("market_data", "XREAD", ("STREAMS", reply_stream("strategy"), "0")),
+    ("strategy", "XREAD", ("STREAMS", reply_stream("market_data"), "0")),
+    ("strategy", "XADD", (reply_stream("strategy"), "*", "type", "option_chain")),
 ]
 
 
@@ -226,6 +241,35 @@ async def test_notifier_when_watching_consumes_and_reads_what_its_watcher_uses(
         pipe.hset(NOTIFIER_OPEN, "k", "{}")
         await pipe.execute()
     assert await as_user(OPERATOR).acl_log() == []
+
+
+async def test_requester_when_asking_the_adapter_gets_its_reply_under_acl(as_user: Any) -> None:
+    strategy, adapter = as_user("strategy"), as_user("gateway_adapter")
+    settings = load_settings(consume_block_ms=100)
+    client = RequestClient(
+        strategy,
+        Publisher(strategy, settings, src="strategy/t"),
+        settings,
+        requester="strategy",
+        replies=(OptionChain,),
+        timeout_s=5,
+    )
+    stop = asyncio.Event()
+    reader = asyncio.create_task(client.run(stop))
+    try:
+        asking = asyncio.create_task(
+            client.ask(
+                GW_COMMANDS, OptionChainRequest(request_id="", underlying="SPY"), OptionChain
+            )
+        )
+        sent = await wait_until(lambda: adapter.xrange(GW_COMMANDS), what="request")
+        req = decode(sent[0][1]).body
+        reply = OptionChain(request_id=req.request_id, underlying="SPY", contracts=[])
+        await adapter.xadd(reply_stream(req.requester), encode(reply, "gateway_adapter/t"))
+        assert (await asyncio.wait_for(asking, 5)).request_id == req.request_id
+    finally:
+        stop.set()
+        await asyncio.wait_for(reader, 5)
 
 
 async def test_every_service_when_reading_heartbeats_sees_them_all(as_user: Any) -> None:

@@ -21,7 +21,7 @@ from services.strategy.market import MarketView
 from services.strategy.money import dec
 from services.strategy.orders import OrderBook
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
-from shared.bus import Publisher
+from shared.bus import Publisher, RequestClient
 from shared.control import send_control
 from shared.envelope import decode
 from shared.schemas import (
@@ -35,6 +35,7 @@ from shared.schemas import (
     DecisionOutcome,
     Direction,
     GatewayStatus,
+    OptionChain,
     OrderEvent,
     OrderEventKind,
     OrderNew,
@@ -153,7 +154,10 @@ async def make_rig(redis: aioredis.Redis, settings: Settings) -> Rig:
         redis=redis,
         settings=settings,
     )
-    cycles = Cycles(books, desk, ChainClient(pub, 1.0), settings)
+    requests = RequestClient(
+        redis, pub, settings, requester="strategy", replies=(OptionChain,), timeout_s=1.0
+    )
+    cycles = Cycles(books, desk, ChainClient(requests), settings)
     clock = [DAY1]
     cycles.wall_clock = lambda: clock[0]
     books.market.on_status(GatewayStatus(state=ConnState.CONNECTED, client_id=1))

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from shared.envelope import decode
 from shared.redis_server import RedisHandle
 from shared.schemas import Decision, OptionChain, OptionChainRequest
-from shared.streams import GW_COMMANDS, GW_REPLIES, STRATEGY_DECISIONS, service_key
+from shared.streams import GW_COMMANDS, STRATEGY_DECISIONS, reply_stream, service_key
 from tests.helpers import wait_until
 from tests.strategy.stack import Stack, fills, orders, start_stack
 
@@ -64,7 +64,7 @@ async def _watch_cycles(redis: aioredis.Redis, n: int, *, chains_asked: int = -1
 async def _churn(redis: aioredis.Redis) -> tuple[Counter[str], int]:
     """Chain requests by underlying, and the option lines their replies opened."""
     asked = Counter(r.underlying for r in await _bodies(redis, GW_COMMANDS, OptionChainRequest))
-    replies = await _bodies(redis, GW_REPLIES, OptionChain)
+    replies = await _bodies(redis, reply_stream("strategy"), OptionChain)
     lines = sum(len(c.contracts) for c in replies)
     return asked, lines
 

@@ -61,7 +61,9 @@ async def test_greeks_when_simulator_sends_them_over_ib_async_match_within_001(
     task = asyncio.create_task(run_service("gateway_adapter", gateway_main, settings, stop=stop))
     try:
         pub = Publisher(redis, settings, src="test")
-        req = OptionChainRequest(request_id="g1", underlying="SPY", min_dte=7, max_dte=60)
+        req = OptionChainRequest(
+            request_id="g1", underlying="SPY", min_dte=7, max_dte=60, requester="strategy"
+        )
         await wait_until(lambda: redis.exists("svc:gateway_adapter"), timeout=10)
         await pub.publish(GW_COMMANDS, req)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from shared.bus import GroupConsumer, Publisher
+from shared.bus import GroupConsumer, Publisher, Refused
 from shared.envelope import Message, decode
 from shared.redis_server import RedisHandle
 from shared.schemas import ContractRef, OrderCancel, Quote
@@ -72,6 +72,25 @@ async def test_run_when_handler_succeeds_acks_every_entry(
     await _run_until(consumer, lambda: len(seen) == 50)
     assert seen == [f"c{i}" for i in range(50)]
     assert await _pending(redis) == 0 and consumer.handled == 50
+
+
+async def test_run_when_handler_refuses_entry_dead_letters_it_at_once_and_goes_on(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await _publish_cancels(redis, settings, 3)
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        if msg.body.client_order_id == "c1":
+            raise Refused("c1: no retry can fix this")
+        seen.append(msg.body.client_order_id)
+
+    consumer = _consumer(redis, settings, "a", handle)
+    await _run_until(consumer, lambda: len(seen) == 2 and consumer.dead_lettered == 1)
+    (dead,) = [f for _, f in await redis.xrange(SYS_DLQ)]
+    assert dead[b"reason"] == b"c1: no retry can fix this" and dead[b"orig.key"] == b"c1"
+    assert seen == ["c0", "c2"] and await _pending(redis) == 0
+    assert consumer.handled == 2 and consumer.failed == 0  # refused once, never retried
 
 
 async def test_reclaim_when_consumer_task_cancelled_midway_handles_each_entry_once(
