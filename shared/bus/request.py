@@ -163,7 +163,7 @@ class RequestClient:
             while not stop.is_set():
                 try:
                     if not self._ready.is_set():
-                        await self._start_cursor()
+                        await self.start()
                     await self.poll_once()
                     backoff = 0.1
                 except RedisError as exc:
@@ -173,8 +173,10 @@ class RequestClient:
         finally:
             self.fail_all("requester stopping")
 
-    async def _start_cursor(self) -> None:
-        """Replies written before now are not ours: read from the stream's newest entry."""
+    async def start(self) -> None:
+        """Replies written before now are not ours: read from the stream's newest entry.
+
+        ``run`` calls it; a caller that reads with ``poll_once`` itself calls it first."""
         newest: Any = await self._redis.xrevrange(self.reply_to, count=1)
         self._cursor = as_str(newest[0][0]) if newest else "0-0"
         self._ready.set()

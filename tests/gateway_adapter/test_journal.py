@@ -15,7 +15,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
 from services.gateway_adapter.journal import (
-    SEEN_KEY,
     HashOp,
     OrderJournal,
     Write,
@@ -24,6 +23,7 @@ from services.gateway_adapter.journal import (
     seen_guard,
 )
 from shared.bus import connect_redis
+from shared.contract import ORDERS_SEEN
 from shared.redis_server import RedisHandle
 from shared.schemas import OrderEvent, OrderEventKind
 from shared.streams import ORDERS_EVENTS
@@ -133,7 +133,7 @@ async def test_record_when_guard_already_set_returns_false_and_writes_nothing(
     assert not await journal.record(again)
     assert await events(redis) == [("c1", OrderEventKind.ACK)]
     assert not await redis.exists(WORKING)
-    assert await redis.hget(SEEN_KEY, "c1") == b"first"  # the guard keeps the first payload
+    assert await redis.hget(ORDERS_SEEN, "c1") == b"first"  # the guard keeps the first payload
 
 
 async def test_post_and_record_when_interleaved_apply_in_the_order_made(

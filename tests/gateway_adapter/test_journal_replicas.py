@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from services.gateway_adapter.journal import SEEN_KEY, OrderJournal, Write, seen_guard
+from services.gateway_adapter.journal import OrderJournal, Write, seen_guard
 from shared.bus import connect_redis
 from shared.bus.replicas import ReplicaWait
+from shared.contract import ORDERS_SEEN
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
 from shared.settings import load_settings
 from shared.streams import ORDERS_EVENTS
@@ -69,7 +70,7 @@ async def test_journal_write_when_sentinel_mode_is_on_the_replica_once_recorded(
     replica = connect_redis(pair.replica.url)
     try:  # read at once: the write returned, so the replica has it
         rows: Any = await replica.xrange(ORDERS_EVENTS)
-        seen = await replica.hget(SEEN_KEY, "c-j1")
+        seen = await replica.hget(ORDERS_SEEN, "c-j1")
     finally:
         await replica.aclose()
     assert len(rows) == 1 and seen == b"x"

@@ -157,6 +157,7 @@ async def make_rig(redis: aioredis.Redis, settings: Settings) -> Rig:
     requests = RequestClient(
         redis, pub, settings, requester="strategy", replies=(OptionChain,), timeout_s=1.0
     )
+    await requests.start()  # tests deliver replies with requests.poll_once()
     cycles = Cycles(books, desk, ChainClient(requests), settings)
     clock = [DAY1]
     cycles.wall_clock = lambda: clock[0]

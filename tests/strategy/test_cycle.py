@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.strategy.risk import RiskState
+from shared.contract import reply_stream
 from shared.envelope import decode, encode
 from shared.schemas import (
     NO_CONTRACT_IN_WINDOW,
@@ -95,7 +96,9 @@ async def cycle_answering(rig: Rig, contracts: list[ContractRef], error: str = "
     reply = OptionChain(
         request_id=req.request_id, underlying=req.underlying, contracts=contracts, error=error
     )
-    await rig.cycles.chains.on_reply(decode(encode(reply, "gateway_adapter/t"), "1-1"))
+    fields: Any = encode(reply, "gateway_adapter/t", req.request_id)
+    await rig.redis.xadd(reply_stream("strategy"), fields)  # as the adapter answers
+    assert await rig.cycles.chains.requests.poll_once() == 1
     await asyncio.wait_for(cycle, 10)
 
 
@@ -163,7 +166,9 @@ async def test_entry_cycle_when_chain_never_answers_skips_after_timeout(rig: Rig
     rig.books.market.candidates = [long("AMD")]
     await asyncio.wait_for(rig.cycles.entry_cycle(), 5)  # the rig's chain timeout: 1 s
     (d,) = await decisions_about(rig, "AMD")
-    assert d.outcome is DecisionOutcome.SKIPPED and d.reason.startswith("no option chain: Timeout")
+    assert d.outcome is DecisionOutcome.SKIPPED and d.reason.startswith(
+        "no option chain: ReplyTimeout"
+    )
 
 
 async def test_entry_cycle_when_chain_quoted_sends_one_sized_entry_and_releases_other_lines(
