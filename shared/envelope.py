@@ -1,8 +1,11 @@
-"""The envelope: readable header fields plus one msgpack body per stream entry.
+"""The envelope: readable header fields plus one JSON body per stream entry.
 
 ``redis-cli XREVRANGE md:ticks + - COUNT 5`` shows ``type``, ``v``, ``src``, ``ts``
-and ``key`` as plain text; ``body`` is the msgpack-encoded schema. Decoding never
-raises anything but ``DecodeError``, so a consumer can dead-letter any bad entry.
+and ``key`` as plain text and ``body`` as JSON (``{"contract":{"symbol":"SPY"},"bid":…}``)
+that msgspec encodes and validates against the schema ``type`` names. Bodies written
+before JSON were msgpack maps: they still decode (a msgpack map's first byte is never
+JSON's), so entries already in a stream survive the upgrade. Decoding never raises
+anything but ``DecodeError``, so a consumer can dead-letter any bad entry.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ S = TypeVar("S", bound=Schema)
 HEADER_FIELDS = ("type", "v", "src", "ts", "key")
 _MAX_KEY = 256
 
-_encoder = msgspec.msgpack.Encoder()
-_decoders: dict[type[Schema], msgspec.msgpack.Decoder[Any]] = {}
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Schema], msgspec.json.Decoder[Any]] = {}
+_legacy_decoders: dict[type[Schema], msgspec.msgpack.Decoder[Any]] = {}
 
 
 class DecodeError(Exception):
@@ -57,7 +61,7 @@ def now_ns() -> int:
 
 
 def encode(body: Schema, src: str, key: str = "", ts: int | None = None) -> dict[bytes, bytes]:
-    """Fields for XADD: header as readable text, body as msgpack."""
+    """Fields for XADD: header as readable text, body as compact JSON."""
     return {
         b"type": body.TYPE.encode(),
         b"v": str(body.VERSION).encode(),
@@ -68,11 +72,34 @@ def encode(body: Schema, src: str, key: str = "", ts: int | None = None) -> dict
     }
 
 
-def _decoder(cls: type[Schema]) -> msgspec.msgpack.Decoder[Any]:
+def _decoder(cls: type[Schema]) -> msgspec.json.Decoder[Any]:
     dec = _decoders.get(cls)
     if dec is None:
-        dec = _decoders[cls] = msgspec.msgpack.Decoder(cls)
+        dec = _decoders[cls] = msgspec.json.Decoder(cls)
     return dec
+
+
+def _legacy_decoder(cls: type[Schema]) -> msgspec.msgpack.Decoder[Any]:
+    dec = _legacy_decoders.get(cls)
+    if dec is None:
+        dec = _legacy_decoders[cls] = msgspec.msgpack.Decoder(cls)
+    return dec
+
+
+def is_msgpack_body(raw: bytes | bytearray | memoryview) -> bool:
+    """True for a body in the encoding before JSON: a msgpack map (fixmap 0x80-0x8f,
+    map16 0xde, map32 0xdf). No JSON text starts with those bytes."""
+    if not raw:
+        return False
+    first = raw[0]
+    return 0x80 <= first <= 0x8F or first in (0xDE, 0xDF)
+
+
+def _decode_body(cls: type[Schema], raw: bytes | bytearray | memoryview) -> Any:
+    """The body as ``cls``: JSON, or a msgpack map written before the upgrade."""
+    if is_msgpack_body(raw):
+        return _legacy_decoder(cls).decode(raw)
+    return _decoder(cls).decode(raw)
 
 
 def _text(fields: dict[Any, Any], name: str) -> str:
@@ -122,7 +149,8 @@ def _fast_values(
     """Hot path (every consumed entry): one lookup of the type gives the expected
     version and the decoder, and the message is built positionally (half the cost
     of keyword arguments). The checks are those of :func:`decode`; None means
-    "take the careful path", which finds and names the problem."""
+    "take the careful path", which finds and names the problem (or decodes a body
+    from before JSON: the hot path tries JSON only)."""
     try:
         version, dec = _wire[type_b]
         if v_b != version or not ts_b.isdigit():
@@ -149,7 +177,7 @@ def _fast_values(
 
 _TS_LIMIT = 2**63
 # wire type -> (version as sent, decoder); rebuilt when a schema registers later.
-_wire: dict[bytes, tuple[bytes, msgspec.msgpack.Decoder[Any]]] = {}
+_wire: dict[bytes, tuple[bytes, msgspec.json.Decoder[Any]]] = {}
 
 
 def _index_types() -> None:
@@ -182,7 +210,7 @@ def decode(fields: dict[Any, Any], entry_id: str = "") -> Message[Any]:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise DecodeError("missing or non-binary field 'body'")
     try:
-        body = _decoder(cls).decode(raw)
+        body = _decode_body(cls, raw)
     except msgspec.ValidationError as exc:
         raise DecodeError(f"{type_name}: invalid body: {exc}") from exc
     except (msgspec.DecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -221,16 +249,26 @@ def decode_flat(flat: list[Any], entry_id: str = "") -> Message[Any]:
     return decode(fields_dict(flat), entry_id)
 
 
+def loose_body(raw: bytes) -> Any:
+    """Best-effort plain value of any body, for display: JSON, else msgpack (the
+    encoding before JSON, or foreign junk), else a note of its size."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        pass
+    try:
+        return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except (msgpack.UnpackException, ValueError, TypeError, RecursionError):
+        return f"<{len(raw)} undecodable bytes>"
+
+
 def decode_loose(fields: dict[Any, Any]) -> dict[str, Any]:
     """Best-effort readable view of any entry (for ``optbot tail`` and the DLQ)."""
     out: dict[str, Any] = {}
     for k, v in fields.items():
         name = k.decode(errors="replace") if isinstance(k, bytes) else str(k)
         if name == "body" and isinstance(v, bytes):
-            try:
-                out[name] = msgpack.unpackb(v, raw=False, strict_map_key=False)
-            except (msgpack.UnpackException, ValueError, TypeError, RecursionError):
-                out[name] = f"<{len(v)} undecodable bytes>"
+            out[name] = loose_body(v)
         elif isinstance(v, bytes):
             out[name] = v.decode(errors="replace")
         else:
