@@ -10,6 +10,8 @@ anything but ``DecodeError``, so a consumer can dead-letter any bad entry.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -62,14 +64,41 @@ def now_ns() -> int:
 
 def encode(body: Schema, src: str, key: str = "", ts: int | None = None) -> dict[bytes, bytes]:
     """Fields for XADD: header as readable text, body as compact JSON."""
+    raw = _encoder.encode(body)
+    if b"null" in raw:  # rare: our bodies omit defaults (see _visible_non_finite)
+        raw = _visible_non_finite(body, raw)
     return {
         b"type": body.TYPE.encode(),
         b"v": str(body.VERSION).encode(),
         b"src": src.encode(),
         b"ts": str(now_ns() if ts is None else ts).encode(),
         b"key": key.encode(),
-        b"body": _encoder.encode(body),
+        b"body": raw,
     }
+
+
+def _visible_non_finite(body: Schema, raw: bytes) -> bytes:
+    """``raw``, unless ``body`` holds a NaN or infinity that msgspec wrote as ``null``.
+
+    ``null`` reads back as "missing": a fill whose price went NaN would quietly lose
+    its price. Such a body is written with JSON's ``NaN``/``Infinity`` tokens instead,
+    which no decoder accepts, so the entry is dead-lettered (as msgpack bodies were)
+    and redis-cli shows why.
+    """
+    plain = msgspec.to_builtins(body)
+    if _non_finite(plain):
+        return json.dumps(plain, separators=(",", ":"), allow_nan=True).encode()
+    return raw
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
 
 
 def _decoder(cls: type[Schema]) -> msgspec.json.Decoder[Any]:
@@ -250,11 +279,16 @@ def decode_flat(flat: list[Any], entry_id: str = "") -> Message[Any]:
 
 
 def loose_body(raw: bytes) -> Any:
-    """Best-effort plain value of any body, for display: JSON, else msgpack (the
-    encoding before JSON, or foreign junk), else a note of its size."""
+    """Best-effort plain value of any body, for display: JSON (with NaN, as a body
+    refused for one is written), else msgpack (the encoding before JSON, or foreign
+    junk), else a note of its size."""
     try:
         return msgspec.json.decode(raw)
     except (msgspec.DecodeError, ValueError, RecursionError):
+        pass
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
         pass
     try:
         return msgpack.unpackb(raw, raw=False, strict_map_key=False)
