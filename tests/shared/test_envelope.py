@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 import subprocess
 
 import msgspec
@@ -120,8 +121,11 @@ def test_redis_cli_when_reading_ticks_shows_the_body_as_json(redis_server: Redis
     for body in SAMPLES[:2]:
         client.xadd("md:ticks", encode(body, src="gateway_adapter/h-1", key="SPY"))  # type: ignore[arg-type]
     client.close()
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.fail("no redis-cli on PATH (Debian: apt-get install redis-tools)")
     proc = subprocess.run(
-        ["redis-cli", "-u", redis_server.url, "XREVRANGE", "md:ticks", "+", "-", "COUNT", "5"],
+        [cli, "-u", redis_server.url, "XREVRANGE", "md:ticks", "+", "-", "COUNT", "5"],
         capture_output=True,
         text=True,
         timeout=30,
