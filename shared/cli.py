@@ -251,10 +251,26 @@ def format_entry(entry_id: str, fields: dict[Any, Any]) -> str:
 
         body = msgspec.json.encode(msg.body).decode()
         when = datetime.fromtimestamp(msg.ts / 1e9, UTC).strftime("%H:%M:%S.%f")[:-3]
-        return f"{entry_id} {when} {msg.type} key={msg.key} src={msg.src} {body}"
+        line = f"{entry_id} {when} {msg.type} key={msg.key} src={msg.src} {body}"
     except DecodeError as exc:
         loose = decode_loose(fields)
-        return f"{entry_id} (undecodable: {exc.reason}) {json.dumps(loose, default=str)}"
+        line = f"{entry_id} (undecodable: {exc.reason}) {json.dumps(loose, default=str)}"
+    return _one_line(line)
+
+
+def _one_line(text: str) -> str:
+    """Every non-printable character (a newline in a key, U+2028 in a body) as a JSON
+    escape: one terminal line per entry, and a JSON body stays the same JSON."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _json_escape(ord(c)) for c in text)
+
+
+def _json_escape(code: int) -> str:
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 @app.command()

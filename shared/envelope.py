@@ -1,12 +1,17 @@
-"""The envelope: readable header fields plus one msgpack body per stream entry.
+"""The envelope: readable header fields plus one JSON body per stream entry.
 
 ``redis-cli XREVRANGE md:ticks + - COUNT 5`` shows ``type``, ``v``, ``src``, ``ts``
-and ``key`` as plain text; ``body`` is the msgpack-encoded schema. Decoding never
-raises anything but ``DecodeError``, so a consumer can dead-letter any bad entry.
+and ``key`` as plain text and ``body`` as JSON (``{"contract":{"symbol":"SPY"},"bid":…}``)
+that msgspec encodes and validates against the schema ``type`` names. Bodies written
+before JSON were msgpack maps: they still decode (a msgpack map's first byte is never
+JSON's), so entries already in a stream survive the upgrade. Decoding never raises
+anything but ``DecodeError``, so a consumer can dead-letter any bad entry.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -21,8 +26,9 @@ S = TypeVar("S", bound=Schema)
 HEADER_FIELDS = ("type", "v", "src", "ts", "key")
 _MAX_KEY = 256
 
-_encoder = msgspec.msgpack.Encoder()
-_decoders: dict[type[Schema], msgspec.msgpack.Decoder[Any]] = {}
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Schema], msgspec.json.Decoder[Any]] = {}
+_legacy_decoders: dict[type[Schema], msgspec.msgpack.Decoder[Any]] = {}
 
 
 class DecodeError(Exception):
@@ -57,22 +63,73 @@ def now_ns() -> int:
 
 
 def encode(body: Schema, src: str, key: str = "", ts: int | None = None) -> dict[bytes, bytes]:
-    """Fields for XADD: header as readable text, body as msgpack."""
+    """Fields for XADD: header as readable text, body as compact JSON."""
+    raw = _encoder.encode(body)
+    # Rare: bodies omit defaults. (find: 70 ns cheaper than ``in`` on CPython 3.11.)
+    if raw.find(b"null") >= 0:
+        raw = _visible_non_finite(body, raw)
     return {
         b"type": body.TYPE.encode(),
         b"v": str(body.VERSION).encode(),
         b"src": src.encode(),
         b"ts": str(now_ns() if ts is None else ts).encode(),
         b"key": key.encode(),
-        b"body": _encoder.encode(body),
+        b"body": raw,
     }
 
 
-def _decoder(cls: type[Schema]) -> msgspec.msgpack.Decoder[Any]:
+def _visible_non_finite(body: Schema, raw: bytes) -> bytes:
+    """``raw``, unless ``body`` holds a NaN or infinity that msgspec wrote as ``null``.
+
+    ``null`` reads back as "missing": a fill whose price went NaN would quietly lose
+    its price. Such a body is written with JSON's ``NaN``/``Infinity`` tokens instead,
+    which no decoder accepts, so the entry is dead-lettered (as msgpack bodies were)
+    and redis-cli shows why.
+    """
+    plain = msgspec.to_builtins(body)
+    if _non_finite(plain):
+        return json.dumps(plain, separators=(",", ":"), allow_nan=True).encode()
+    return raw
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def _decoder(cls: type[Schema]) -> msgspec.json.Decoder[Any]:
     dec = _decoders.get(cls)
     if dec is None:
-        dec = _decoders[cls] = msgspec.msgpack.Decoder(cls)
+        dec = _decoders[cls] = msgspec.json.Decoder(cls)
     return dec
+
+
+def _legacy_decoder(cls: type[Schema]) -> msgspec.msgpack.Decoder[Any]:
+    dec = _legacy_decoders.get(cls)
+    if dec is None:
+        dec = _legacy_decoders[cls] = msgspec.msgpack.Decoder(cls)
+    return dec
+
+
+def is_msgpack_body(raw: bytes | bytearray | memoryview) -> bool:
+    """True for a body in the encoding before JSON: a msgpack map (fixmap 0x80-0x8f,
+    map16 0xde, map32 0xdf). No JSON text starts with those bytes."""
+    if not raw:
+        return False
+    first = raw[0]
+    return 0x80 <= first <= 0x8F or first in (0xDE, 0xDF)
+
+
+def _decode_body(cls: type[Schema], raw: bytes | bytearray | memoryview) -> Any:
+    """The body as ``cls``: JSON, or a msgpack map written before the upgrade."""
+    if is_msgpack_body(raw):
+        return _legacy_decoder(cls).decode(raw)
+    return _decoder(cls).decode(raw)
 
 
 def _text(fields: dict[Any, Any], name: str) -> str:
@@ -122,7 +179,8 @@ def _fast_values(
     """Hot path (every consumed entry): one lookup of the type gives the expected
     version and the decoder, and the message is built positionally (half the cost
     of keyword arguments). The checks are those of :func:`decode`; None means
-    "take the careful path", which finds and names the problem."""
+    "take the careful path", which finds and names the problem (or decodes a body
+    from before JSON: the hot path tries JSON only)."""
     try:
         version, dec = _wire[type_b]
         if v_b != version or not ts_b.isdigit():
@@ -149,7 +207,7 @@ def _fast_values(
 
 _TS_LIMIT = 2**63
 # wire type -> (version as sent, decoder); rebuilt when a schema registers later.
-_wire: dict[bytes, tuple[bytes, msgspec.msgpack.Decoder[Any]]] = {}
+_wire: dict[bytes, tuple[bytes, msgspec.json.Decoder[Any]]] = {}
 
 
 def _index_types() -> None:
@@ -182,7 +240,7 @@ def decode(fields: dict[Any, Any], entry_id: str = "") -> Message[Any]:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise DecodeError("missing or non-binary field 'body'")
     try:
-        body = _decoder(cls).decode(raw)
+        body = _decode_body(cls, raw)
     except msgspec.ValidationError as exc:
         raise DecodeError(f"{type_name}: invalid body: {exc}") from exc
     except (msgspec.DecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -221,16 +279,31 @@ def decode_flat(flat: list[Any], entry_id: str = "") -> Message[Any]:
     return decode(fields_dict(flat), entry_id)
 
 
+def loose_body(raw: bytes) -> Any:
+    """Best-effort plain value of any body, for display: JSON (with NaN, as a body
+    refused for one is written), else msgpack (the encoding before JSON, or foreign
+    junk), else a note of its size."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        pass
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except (msgpack.UnpackException, ValueError, TypeError, RecursionError):
+        return f"<{len(raw)} undecodable bytes>"
+
+
 def decode_loose(fields: dict[Any, Any]) -> dict[str, Any]:
     """Best-effort readable view of any entry (for ``optbot tail`` and the DLQ)."""
     out: dict[str, Any] = {}
     for k, v in fields.items():
         name = k.decode(errors="replace") if isinstance(k, bytes) else str(k)
         if name == "body" and isinstance(v, bytes):
-            try:
-                out[name] = msgpack.unpackb(v, raw=False, strict_map_key=False)
-            except (msgpack.UnpackException, ValueError, TypeError, RecursionError):
-                out[name] = f"<{len(v)} undecodable bytes>"
+            out[name] = loose_body(v)
         elif isinstance(v, bytes):
             out[name] = v.decode(errors="replace")
         else:

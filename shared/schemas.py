@@ -1,8 +1,9 @@
 """Typed bodies of every message on the bus, in one place.
 
-Bodies are msgspec Structs encoded as msgpack maps: msgspec validates types and
+Bodies are msgspec Structs encoded as JSON objects: msgspec validates types and
 ranges while decoding (NaN, infinities and negative sizes are rejected there),
-which keeps the hot path fast and the checks in one declaration.
+which keeps the hot path fast and the checks in one declaration. JSON integers have
+no width, so every int field is bounded (``Int64`` at least), as msgpack's were.
 Every class names its wire ``type`` and schema version ``v``; a consumer that gets
 a newer version than it knows sends the entry to the dead-letter stream.
 """
@@ -24,6 +25,8 @@ Vol = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
 Qty = Annotated[int, msgspec.Meta(ge=-10_000_000, le=10_000_000)]
 PosQty = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
 TsNs = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+UInt63 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=4096)]
 
@@ -79,7 +82,7 @@ class ContractRef(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
 
     symbol: Symbol
     sec_type: SecType = SecType.STK
-    con_id: Annotated[int, msgspec.Meta(ge=0)] = 0
+    con_id: UInt63 = 0
     exchange: str = "SMART"
     currency: str = "USD"
     expiry: str = ""
@@ -260,8 +263,8 @@ class GatewayStatus(Schema, frozen=True, kw_only=True):
     TYPE: ClassVar[str] = "status"
     state: ConnState
     reason: Text = ""
-    client_id: Annotated[int, msgspec.Meta(ge=0)] = 0
-    server_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    client_id: UInt63 = 0
+    server_version: UInt63 = 0
     data_type: DataType = DataType.LIVE
     account: str = ""
     instance: str = ""
@@ -275,9 +278,9 @@ class IbError(Schema, frozen=True, kw_only=True):
     """
 
     TYPE: ClassVar[str] = "ib.error"
-    code: int
+    code: Int64
     message: Text
-    req_id: int = -1
+    req_id: Int64 = -1
     symbol: str = ""
     severity: Annotated[str, msgspec.Meta(max_length=16)] = "error"
 
@@ -351,7 +354,7 @@ class OrderEvent(Schema, frozen=True, kw_only=True):
     kind: OrderEventKind
     contract: ContractRef | None = None
     action: Action | None = None
-    ib_order_id: int = 0
+    ib_order_id: Int64 = 0
     fill_qty: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0
     fill_price: Price | None = None
     commission: Annotated[float, msgspec.Meta(ge=0.0, le=1e6)] = 0.0

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import msgpack
-
 from services.monitor.models import Entry
+from shared.envelope import loose_body
 
 _NS = 1_000_000_000
 
@@ -74,13 +73,6 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return repr(value)
 
 
-def _unpack(raw: bytes) -> Any:
-    try:
-        return msgpack.unpackb(raw, raw=False, strict_map_key=False)
-    except (msgpack.UnpackException, ValueError, TypeError, RecursionError):
-        return f"<{len(raw)} undecodable bytes>"
-
-
 def loose_entry(entry_id: Any, fields: dict[Any, Any]) -> Entry:
     """Any stream entry (known type or not) as a readable ``Entry``."""
     header: dict[str, str] = {}
@@ -89,7 +81,7 @@ def loose_entry(entry_id: Any, fields: dict[Any, Any]) -> Entry:
     for k, v in fields.items():
         name = text(k)
         if name in ("body", "orig.body") and isinstance(v, bytes):
-            decoded = jsonable(_unpack(v))
+            decoded = jsonable(loose_body(v))
             if name == "body":
                 body = decoded
             else:

@@ -1,17 +1,22 @@
 """Hypothesis strategies for stream entries no consumer may accept.
 
 Each entry is one of: a header field missing, an unknown type, a future or non-numeric
-version, a bad timestamp, an undecodable body, a body of the stream's own type with
-one field broken (NaN, infinities, negative sizes, huge numbers, wrong types, missing),
-or a well-formed message of a type that does not belong on the stream. Every example
+version, a bad timestamp, an undecodable body (random bytes, broken or cut-off JSON),
+a body of the stream's own type with one field broken (NaN, infinities, negative
+sizes, huge numbers, wrong types, missing), or a well-formed message of a type that
+does not belong on the stream. Bodies come in both encodings a consumer reads: JSON
+(what we publish; Python's json writes NaN and unbounded integers, as a foreign
+producer might) and msgpack (what we published before JSON). Every example
 is checked against the real decoder and the stream's accepted types, so the suite
 never injects an entry that a consumer would rightly act on (a valid order!).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -143,6 +148,21 @@ BAD_VALUES = [
 HEADERS = (b"type", b"v", b"src", b"ts", b"body")
 
 
+def _json(body: Any) -> bytes:
+    """JSON as a careless producer writes it: NaN, Infinity, bytes as text."""
+    return json.dumps(body, default=lambda b: b.decode("latin-1")).encode()
+
+
+def _msgpack(body: Any) -> bytes:
+    packed: bytes = msgpack.packb(body)
+    return packed
+
+
+ENCODINGS: tuple[Callable[[Any], bytes], ...] = (_json, _msgpack)
+# Bodies no decoder takes for an object: cut off, not JSON at all, not an object.
+JSON_JUNK = [b"", b"{", b'{"', b"[]", b"null", b"1", b'"quote"', b"{}}", b"{'a': 1}", b"NaN"]
+
+
 def _envelope(type_name: str, body: bytes, v: bytes = b"1") -> Fields:
     return {
         b"type": type_name.encode(),
@@ -166,28 +186,43 @@ def _mutate(template: dict[str, Any], key: str, value: Any, drop: bool) -> dict[
 def entries(stream: str) -> st.SearchStrategy[Fields]:
     """Malformed entries for ``stream`` (each rejected by every consumer of it)."""
     cls, template = TEMPLATES[stream]
-    valid = msgpack.packb(template)
+    valid = st.sampled_from([enc(template) for enc in ENCODINGS])
     broken_body = st.builds(
-        _mutate,
-        st.just(template),
-        st.sampled_from(sorted(template)),
-        st.sampled_from(BAD_VALUES),
-        st.booleans(),
-    ).map(lambda b: _envelope(cls.TYPE, msgpack.packb(b)))
-    missing = st.sampled_from(HEADERS).map(
-        lambda h: {k: v for k, v in _envelope(cls.TYPE, valid).items() if k != h}
+        lambda enc, body: _envelope(cls.TYPE, enc(body)),
+        st.sampled_from(ENCODINGS),
+        st.builds(
+            _mutate,
+            st.just(template),
+            st.sampled_from(sorted(template)),
+            st.sampled_from(BAD_VALUES),
+            st.booleans(),
+        ),
     )
-    unknown = st.text(min_size=1, max_size=40).map(lambda t: _envelope(t, valid))
-    future = st.integers(cls.VERSION + 1, 10**6).map(
-        lambda v: _envelope(cls.TYPE, valid, str(v).encode())
+    missing = st.builds(
+        lambda h, body: {k: v for k, v in _envelope(cls.TYPE, body).items() if k != h},
+        st.sampled_from(HEADERS),
+        valid,
     )
-    bad_version = st.sampled_from([b"-1", b"x", b"1.5", b"", b"1e3"]).map(
-        lambda v: _envelope(cls.TYPE, valid, v)
+    unknown = st.builds(_envelope, st.text(min_size=1, max_size=40), valid)
+    future = st.builds(
+        lambda v, body: _envelope(cls.TYPE, body, str(v).encode()),
+        st.integers(cls.VERSION + 1, 10**6),
+        valid,
     )
-    bad_ts = st.sampled_from([b"-5", b"abc", b"9" * 30, b""]).map(
-        lambda ts: {**_envelope(cls.TYPE, valid), b"ts": ts}
+    bad_version = st.builds(
+        lambda v, body: _envelope(cls.TYPE, body, v),
+        st.sampled_from([b"-1", b"x", b"1.5", b"", b"1e3"]),
+        valid,
     )
-    garbage = st.binary(max_size=64).map(lambda b: _envelope(cls.TYPE, b))
+    bad_ts = st.builds(
+        lambda ts, body: {**_envelope(cls.TYPE, body), b"ts": ts},
+        st.sampled_from([b"-5", b"abc", b"9" * 30, b""]),
+        valid,
+    )
+    cut_json = st.integers(0, len(_json(template)) - 1).map(lambda n: _json(template)[:n])
+    garbage = st.one_of(st.binary(max_size=64), st.sampled_from(JSON_JUNK), cut_json).map(
+        lambda b: _envelope(cls.TYPE, b)
+    )
     foreign = st.sampled_from([m for m in FOREIGN if not isinstance(m, ACCEPTS[stream])]).map(
         lambda m: encode(m, "fuzz/1", "fuzz")
     )

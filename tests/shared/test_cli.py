@@ -57,6 +57,34 @@ def test_tail_when_stream_has_entries_prints_decoded_lines(
     assert "undecodable: unknown type 'junk'" in lines[2]
 
 
+def test_tail_when_entries_are_json_msgpack_or_junk_prints_one_line_each(
+    redis_server: RedisHandle, client: syncredis.Redis
+) -> None:
+    import json
+
+    import msgspec
+
+    from shared.envelope import encode
+    from shared.schemas import ContractRef, Quote
+
+    odd = Quote(contract=ContractRef(symbol="X\u2028Y"), bid=1.5)
+    client.xadd("md:ticks", encode(odd, src="t", key="two\nlines"))  # type: ignore[arg-type]
+    legacy = {**encode(odd, src="old", key="K"), b"body": msgspec.msgpack.encode(odd)}
+    client.xadd("md:ticks", legacy)  # type: ignore[arg-type]
+    client.xadd("md:ticks", {"type": "quote", "v": "1", "src": "t", "ts": "1", "body": '{"bid":'})
+    proc = optbot("tail", "md:ticks", "-n", "3", url=redis_server.url)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and len(proc.stdout.strip().split("\n")) == 3
+    assert "key=two\\u000alines" in lines[0] and " src=old " in lines[1]
+    for line in lines[:2]:
+        body = json.loads(line[line.index("{") :])
+        assert body == {"contract": {"symbol": "X\u2028Y"}, "bid": 1.5}
+    assert (
+        "undecodable: quote: undecodable body" in lines[2] and '"body": "<7 undecodable' in lines[2]
+    )
+
+
 def test_status_when_services_missing_exits_nonzero_and_lists_streams(
     redis_server: RedisHandle, client: syncredis.Redis
 ) -> None:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 
 from shared.bus import GroupConsumer, Publisher, Refused
@@ -222,6 +223,38 @@ async def test_poison_when_handler_always_fails_goes_to_dlq_and_consumer_keeps_g
         },
     )
     await _run_until(consumer, lambda: "late" in good)
+
+
+async def test_run_when_entries_predate_json_bodies_handles_them_like_new_ones(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    # The upgrade: msgpack entries already in the stream, one of them delivered to a
+    # consumer that died before acking; JSON entries published after. All are handled.
+    def legacy(cid: str) -> dict[bytes, bytes]:
+        body = msgspec.msgpack.encode(OrderCancel(client_order_id=cid))
+        return {
+            b"type": b"order.cancel",
+            b"v": b"1",
+            b"src": b"old",
+            b"ts": b"1",
+            b"key": cid.encode(),
+            b"body": body,
+        }
+
+    await redis.xadd(STREAM, legacy("old-pending"))  # type: ignore[arg-type]
+    await redis.xgroup_create(STREAM, "g", "0")
+    await redis.xreadgroup("g", "died", {STREAM: ">"}, count=1)
+    await redis.xadd(STREAM, legacy("old-new"))  # type: ignore[arg-type]
+    await _publish_cancels(redis, settings, 1)
+    seen: list[str] = []
+
+    async def handle(msg: Message[Any]) -> None:
+        seen.append(msg.body.client_order_id)
+
+    consumer = _consumer(redis, settings, "a", handle, claim_idle_ms=100)
+    await _run_until(consumer, lambda: len(seen) == 3)
+    assert sorted(seen) == ["c0", "old-new", "old-pending"]
+    assert await redis.xlen(SYS_DLQ) == 0 and await _pending(redis) == 0
 
 
 async def test_decode_failure_when_entry_malformed_goes_to_dlq_at_once(
