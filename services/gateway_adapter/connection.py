@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 from services.gateway_adapter.framing import SlicedFraming, install_sliced_framing
 from services.gateway_adapter.status import StatusReporter
 from shared.aio import sleep_or_stop, wait_any
+from shared.ib_schedule import restart_note
 from shared.logs import get_logger
 from shared.schemas import ConnState, DataType
 from shared.settings import ClientIdPolicy, Settings
@@ -208,7 +210,8 @@ class IbConnection:
             self._report_conflict(str(exc))
             return False
         except (OSError, TimeoutError, ConnectionError) as exc:
-            self.status.transition(ConnState.DISCONNECTED, f"connect failed: {exc!r}"[:300])
+            note = restart_note(time.time(), self._s)
+            self.status.transition(ConnState.DISCONNECTED, f"connect failed: {exc!r}"[:240] + note)
             return False
         self.connects += 1
         info.server_version = self.ib.client.serverVersion()
@@ -232,7 +235,8 @@ class IbConnection:
             self.status.transition(ConnState.CONNECTED, f"logged on, synced: {summary}")
         await wait_any(self._lost, term)
         if not term.is_set():
-            self.status.transition(ConnState.DISCONNECTED, "connection lost")
+            note = restart_note(time.time(), self._s)  # expected: not an outage
+            self.status.transition(ConnState.DISCONNECTED, "connection lost" + note)
         return True
 
     async def _sync(self, term: asyncio.Event, sync: Reconcile) -> str | None:

@@ -13,10 +13,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.notifier.conditions import Conditions
-from services.notifier.schedule import Restart, scheduled_restart
 from services.notifier.text import duration
 from shared.contract import STRATEGY_POSITIONS, SYS_DLQ, service_key
 from shared.envelope import Message
+from shared.ib_schedule import Restart, scheduled_restart
 from shared.registry import services_for
 from shared.schemas import (
     AlertSeverity,

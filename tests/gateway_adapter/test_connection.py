@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
 from ib_async import IB
 
 from services.tws_simulator import Simulator
+from shared.ib_schedule import NEW_YORK
 from shared.schemas import ConnState, ContractRef, GatewayStatus, IbError, Subscribe
 from shared.settings import Settings
 from tests.gateway_adapter.conftest import AdapterHandle, StartAdapter, bodies
@@ -211,3 +213,41 @@ async def test_receive_when_malformed_frame_arrives_adapter_keeps_streaming_on_s
     assert sim.sessions.get(1) is session and not session.closed
     later = await states_since(redis, before)
     assert not later, f"state changed on a malformed frame: {later}"
+
+
+async def test_drop_when_inside_the_scheduled_restart_window_says_so_in_its_reason(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis
+) -> None:
+    """IBC restarts the Gateway daily at OPTBOT_IB_RESTART_TIME: a drop then is expected."""
+    now = datetime.now(NEW_YORK) - timedelta(minutes=1)  # the restart began a minute ago
+    adapter = await start_adapter(sim, ib_restart_time=f"{now:%H:%M}", ib_restart_window_s=600.0)
+    await wait_until(lambda: adapter.connected, timeout=10, what="connected")
+    await wait_until(lambda: _said_connected(redis), timeout=10, what="CONNECTED on gw:status")
+    sim.drop_all()
+
+    async def dropped() -> list[str]:
+        return [r for r in await status_reasons(redis) if r.startswith("connection lost")]
+
+    (reason,) = (await wait_until(dropped, timeout=5, what="the drop's status"))[:1]
+    assert reason == f"connection lost (scheduled daily IB Gateway restart at {now:%H:%M} New York)"
+
+
+async def test_drop_when_outside_any_restart_window_is_a_plain_connection_loss(
+    sim: Simulator, start_adapter: StartAdapter, redis: aioredis.Redis
+) -> None:
+    later = datetime.now(NEW_YORK) + timedelta(hours=3)
+    adapter = await start_adapter(sim, ib_restart_time=f"{later:%H:%M}")
+    await wait_until(lambda: adapter.connected, timeout=10, what="connected")
+    await wait_until(lambda: _said_connected(redis), timeout=10, what="CONNECTED on gw:status")
+    sim.drop_all()
+
+    async def dropped() -> list[str]:
+        return [r for r in await status_reasons(redis) if r.startswith("connection lost")]
+
+    reasons = await wait_until(dropped, timeout=5, what="the drop's status")
+    assert reasons[0] == "connection lost" or "weekly" in reasons[0]  # Sunday 01:00 NY
+
+
+async def _said_connected(redis: aioredis.Redis) -> bool:
+    states = [b.state for b in await bodies(redis, "gw:status", GatewayStatus)]
+    return ConnState.CONNECTED in states

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from services.notifier.schedule import NEW_YORK, scheduled_restart
+from shared.ib_schedule import NEW_YORK, scheduled_restart
 from shared.schemas import AlertSeverity, AlertState, ConnState, GatewayStatus
 from shared.settings import Settings
 from shared.streams import GW_STATUS

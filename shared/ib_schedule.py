@@ -5,7 +5,8 @@ and IB logs every session out weekly (Sunday 01:00 America/New_York); the first 
 after that weekly reset needs a two-factor approval on the trader's phone. So: a
 disconnect soon after either time is reported as a scheduled restart, and only when
 the gateway is not back within ``OPTBOT_IB_LOGIN_GRACE_S`` does the alert say what
-to do ("approve the IB login on your phone").
+to do ("approve the IB login on your phone"). The adapter says so in the reason of
+its ``disconnected`` status, and the notifier in its alerts.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ def scheduled_restart(at: float, settings: Settings) -> str | None:
             if _near(local, day, time(hh, mm), window):
                 return Restart.DAILY
     return None
+
+
+def restart_note(at: float, settings: Settings) -> str:
+    """What to add to a disconnect's reason at ``at``: the scheduled restart, or nothing."""
+    kind = scheduled_restart(at, settings)
+    if kind is None:
+        return ""
+    if kind == Restart.WEEKLY:
+        return " (IB's weekly reset, Sunday 01:00 New York: the next login needs approval)"
+    return f" (scheduled daily IB Gateway restart at {settings.ib_restart_time} New York)"
 
 
 def _near(local: datetime, day: date, when: time, window: float) -> bool:
