@@ -162,7 +162,12 @@ async def test_routing_when_account_is_not_paper_refuses_and_sends_nothing(
 async def test_monitor_when_defaults_binds_loopback_only(make_system: MakeSystem) -> None:
     assert load_settings().monitor_host == "127.0.0.1"  # the default
     system = await make_system()  # the harness leaves OPTBOT_MONITOR_HOST at its default
-    hb = await system.heartbeat("monitor")
+
+    async def serving() -> dict[str, str]:  # the url is in the heartbeat once uvicorn listens
+        beat = await system.heartbeat("monitor")
+        return beat if "url" in beat else {}
+
+    hb = await wait_until(serving, timeout=20, what="the monitor's url in its heartbeat")
     assert hb["url"].startswith("http://127.0.0.1:")
     assert await system.monitor_ok()
     others = [a for a in _host_addresses() if not a.startswith("127.")]
