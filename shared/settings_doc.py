@@ -6,9 +6,7 @@ tests/test_docs.py fails when the committed table differs from the model.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+from shared import readme_tables
 from shared.settings import Settings, env_name
 
 HEADER = "| variable | default | meaning |"
@@ -29,20 +27,8 @@ def config_table() -> str:
 
 
 def table_in(text: str) -> str:
-    start = text.index(HEADER)
-    end = text.find("\n\n", start)
-    return text[start : end if end != -1 else len(text)]
-
-
-def rewrite(readme: Path) -> bool:
-    """Replace the table in ``readme``; True when it changed."""
-    text = readme.read_text()
-    new = text.replace(table_in(text), config_table())
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    return readme_tables.table_in(text, HEADER)
 
 
 if __name__ == "__main__":
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
-    print("README table updated" if rewrite(path) else "README table already current")
+    readme_tables.main(HEADER, config_table)
