@@ -483,6 +483,12 @@ def sim_fault(
     raise typer.Exit(0 if reply.get("ok") else 1)
 
 
+# Hook: ``optbot backtest`` lives in optbot/backtest (the lead places it at merge).
+from optbot.backtest.cli import backtest as _backtest  # noqa: E402
+
+app.command("backtest")(_backtest)
+
+
 def main() -> None:
     app(prog_name="optbot")
 

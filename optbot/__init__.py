@@ -1,0 +1,1 @@
+"""optbot: the command line and the tools around the services (backtests)."""
