@@ -1,1 +1,5 @@
-"""optbot: the command line and the tools around the services (backtests)."""
+"""Operator tooling: the ``optbot`` command, its supervisor, the service registry.
+
+The top layer: it may start and steer the services; ``shared`` (the library) and the
+services never import it.
+"""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import app
+from optbot.cli import app
 from shared.settings import Settings, env_name
 from shared.streams import ALL_STREAMS
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from optbot.backtest.options import BadInput, plan
 from optbot.backtest.sessions import sessions
-from shared.cli import app
+from optbot.cli import app
 
 
 def _run(*args: str) -> tuple[int, str]:

@@ -47,7 +47,7 @@ async def positions(redis: aioredis.Redis) -> dict[str, int]:
 
 def cli(stack: Stack, *args: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args], env=stack.env(), check=True, timeout=20
+        [sys.executable, "-m", "optbot.cli", *args], env=stack.env(), check=True, timeout=20
     )
 
 
