@@ -78,7 +78,7 @@ def test_the_installed_command_exits_2(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "optbot.cli",
             "backtest",
             "--days",
             "0",
