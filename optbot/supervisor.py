@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from optbot.registry import ServiceSpec
 from shared.aio import sleep_or_stop
@@ -57,24 +58,46 @@ class Supervisor:
         *,
         redis: RedisHandle | None = None,
         grace_s: float = 10.0,
+        log_dir: Path | None = None,
+        own_session: bool = False,
+        handle_signals: bool = True,
     ) -> None:
+        """``log_dir``: each child's output goes to ``NAME.log`` there instead of the
+        terminal. ``own_session``: children in their own session, so a Ctrl-C at the
+        terminal reaches only this process, which then stops them in its own time (the
+        backtest reads the streams first). ``handle_signals``: SIGINT/SIGTERM set
+        ``stop`` (off when the caller handles them)."""
         self.children = [Child(spec) for spec in specs]
         self._env = env
         self._redis = redis
         self._grace_s = grace_s
+        self._log_dir = log_dir
+        self._own_session = own_session
+        self._handle_signals = handle_signals
         self.stop = asyncio.Event()
 
     async def _spawn(self, child: Child) -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "optbot.cli",
-            "run",
-            child.spec.name,
-            env=self._env,
-            stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
+        output: Any = None  # inherit the terminal
+        if self._log_dir is not None:
+            self._log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self._log_dir / f"{child.spec.name}.log").open("ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "optbot.cli",
+                "run",
+                child.spec.name,
+                env=self._env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                preexec_fn=die_with_parent,
+                start_new_session=self._own_session,
+            )
+        finally:
+            if output is not None:
+                output.close()  # the child has its own copy
         child.process = proc
         child.started = time.monotonic()
         log.info("child_started", service=child.spec.name, pid=proc.pid)
@@ -105,7 +128,7 @@ class Supervisor:
     async def run(self) -> int:
         """Run until SIGINT/SIGTERM; returns 0 after a clean stop."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if self._handle_signals else ():
             loop.add_signal_handler(sig, self.stop.set)
         watchers = [asyncio.create_task(self._watch(c)) for c in self.children]
         await self.stop.wait()

@@ -86,8 +86,12 @@ def start_redis(
     appendonly: bool = True,
     timeout: float = 10.0,
     extra_args: tuple[str, ...] = (),
+    own_session: bool = False,
 ) -> RedisHandle:
-    """Start ``binary`` on 127.0.0.1 with its data in ``data_dir``; wait until it answers."""
+    """Start ``binary`` on 127.0.0.1 with its data in ``data_dir``; wait until it answers.
+
+    ``own_session``: out of the terminal's process group, so a Ctrl-C does not stop it
+    before its owner has read what it needs (the backtest's partial report)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
@@ -101,7 +105,12 @@ def start_redis(
         "--logfile", "redis.log",
         *extra_args,
     ]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=own_session,
+    )
     password = (
         extra_args[extra_args.index("--requirepass") + 1] if "--requirepass" in extra_args else ""
     )
