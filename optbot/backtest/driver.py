@@ -1,0 +1,208 @@
+"""Lockstep: the simulator advances only when every service has consumed what it sent.
+
+One step: ``advance`` the simulator to ``t`` (its reply is the time it reached) ->
+XADD ``ClockTick(t, seq)`` to ``sys:clock`` -> wait for each service's ack of ``seq``
+(it has handled the tick and everything the tick woke has settled) -> look at the bus
+(``Quiescence``): every consumer group read and acked all, and nothing was published
+since the tick. Anything published meanwhile may wake someone, so the same ``t`` is
+ticked again (``seq + 1``) until a round adds nothing (bounded: ``MAX_ROUNDS``). Only
+then does the simulator move on. Results thus depend on the seed and the settings, not
+on how fast the machine runs the services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from optbot.backtest.clockwire import SYS_CLOCK, ack_key, parse_ack, tick_fields
+from optbot.backtest.control import SimControl
+from optbot.backtest.options import Plan
+from optbot.backtest.quiescence import BusState, Quiescence
+from optbot.backtest.sessions import Session
+from shared.contract import GW_STATUS
+from shared.envelope import DecodeError, decode
+from shared.schemas import ConnState, GatewayStatus
+
+MAX_ROUNDS = 50  # ticks at one instant before the bus must be quiet
+ACK_TIMEOUT_S = 60.0  # one service's ack of one tick (a slow step under load: seconds)
+START_TIMEOUT_S = 180.0  # every service following the clock and the adapter connected
+BLPOP_SLICE_S = 0.5  # how often a wait for acks looks at the child processes
+
+
+class LockstepError(RuntimeError):
+    """The run cannot go on: a service did not ack, died, or the bus never went quiet."""
+
+
+def iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass
+class Position:
+    """Where the run is (for the progress line and the report)."""
+
+    session: int = 0  # index into the plan's sessions
+    t: float = 0.0
+    sim_seconds: float = 0.0  # market time run (overnight jumps excluded)
+    steps: int = 0
+    rounds: int = 0  # clock ticks written (>= steps)
+
+
+class Lockstep:
+    """Drives one run; ``alive()`` names a dead child process (None while all run)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        control: SimControl,
+        services: Sequence[str],
+        *,
+        stop: asyncio.Event,
+        alive: Callable[[], str | None] = lambda: None,
+        ack_timeout_s: float = ACK_TIMEOUT_S,
+        max_rounds: int = MAX_ROUNDS,
+    ) -> None:
+        self.redis = redis
+        self.control = control
+        self.services = list(services)
+        self.stop = stop
+        self.alive = alive
+        self.ack_timeout_s = ack_timeout_s
+        self.max_rounds = max_rounds
+        self.quiet = Quiescence(redis, SYS_CLOCK)
+        self.seq = 0
+        self.pos = Position()
+
+    # --- one instant -------------------------------------------------------------
+
+    async def _publish(self, t: float) -> int:
+        self.seq += 1
+        await self.redis.xadd(SYS_CLOCK, tick_fields(t, self.seq))  # type: ignore[arg-type]
+        self.pos.rounds += 1
+        return self.seq
+
+    async def _acks(self, seq: int, timeout: float) -> list[str]:
+        """Wait for every service's ack of ``seq`` (or a later one); the missing ones."""
+        keys = {ack_key(s): s for s in self.services}
+        pending = set(keys)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while pending:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return sorted(keys[k] for k in pending)
+            got: Any = await self.redis.blpop(
+                sorted(pending), timeout=min(remaining, BLPOP_SLICE_S)
+            )
+            if got is None:
+                self._check_alive()
+                continue
+            key, raw = got
+            if parse_ack(raw).seq >= seq:
+                pending.discard(key.decode())
+        return []
+
+    def _check_alive(self) -> None:
+        dead = self.alive()
+        if dead:
+            raise LockstepError(dead)
+
+    async def settle(self, t: float) -> int:
+        """Tick ``t`` until a round publishes nothing and every group is idle; rounds used."""
+        state: BusState | None = None
+        for n in range(1, self.max_rounds + 1):
+            before = state.added if state is not None else (await self.quiet.state()).added
+            seq = await self._publish(t)
+            missing = await self._acks(seq, self.ack_timeout_s)
+            if missing:
+                raise LockstepError(
+                    f"no clock ack from {', '.join(missing)} for tick {seq} at {iso(t)} "
+                    f"within {self.ack_timeout_s:.0f}s"
+                )
+            quiet, state = await self.quiet.quiet_since(before)
+            if quiet:
+                return n
+        busy = "; ".join(state.busy[:5]) if state is not None else ""
+        raise LockstepError(
+            f"the bus did not go quiet at {iso(t)} after {self.max_rounds} ticks: "
+            f"still publishing or consuming ({busy or 'entries keep being added'})"
+        )
+
+    # --- start ---------------------------------------------------------------------
+
+    async def _gateway_connected(self) -> bool:
+        rows: Any = await self.redis.xrevrange(GW_STATUS, count=1)
+        if not rows:
+            return False
+        try:
+            body = decode(rows[0][1]).body
+        except DecodeError:
+            return False
+        return isinstance(body, GatewayStatus) and body.state is ConnState.CONNECTED
+
+    async def start(self, t: float, timeout: float = START_TIMEOUT_S) -> None:
+        """Tick ``t`` until every service follows the clock and the adapter is connected
+        to the simulator, then settle: the first step starts from a quiet system."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waiting_for = "the services' first clock acks"
+        while not self.stop.is_set():
+            self._check_alive()
+            seq = await self._publish(t)
+            missing = await self._acks(seq, 2.0)
+            if not missing:
+                if await self._gateway_connected():
+                    await self.settle(t)
+                    return
+                waiting_for = "the gateway adapter to connect to the simulator"
+            else:
+                waiting_for = f"clock acks from {', '.join(missing)}"
+            if loop.time() > deadline:
+                raise LockstepError(f"not started within {timeout:.0f}s: waiting for {waiting_for}")
+            await asyncio.sleep(0.05)  # host time: processes starting, not trading time
+
+    # --- the run ---------------------------------------------------------------------
+
+    async def run(self, plan: Plan, on_step: Callable[[Position], None] = lambda _p: None) -> bool:
+        """Every session of the plan; False when stopped early (Ctrl-C)."""
+        first = plan.sessions[0]
+        now, _open = await self.control.advance(first.open)  # its start: the first open
+        self.pos.t = now
+        await self.start(now)
+        for i, session in enumerate(plan.sessions):
+            self.pos.session = i
+            if i > 0 and not await self._open_session(session, plan.regimes[i].value):
+                return False
+            if not await self._run_session(plan.session_end(session), plan.step_s, on_step):
+                return False
+        return True
+
+    async def _open_session(self, session: Session, regime: str) -> bool:
+        if self.stop.is_set():
+            return False
+        await self.control.call("regime", name=regime)
+        now, _open = await self.control.advance(session.open)  # the overnight gap: one step
+        self.pos.t = now
+        await self.settle(now)
+        return True
+
+    async def _run_session(
+        self, end: float, step: float, on_step: Callable[[Position], None]
+    ) -> bool:
+        while self.pos.t < end:
+            if self.stop.is_set():
+                return False
+            self._check_alive()
+            now, _open = await self.control.advance(min(self.pos.t + step, end))
+            self.pos.sim_seconds += now - self.pos.t
+            self.pos.t = now
+            await self.settle(now)
+            self.pos.steps += 1
+            on_step(self.pos)
+        return True
