@@ -445,6 +445,21 @@ class Settings(BaseSettings):
         1.0, description="seconds between the notifier's checks (timers, heartbeats, DLQ)"
     )
 
+    # --- simulated sessions (issue #19): the simulator's lockstep mode -----------
+    # (added last on purpose: the settings restructuring moves them to the simulator's group)
+    sim_lockstep: bool = Field(
+        False,
+        description="simulator: no clock of its own; time moves only by the control "
+        "command advance (optbot backtest)",
+    )
+    sim_start: Annotated[str, Field(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")] = Field(
+        "",
+        description="simulator: start at the open of this NYSE session, YYYY-MM-DD (empty: now)",
+    )
+    sim_step_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        5.0, description="simulator: simulated seconds per market step in lockstep"
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:

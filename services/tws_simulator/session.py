@@ -14,6 +14,7 @@ from .protocol import (
     frame_length,
     parse_version_range,
     prefix,
+    server_time,
     split_fields,
 )
 from .ticks import Line, quote_frames
@@ -84,7 +85,8 @@ class Session:
             )
         self.version = version
         log.info("handshake from %s: client v%s..%s, speaking v%s", self.peer, low, high, version)
-        self._write(prefix(f"{self.version}\0{self.sim.connection_time}\0".encode()))
+        # TWS answers with its time at the connection: the simulated time (lockstep too)
+        self._write(prefix(f"{self.version}\0{server_time(self.sim.now())}\0".encode()))
 
     def close(self, abort: bool = False) -> None:
         """Close the socket and forget this client (idempotent)."""
@@ -184,7 +186,9 @@ class Session:
         """Push whatever changed on this connection's market-data lines."""
         if not self.lines or self._closed:
             return
-        if self.lagging():
+        if self.lagging() and not self.sim.config.lockstep:
+            # Free-running: a slow client skips steps. Never in lockstep, where what a
+            # client sees must not depend on its speed (the driver paces the steps).
             self.skipped_steps += 1
             return
         market, pricer = self.sim.market, self.sim.pricer
