@@ -1,0 +1,1 @@
+"""optbot's command-line tools that drive the services (the backtest)."""

@@ -1,0 +1,1 @@
+"""Simulated sessions: the services against the simulator in lockstep, and the report."""
