@@ -1,6 +1,7 @@
-"""``optbot backtest``: the unchanged services against the simulator over NYSE sessions.
+"""Simulated sessions: the services against the simulator in lockstep, and the report.
 
-The driver (``driver.py``) runs the simulator and the services in lockstep over a
-private Redis: the simulator advances only when every service has consumed what it
-sent, so a run depends on its seed and settings, not on the machine's speed.
+``optbot backtest`` (``cli.py``, ``run.py``) runs the unchanged services over NYSE
+sessions with the simulator in lockstep (``driver.py``): the simulator advances only
+when every service has consumed what it sent, so a run depends on its seed and
+settings, not on the machine's speed. ``record.py``/``report.py`` write the report.
 """
