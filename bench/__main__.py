@@ -26,6 +26,7 @@ BENCHMARKS = {
     "soak": "bench.soak",
     "dashboard": "bench.dashboard",
     "replica_wait": "bench.replica_wait",
+    "backtest": "bench.backtest",
 }
 
 

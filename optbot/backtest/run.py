@@ -256,6 +256,10 @@ class Run:
         if start is not None:
             record.start_equity = start
         paths = write_report(plan.out, record)
+        # The strategy ledger's own figures at the end (strategy:pnl), beside the report's
+        # (booked from the fills): the two must agree (checks.ledger_mismatch).
+        ledger = plan.out / "ledger.json"
+        ledger.write_text(json.dumps(run.pnl, indent=2, sort_keys=True) + "\n")
         summary = json.loads(paths.summary.read_text())
         line = (
             f"optbot backtest: {len(run.fills)} fills, "

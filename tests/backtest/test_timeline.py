@@ -9,9 +9,9 @@ from shared.schemas import (
     ContractRef,
     GatewayStatus,
     OrderNew,
+    Right,
     RiskState,
     RiskStateChange,
-    Right,
     SecType,
 )
 
