@@ -32,7 +32,7 @@ from services.gateway_adapter.reconcile import Reconciler
 from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
-from shared.aio import sleep_or_stop
+from shared import clock
 from shared.bus import GroupConsumer
 from shared.contract import (
     GW_COMMANDS,
@@ -292,7 +292,7 @@ class GatewayAdapter:
                 await executor.expire()
             except RedisError as exc:  # nothing was written: the next pass tries again
                 log.warning("expiry_check_failed", error=str(exc))
-            if await sleep_or_stop(term, self.expiry_interval_s):
+            if await clock.current().sleep_or_stop(term, self.expiry_interval_s):
                 return
 
     async def _stats(self, term: asyncio.Event) -> None:
