@@ -55,6 +55,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("services/gateway_adapter/journal.py", "OrderJournal.drain"): "Redis wait timeout",
     ("services/gateway_adapter/lease.py", "*"): "the active adapter's lease",
     ("services/gateway_adapter/main.py", "GatewayAdapter._stats"): "heartbeat fields interval",
+    ("services/gateway_adapter/main.py", "GatewayAdapter.on_clock_tick"): "IB request timeout",
     ("services/gateway_adapter/pacing.py", "*"): "IB message pacing: a host rate limit",
     ("services/gateway_adapter/publish.py", "*"): "quote publish linger: transport",
     ("services/gateway_adapter/qualify.py", "Qualifier._ask_ib"): "IB request timeout",
