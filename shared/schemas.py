@@ -524,6 +524,26 @@ class Alert(Schema, frozen=True, kw_only=True):
         return self.key or self.code
 
 
+# --- sys:clock (simulated sessions: shared/clock.py) ----------------------------
+
+
+class ClockTick(Schema, frozen=True, kw_only=True):
+    """The backtest driver's step: every service moves its SimClock to ``t``."""
+
+    TYPE: ClassVar[str] = "clock.tick"
+    t: EpochS
+    seq: UInt63
+
+
+class ClockAck(msgspec.Struct, frozen=True, kw_only=True):
+    """A service has done everything tick ``seq`` asked (JSON on sys:clock:ack:{service});
+    ``next_deadline`` is its earliest parked timer (None: no timer waits)."""
+
+    seq: UInt63
+    t: EpochS
+    next_deadline: EpochS | None = None
+
+
 def schema_for(type_name: str) -> type[Schema] | None:
     """The body class registered for a wire type, if any."""
     return Schema.registry.get(type_name)
