@@ -61,12 +61,14 @@ class Supervisor:
         log_dir: Path | None = None,
         own_session: bool = False,
         handle_signals: bool = True,
+        env_overrides: dict[str, dict[str, str]] | None = None,
     ) -> None:
         """``log_dir``: each child's output goes to ``NAME.log`` there instead of the
         terminal. ``own_session``: children in their own session, so a Ctrl-C at the
         terminal reaches only this process, which then stops them in its own time (the
         backtest reads the streams first). ``handle_signals``: SIGINT/SIGTERM set
-        ``stop`` (off when the caller handles them)."""
+        ``stop`` (off when the caller handles them). ``env_overrides``: per service name,
+        variables that differ from ``env`` for that child only."""
         self.children = [Child(spec) for spec in specs]
         self._env = env
         self._redis = redis
@@ -74,6 +76,7 @@ class Supervisor:
         self._log_dir = log_dir
         self._own_session = own_session
         self._handle_signals = handle_signals
+        self._env_overrides = env_overrides or {}
         self.stop = asyncio.Event()
 
     async def _spawn(self, child: Child) -> asyncio.subprocess.Process:
@@ -88,7 +91,7 @@ class Supervisor:
                 "optbot.cli",
                 "run",
                 child.spec.name,
-                env=self._env,
+                env={**self._env, **self._env_overrides.get(child.spec.name, {})},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=output,
                 stderr=output,

@@ -167,8 +167,10 @@ def acl_line(u: RedisUser, password: str) -> str:
     """One ``user`` line: root = connection + reads; selectors for consume, own, append."""
     head = f"user {u.name} on {password_hash(password)} resetkeys resetchannels"
     if u.admin:
-        # Read every key (%R~*), write every key but ADMIN_READ_ONLY (%W~...).
-        writable = _keys("%W", all_keys_but(ADMIN_READ_ONLY))
+        # Read every key (%R~*), read and write every key but ADMIN_READ_ONLY (~...):
+        # Redis 7.0 wants one pattern granting all a command needs on a key, so a
+        # read-and-write (LPOP, BLPOP, GETDEL) under %R~* plus %W~... would be refused.
+        writable = _keys("", all_keys_but(ADMIN_READ_ONLY))
         return f"{head} %R~* {writable} &* +@all"
     root = f"-@all {_cmds(CONNECTION + u.commands)} {_cmds(READ)}"
     readable = (*u.reads, *u.owns, *u.consumes)

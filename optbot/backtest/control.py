@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 CONTROL_TIMEOUT_S = 60.0  # one advance over a closed market is one step; a long one is many
@@ -23,8 +24,11 @@ class SimControl:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def connect(self, timeout: float = 60.0) -> None:
-        """Connect, retrying while the simulator process starts (bounded)."""
+    async def connect(
+        self, timeout: float = 60.0, alive: Callable[[], str | None] = lambda: None
+    ) -> None:
+        """Connect, retrying while the simulator process starts (bounded); ``alive``
+        names a dead process, which ends the wait at once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -34,6 +38,9 @@ class SimControl:
                 )
                 return
             except OSError as exc:
+                dead = alive()
+                if dead:
+                    raise ControlError(dead) from exc
                 if loop.time() > deadline:
                     raise ControlError(
                         f"simulator control port {self._host}:{self._port} did not open "

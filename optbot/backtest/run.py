@@ -31,6 +31,7 @@ from optbot.registry import by_name
 from optbot.supervisor import Supervisor, child_env
 from shared.acl import OPERATOR
 from shared.contract import STRATEGY_PNL
+from shared.logs import configure_logging
 from shared.redis_auth import connect_as
 from shared.redis_server import (
     ACL_MIN_MAJOR,
@@ -152,6 +153,9 @@ class Run:
             own_session=True,
             handle_signals=False,
             grace_s=15.0,
+            # Only the followers are on simulated time: the simulator is moved by the
+            # driver's advance, the dashboard just reads.
+            env_overrides={n: {"OPTBOT_CLOCK": "host"} for n in ("tws_simulator", "monitor")},
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -187,7 +191,7 @@ class Run:
                 refresh = asyncio.create_task(read_pnl())
 
         try:
-            await control.connect()
+            await control.connect(alive=lambda: _dead_child(supervisor, self.logs))
             self.completed = await lock.run(plan, on_step)
         except (LockstepError, ControlError, OSError) as exc:
             self.error = str(exc)
@@ -273,11 +277,13 @@ class Run:
 
 
 def _settings_dump(settings: Settings) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in settings.model_dump().items()}
+    dumped: dict[str, Any] = settings.model_dump(mode="json")
+    return dumped
 
 
 def run_backtest(plan: Plan) -> int:
     """Run it; the exit code (0 clean, 1 failed or violated, 130 interrupted)."""
+    configure_logging("WARNING", "console", service="backtest")  # the progress line is ours
     try:
         return asyncio.run(Run(plan).execute())
     except RedisStartError as exc:

@@ -304,6 +304,22 @@ async def test_monitor_and_operator_when_steering_may_request_but_not_set_risk_s
         await admin.set(key, "1")
 
 
+async def test_operator_when_popping_a_list_may_read_and_write_it(as_user: Any) -> None:
+    """Commands that read and write one key (LPOP, BLPOP: the backtest driver pops the
+    services' clock acks) need one key pattern granting both on Redis 7.0, not a %R~
+    and a %W~ pattern side by side."""
+    from shared.contract import clock_ack_key
+
+    key = clock_ack_key("strategy")
+    await as_user("strategy").rpush(key, b"{}")
+    admin = as_user(OPERATOR)
+    assert await admin.blpop([key], timeout=1) == (key.encode(), b"{}")
+    await admin.rpush("x", "1")
+    assert await admin.lpop("x") == b"1"
+    with pytest.raises(NoPermissionError):
+        await admin.getdel(RISK_STATE)  # still read-only for the operator
+
+
 async def test_strategy_when_risk_engine_reduces_sets_state_and_records_control(
     as_user: Any,
 ) -> None:
