@@ -240,7 +240,10 @@ class SimClock:
 
     def running(self) -> list[str]:
         """Names of the tasks the clock is waiting for (for logs when a step hangs)."""
-        return [t.get_name() for t, tok in self._tasks.items() if tok is None and not t.done()]
+        return [t.get_name() for t in self.running_tasks()]
+
+    def running_tasks(self) -> list[asyncio.Task[Any]]:
+        return [t for t, tok in self._tasks.items() if tok is None and not t.done()]
 
     # --- bookkeeping ---------------------------------------------------------------
     def _active(self) -> bool:

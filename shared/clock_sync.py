@@ -33,6 +33,7 @@ ClockHook = Callable[[float], Awaitable[None]]
 Tick = tuple[str, ClockTick]  # (entry id, tick)
 Entry = tuple[str, ClockTick | None]  # None: not a tick (logged, skipped)
 _BLOCK_MS = 1000
+SLOW_SETTLE_S = 10.0  # host seconds before a step that has not settled is logged
 
 
 def _ticks(reply: Any) -> list[Entry]:
@@ -69,6 +70,24 @@ async def first_tick(redis: aioredis.Redis, stop: asyncio.Event) -> Tick | None:
     return None
 
 
+def _where(clock: SimClock) -> list[str]:
+    """Where each task the clock waits for is suspended (the innermost coroutine, and
+    what it awaits), for the log."""
+    out = []
+    for task in clock.running_tasks():
+        coro: Any = task.get_coro()
+        where, awaiting = "?", None
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+            if frame is not None:
+                where = f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+            awaiting = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+            deeper = hasattr(awaiting, "cr_frame") or hasattr(awaiting, "ag_frame")
+            coro = awaiting if deeper else None
+        out.append(f"{task.get_name()}: {where} awaiting {awaiting!r}"[:400])
+    return out
+
+
 class ClockFollower:
     """Applies each tick to ``clock`` and acks it once the service has settled."""
 
@@ -93,7 +112,7 @@ class ClockFollower:
         hook = self._hook()
         if hook is not None:
             await hook(tick.t)
-        await self._clock.settled()
+        await self._settled(tick)
         await self._publisher.flush()
         ack = ClockAck(
             seq=tick.seq, t=self._clock.time(), next_deadline=self._clock.next_deadline()
@@ -101,6 +120,26 @@ class ClockFollower:
         await self._redis.rpush(self._ack_key, msgspec.json.encode(ack))
         self.acked += 1
         return ack
+
+    async def _settled(self, tick: ClockTick) -> None:
+        """``clock.settled()``, saying every ``SLOW_SETTLE_S`` (host time) which tasks it
+        still waits for: a step that never settles names its culprit in the log."""
+        settling = asyncio.ensure_future(self._clock.settled())
+        try:
+            while True:
+                done, _ = await asyncio.wait({settling}, timeout=SLOW_SETTLE_S)
+                if done:
+                    settling.result()
+                    return
+                log.warning(
+                    "clock_settle_slow",
+                    seq=tick.seq,
+                    t=tick.t,
+                    running=self._clock.running(),
+                    where=_where(self._clock),
+                )
+        finally:
+            settling.cancel()
 
     async def run(self, first: Tick, stop: asyncio.Event) -> None:
         """Ack ``first``, then follow the stream until ``stop``."""

@@ -3,7 +3,8 @@
 One Lua call (one round trip, one consistent instant) looks at every stream in Redis:
 for each consumer group, entries delivered but not acked (``pending``) and entries not
 yet delivered (its ``last-delivered-id`` behind the stream's ``last-generated-id``, which
-is what XINFO's ``lag`` counts, also when trimming left ``lag`` unknown); and the sum of
+is what XINFO's ``lag`` counts, also when trimming left ``lag`` unknown; a group created
+at an id beyond an empty stream is not behind); and the sum of
 ``entries-added`` over the streams, so the driver can tell that nothing was published
 since it last looked. The clock stream itself is left out: the driver writes it.
 """
@@ -17,6 +18,12 @@ import redis.asyncio as aioredis
 
 _SCRIPT = """
 local skip = ARGV[1]
+local function behind(a, b)  -- stream id a < b
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
 local added = 0
 local busy = {}
 local cursor = "0"
@@ -39,7 +46,7 @@ repeat
           if g[i] == 'pending' then pending = g[i + 1] end
           if g[i] == 'last-delivered-id' then delivered = g[i + 1] end
         end
-        if pending > 0 or delivered ~= last then
+        if pending > 0 or behind(delivered, last) then
           busy[#busy + 1] = key .. '/' .. name .. ' pending=' .. pending ..
             ' delivered=' .. delivered .. ' last=' .. last
         end

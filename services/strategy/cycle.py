@@ -119,7 +119,11 @@ class Cycles:
                 ctx = self._context(cycle, cand)
                 self.desk.decide(ctx, DecisionOutcome.SKIPPED, why, dedupe=cand.symbol)
             ready = ready[:slots]
-            chains = await asyncio.gather(*(self._chain(cycle, c) for c in ready))
+            # Parked while the chains are fetched: on simulated time each fetch waits for
+            # quotes on the clock, which moves only once this task counts as waiting too.
+            chains = await clock.current().wait_for(
+                asyncio.gather(*(self._chain(cycle, c) for c in ready)), None
+            )
             for cand, chain in zip(ready, chains, strict=True):
                 if chain is not None:
                     await self._choose_and_send(self._context(cycle, cand), cand, chain)

@@ -56,3 +56,12 @@ async def test_the_clock_stream_and_trimmed_streams(redis: aioredis.Redis) -> No
         pass
     state = await q.state()
     assert state.idle and state.added == 20
+
+
+async def test_a_group_created_beyond_an_empty_stream_is_not_behind(
+    redis: aioredis.Redis,
+) -> None:
+    """The strategy creates its sys:control group at a known id on an empty stream."""
+    q = Quiescence(redis, CLOCK)
+    await redis.xgroup_create("sys:control", "strategy", id="1796285085350-0", mkstream=True)
+    assert (await q.state()).idle
