@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,18 @@ class Position:
     sim_seconds: float = 0.0  # market time run (overnight jumps excluded)
     steps: int = 0
     rounds: int = 0  # clock ticks written (>= steps)
+    wall_advance: float = 0.0  # host seconds in the simulator's advance
+    wall_acks: float = 0.0  # host seconds waiting for the services' acks
+    wall_quiet: float = 0.0  # host seconds reading the bus state
+
+    def timing(self) -> str:
+        """Where the wall time went, per step (for tuning; in the report's notes)."""
+        n = max(self.steps, 1)
+        return (
+            f"{self.steps} steps, {self.rounds / n:.2f} ticks/step; per step: advance "
+            f"{1000 * self.wall_advance / n:.1f} ms, acks {1000 * self.wall_acks / n:.1f} ms, "
+            f"bus check {1000 * self.wall_quiet / n:.1f} ms"
+        )
 
 
 class Lockstep:
@@ -78,6 +91,7 @@ class Lockstep:
         self.quiet = Quiescence(redis, SYS_CLOCK)
         self.seq = 0
         self.pos = Position()
+        self.ack_wait: dict[str, float] = {}  # host seconds from a tick to each ack
 
     # --- one instant -------------------------------------------------------------
 
@@ -105,7 +119,11 @@ class Lockstep:
                 continue
             key, raw = got
             if parse_ack(raw).seq >= seq:
-                pending.discard(key.decode())
+                name = key.decode()
+                pending.discard(name)
+                self.ack_wait[keys[name]] = self.ack_wait.get(keys[name], 0.0) + (
+                    loop.time() - (deadline - timeout)
+                )
         return []
 
     def _check_alive(self) -> None:
@@ -119,13 +137,17 @@ class Lockstep:
         for n in range(1, self.max_rounds + 1):
             before = state.added if state is not None else (await self.quiet.state()).added
             seq = await self._publish(t)
+            t0 = time.perf_counter()
             missing = await self._acks(seq, self.ack_timeout_s)
+            t1 = time.perf_counter()
+            self.pos.wall_acks += t1 - t0
             if missing:
                 raise LockstepError(
                     f"no clock ack from {', '.join(missing)} for tick {seq} at {iso(t)} "
                     f"within {self.ack_timeout_s:.0f}s"
                 )
             quiet, state = await self.quiet.quiet_since(before)
+            self.pos.wall_quiet += time.perf_counter() - t1
             if quiet:
                 return n
         busy = "; ".join(state.busy[:5]) if state is not None else ""
@@ -199,7 +221,9 @@ class Lockstep:
             if self.stop.is_set():
                 return False
             self._check_alive()
+            t0 = time.perf_counter()
             now, _open = await self.control.advance(min(self.pos.t + step, end))
+            self.pos.wall_advance += time.perf_counter() - t0
             self.pos.sim_seconds += now - self.pos.t
             self.pos.t = now
             await self.settle(now)

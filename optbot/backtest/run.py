@@ -127,6 +127,7 @@ class Run:
         self.started = time.monotonic()
         self.error = ""
         self.completed = False
+        self.ack_wait: dict[str, float] = {}
 
     def snapshot(self, pos: Position, pnl: dict[str, str]) -> Snapshot:
         equity, start = pnl.get("equity"), pnl.get("starting_cash")
@@ -209,6 +210,9 @@ class Run:
                 grace_s=plan.step_s,
                 max_quote_age_s=float(plan.settings.risk_max_quote_age_s),
             )
+            self.ack_wait = {
+                k: round(v / max(lock.pos.steps, 1) * 1000, 1) for k, v in lock.ack_wait.items()
+            }
             self._write(collected, found, lock.pos, wall)
         finally:
             await control.close()
@@ -236,7 +240,7 @@ class Run:
 
     def _write(self, run: Collected, found: list[str], pos: Position, wall: float) -> None:
         plan = self.plan
-        notes = []
+        notes = [f"timing: {pos.timing()}", f"ack waits: {self.ack_wait}"]
         if self.error:
             notes.append(f"stopped by an error: {self.error}")
         record_args: dict[str, Any] = {
