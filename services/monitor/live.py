@@ -51,7 +51,7 @@ STREAM_PANELS: dict[str, tuple[str, ...]] = {
     MD_SIGNALS: ("market",),
     GW_STATUS: ("status", "system"),
     ORDERS_REQUESTS: ("orders",),
-    ORDERS_EVENTS: ("orders", "account"),
+    ORDERS_EVENTS: ("orders", "account", "performance"),
     ACCOUNT: ("account",),
     SYS_DLQ: ("system",),
     SYS_CONTROL: ("status",),
