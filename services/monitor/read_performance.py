@@ -3,8 +3,9 @@
 The fills are read once each (``XRANGE`` after the last id seen) and booked by
 ``shared.performance``, the code behind the backtest report, so the panel and a report
 can never disagree. All fills are kept, not only today's: a position opened yesterday
-and closed today is a round trip of today, booked from its opening fill. A stream that
-went backwards (Redis restarted empty, or trimmed past what was read) is read again.
+and closed today is a round trip of today, booked from its opening fill. When Redis lost
+what was read (restarted empty, or the stream trimmed past all of it), the streams are
+read again from the start, as the strategy's ledger would rebuild from them.
 """
 
 from __future__ import annotations
@@ -67,10 +68,17 @@ class PerformanceReader:
         self._seen: set[str] = set()
 
     async def _went_back(self, stream: str) -> bool:
+        """Redis lost what was read: the stream is gone, its newest entry is older than
+        the last one read, or its oldest is newer (it restarted empty, then filled)."""
+        last = self._last[stream]
+        if last == "0-0":
+            return False
+        oldest: Any = await self.redis.xrange(stream, count=1)
         newest: Any = await self.redis.xrevrange(stream, count=1)
-        if not newest:
-            return self._last[stream] != "0-0"
-        return _id(text(newest[0][0])) < _id(self._last[stream])
+        if not oldest or not newest:
+            return True
+        read = _id(last)
+        return _id(text(newest[0][0])) < read or _id(text(oldest[0][0])) > read
 
     async def _read(self, stream: str) -> list[Any]:
         """The entries of ``stream`` after the last one read, decoded (bad ones skipped)."""

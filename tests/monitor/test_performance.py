@@ -112,6 +112,23 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
         await b.close()
 
 
+async def test_get_performance_when_redis_lost_the_streams_reads_them_again(
+    start_monitor: StartMonitor, redis: aioredis.Redis, settings: Settings
+) -> None:
+    mon = await start_monitor()
+    pub = Publisher(redis, settings, src="gateway_adapter/test")
+    await two_trips(pub)
+    async with httpx.AsyncClient(base_url=mon.url, timeout=10) as client:
+        assert (await client.get("/api/performance")).json()["round_trips"] == 2
+        await redis.delete(ORDERS_EVENTS, ORDERS_REQUESTS)  # as a Redis restarted empty,
+        await trade(pub, 7, CALL, Action.BUY, 1, 1.00, "entry long AAPL")
+        await trade(pub, 8, CALL, Action.SELL, 1, 1.30, "exit: time stop")  # then filled
+        body = (await client.get("/api/performance")).json()
+        assert body["round_trips"] == 1 and body["net_pnl"] == 28.70
+        await redis.delete(ORDERS_EVENTS, ORDERS_REQUESTS)
+        assert (await client.get("/api/performance")).json()["round_trips"] == 0
+
+
 @pytest.fixture
 def chromium() -> Path:
     if not CHROMIUM.exists():  # `make test` installs it (scripts/ensure-test-tools.sh)
