@@ -291,9 +291,10 @@ function renderPerformance(p) {
   $("perf-stats").replaceChildren(...stats.map(([k, v, pnl, d = 2, suffix = ""]) => el("div", { class: "stat", "data-k": k },
     el("div", { class: "k", text: k }),
     el("div", { class: "v " + (pnl ? cls(v) : ""), text: pnl ? signed(v, d) : (v === null ? DASH : num(v, d) + suffix) }))));
-  const rows = p.trades.map((t) => el("tr", {}, td(clock(t.exit_ts)), td(t.contract), td(t.quantity), td(num(t.entry_price)),
-    td(num(t.exit_price)), td(signed(t.pnl), cls(t.pnl)), td(t.exit_reason, "l")));
-  fillBody($("perf-trades"), rows, "no round trips today", 7);
+  const rows = p.trades.map((t) => el("tr", { title: `${t.direction} ${t.quantity} @ ${num(t.entry_price)} → ${num(t.exit_price)}, commissions ${num(t.commissions)}` },
+    td(clock(t.exit_ts)), el("td", { class: "l wrap" }, `${t.contract} ×${t.quantity}`,
+      el("div", { class: "reason", text: t.exit_reason || DASH })), td(signed(t.pnl), cls(t.pnl))));
+  fillBody($("perf-trades"), rows, "no round trips today", 3);
 }
 function renderOrders(o) {
   const rows = [];
