@@ -2,8 +2,8 @@
 
 Services import key names, key builders and value types from here and never spell a
 key themselves (tests/test_contract.py scans services/ for literals). Each entry has
-one owner; the Redis ACL users (``shared/acl.py``) and the README's "Streams and
-keys" table are generated from ``ENTRIES``.
+one owner; the Redis ACL users (``shared/acl.py``) and the "Streams and keys" tables
+(docs/architecture.md, each service's README) are generated from ``ENTRIES``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ TOLERATED_SECOND_WRITERS: Final = {
     ORDERS_EVENTS: (STRATEGY,),  # the strategy's ``denied`` events
 }
 
-# The bus streams, in the README's order: what `optbot status` lists.
+# The bus streams, in the contract's order: what `optbot status` lists.
 ALL_STREAMS: Final = tuple(e.name for e in ENTRIES if e.kind is Kind.STREAM)
 
 
