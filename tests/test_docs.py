@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from optbot.cli import app
+from shared.contract import ALL_STREAMS
 from shared.settings import Settings, env_name
-from shared.streams import ALL_STREAMS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -8,10 +8,10 @@ import redis.asyncio as aioredis
 
 from services.notifier import summary
 from services.notifier.conditions import Conditions
+from shared.contract import ORDERS_EVENTS, STRATEGY_PNL
 from shared.contract.values import PnlFields
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, STRATEGY_PNL
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier
 from tests.notifier.helpers import add
