@@ -39,7 +39,7 @@ audit: $(DEV_STAMP)  ## known vulnerabilities in constraints.txt: pip-audit, els
 	$(BIN)/python scripts/audit.py
 
 docs: $(RUNTIME_STAMP)  ## regenerate the settings and streams-and-keys tables in docs/ and services/*/README.md
-	$(BIN)/python -m shared.doc_sections
+	$(BIN)/python -m optbot.docs
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

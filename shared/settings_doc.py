@@ -1,7 +1,7 @@
 """The configuration tables, generated from the settings model so they cannot drift.
 
 ``docs/configuration.md`` holds every setting; each ``services/NAME/README.md`` holds the
-rows its service reads. ``make docs`` (``python -m shared.doc_sections``) rewrites them;
+rows its service reads. ``make docs`` (``python -m optbot.docs``) rewrites them;
 tests/test_docs.py fails when a committed table differs from the model.
 """
 
@@ -49,9 +49,3 @@ def config_table(service: str | None = None) -> str:
         if service is None or service in services_reading(name):
             rows.append(f"| `{env_name(name)}` | {_default(field.default)} | {field.description} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    from shared.doc_sections import main
-
-    raise SystemExit(main())

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.registry import SERVICES, services_for
+from optbot.registry import SERVICES, services_for
 from shared.settings import ConfigError, Settings, env_name, load_settings
 
 ROOT = Path(__file__).parent.parent

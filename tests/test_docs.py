@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import app
-from shared.contract import ENTRIES, SERVICES
-from shared.contract.doc import contract_table
-from shared.doc_sections import (
+from optbot.cli import app
+from optbot.docs import (
     SECTIONS,
     Generated,
     MarkerError,
@@ -27,9 +25,10 @@ from shared.doc_sections import (
     section,
     stale,
 )
+from shared.contract import ALL_STREAMS, ENTRIES, SERVICES
+from shared.contract.doc import contract_table
 from shared.settings import Settings, env_name
 from shared.settings_doc import config_table, services_reading
-from shared.streams import ALL_STREAMS
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"

@@ -2,7 +2,7 @@
 
 ``docs/architecture.md`` holds every entry; each ``services/NAME/README.md`` holds the
 entries that service owns, writes, reads or consumes. ``make docs``
-(``python -m shared.doc_sections``) rewrites them; tests/test_docs.py fails when a
+(``python -m optbot.docs``) rewrites them; tests/test_docs.py fails when a
 committed table differs from ``ENTRIES``.
 """
 
@@ -50,9 +50,3 @@ def contract_table(service: str | None = None) -> str:
         "loop, lag (standby and other instances) |"
     )
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    from shared.doc_sections import main
-
-    raise SystemExit(main())

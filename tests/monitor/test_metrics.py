@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.bus import Publisher
-from shared.contract import STRATEGY_DECISIONS
+from shared.contract import GW_STATUS, ORDERS_EVENTS, ORDERS_REQUESTS, STRATEGY_DECISIONS
 from shared.schemas import (
     Action,
     ConnState,
@@ -25,7 +25,6 @@ from shared.schemas import (
     OrderNew,
 )
 from shared.settings import Settings
-from shared.streams import GW_STATUS, ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.helpers import wait_until
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor

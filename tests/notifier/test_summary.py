@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from services.notifier import summary
 from services.notifier.conditions import Conditions
-from shared.contract import STRATEGY_DECISIONS
+from shared.contract import ORDERS_EVENTS, STRATEGY_DECISIONS, STRATEGY_PNL
 from shared.contract.values import PnlFields
 from shared.schemas import (
     Action,
@@ -20,7 +20,6 @@ from shared.schemas import (
     OrderEventKind,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, STRATEGY_PNL
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier
 from tests.notifier.helpers import add

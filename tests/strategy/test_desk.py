@@ -21,6 +21,7 @@ from services.strategy.ledger import fill_from_event
 from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskLimits, RiskState, load_status
 from services.strategy.views import pnl_fields
+from shared.contract import ORDERS_EVENTS, SYS_CONTROL
 from shared.envelope import decode
 from shared.schemas import (
     Action,
@@ -38,7 +39,6 @@ from shared.schemas import (
     Sentiment,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, SYS_CONTROL
 from tests.strategy.desk_rig import CALL, OTHER, Rig, buy, cand, hold_long, make_rig
 
 

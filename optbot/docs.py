@@ -8,7 +8,7 @@ never by hand. Each lives between two HTML comments in its Markdown file::
     ...
     <!-- END GENERATED settings -->
 
-``python -m shared.doc_sections`` (``make docs``) rewrites every section in place;
+``python -m optbot.docs`` (``make docs``) rewrites every section in place;
 ``--check`` only reports stale ones (exit 1). ``tests/test_docs.py`` compares them too.
 """
 
