@@ -11,6 +11,7 @@ WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY optbot ./optbot
 RUN pip install -c constraints.txt .
 
 # Final stage: no compilers, no sources beyond the installed package, not root.

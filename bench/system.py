@@ -1,7 +1,7 @@
 """The whole simulated system for the system-level benchmarks (e2e latency, soak).
 
 The simulator runs in the benchmark's process (so its market steps can be time
-stamped); the services run as real subprocesses (``python -m shared.cli run NAME``),
+stamped); the services run as real subprocesses (``python -m optbot.cli run NAME``),
 each with its own event loop and pid, exactly as ``optbot up`` runs them. Logs go
 to a temporary directory; stop() terminates only the processes started here.
 """
@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 
 from bench.common import progress
 from services.tws_simulator import SimConfig, Simulator
+from shared.contract import MD_TICKS, service_key
 from shared.redis_server import free_port
-from shared.streams import MD_TICKS, service_key
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
 # The issue's fixed load: all md:ticks entries together (stocks, VIX, options). The
@@ -161,7 +161,7 @@ def _spawn(
     for name in services:
         with (logdir / f"{name}.log").open("wb") as log:
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "run", name],
+                [sys.executable, "-m", "optbot.cli", "run", name],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

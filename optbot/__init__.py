@@ -1,1 +1,5 @@
-"""optbot's command-line tools that drive the services (the backtest)."""
+"""Operator tooling: the ``optbot`` command, its supervisor, the service registry.
+
+The top layer: it may start and steer the services; ``shared`` (the library) and the
+services never import it.
+"""

@@ -23,7 +23,7 @@ from shared.envelope import DecodeError, decode, encode
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Alert, AlertSeverity, AlertState
-from shared.status import channel_rows
+from shared.status_rows import channel_rows
 
 log = get_logger("optbot.monitor.alerts")
 SCAN = 500  # newest sys:alerts entries considered for "open"

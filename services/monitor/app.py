@@ -22,7 +22,7 @@ from services.monitor.read_system import services as read_services
 from services.monitor.read_system import system as read_system
 from shared import __version__
 from shared.logs import get_logger
-from shared.registry import services_for
+from shared.roster import expected_services
 
 log = get_logger("optbot.monitor.app")
 
@@ -91,7 +91,7 @@ def create_app(mon: Monitor) -> FastAPI:
     async def metrics() -> Response:
         """Prometheus metrics; gauges (streams, lag, DLQ, services) refresh per scrape."""
         try:
-            services = await read_services(mon.reader.redis, services_for(mon.ctx.settings))
+            services = await read_services(mon.reader.redis, expected_services(mon.ctx.settings))
             mon.metrics.observe_system(await read_system(mon.reader.redis, 0), services)
             mon.metrics.redis_up.set(1)
         except (RedisError, OSError):

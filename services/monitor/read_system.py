@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -12,16 +13,15 @@ from services.monitor.convert import epoch_s, integer, loose_entry, str_map, tex
 from shared.bus.latest import latest_entry
 from shared.contract import GW_STATUS, MD_TICKS, RISK_STATE, SYS_ALERTS, SYS_DLQ, service_key
 from shared.envelope import DecodeError, decode
-from shared.registry import ServiceSpec
 from shared.schemas import Alert, ConnState, DataType, GatewayStatus, IbError, RiskState
-from shared.status import service_rows, stream_rows
+from shared.status_rows import service_rows, stream_rows
 
 GATEWAY = "gateway_adapter"
 _SCAN = 500  # gw:status entries searched for the latest status / errors
 
 
-async def services(redis: aioredis.Redis, specs: list[ServiceSpec]) -> list[m.Service]:
-    rows = await service_rows(redis, specs)
+async def services(redis: aioredis.Redis, names: Sequence[str]) -> list[m.Service]:
+    rows = await service_rows(redis, names)
     return [
         m.Service(
             name=r.name,

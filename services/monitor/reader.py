@@ -13,7 +13,7 @@ from services.monitor import models as m
 from services.monitor import read_market, read_system, read_trading
 from services.monitor.read_performance import PerformanceReader
 from shared import __version__
-from shared.registry import services_for
+from shared.roster import expected_services
 from shared.settings import Settings
 
 # Panels of the dashboard; each is pushed as one SSE event with the REST body.
@@ -86,7 +86,7 @@ class Reader:
             controls_enabled=self.controls_enabled,
             gateway=await read_system.gateway(self.redis),
             risk=await read_system.risk(self.redis),
-            services=await read_system.services(self.redis, services_for(self.settings)),
+            services=await read_system.services(self.redis, expected_services(self.settings)),
         )
 
     async def readiness(self) -> m.Readiness:

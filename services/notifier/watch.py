@@ -17,7 +17,7 @@ from services.notifier.text import duration
 from shared.contract import STRATEGY_POSITIONS, SYS_DLQ, service_key
 from shared.envelope import Message
 from shared.ib_schedule import Restart, scheduled_restart
-from shared.registry import services_for
+from shared.roster import expected_services
 from shared.schemas import (
     AlertSeverity,
     ConnState,
@@ -206,19 +206,19 @@ class Watcher:
 
     async def _heartbeats(self) -> None:
         seen = set(self.c.state.get("seen", []))
-        for spec in services_for(self.settings):
-            if spec.name == self.me:
+        for name in expected_services(self.settings):
+            if name == self.me:
                 continue
-            key = f"service:{spec.name}"
-            alive = bool(await self.redis.exists(service_key(spec.name)))
-            if alive and spec.name not in seen:
-                seen.add(spec.name)
+            key = f"service:{name}"
+            alive = bool(await self.redis.exists(service_key(name)))
+            if alive and name not in seen:
+                seen.add(name)
                 await self.c.remember("seen", sorted(seen))
             if alive:
-                await self.c.close_alert(key, "service", f"{spec.name} is back after {{duration}}")
-            elif spec.name in seen:
+                await self.c.close_alert(key, "service", f"{name} is back after {{duration}}")
+            elif name in seen:
                 await self.c.open_alert(
-                    key, "service", CRIT, f"{spec.name} stopped: its heartbeat expired"
+                    key, "service", CRIT, f"{name} stopped: its heartbeat expired"
                 )
 
     async def _dead_letters(self, now: float) -> None:

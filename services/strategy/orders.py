@@ -136,7 +136,8 @@ class OrderBook:
     def on_event(self, ev: OrderEvent) -> Working | None:
         """Track state; returns the working order the event belongs to (if any).
 
-        A ``denied`` order was never sent (its id stays free); a refused cancel or
+        A ``denied`` order (only in entries written before denials became decisions) was
+        never sent (its id stays free); a refused cancel or
         modify of an order that is gone is terminal for it.
         """
         cid = ev.client_order_id

@@ -1,6 +1,6 @@
 """Pre-trade risk: every order and every reprice passes here; a denial is a reason.
 
-States (the README's table says the same):
+States (services/strategy/README.md's table says the same):
 - ACTIVE: everything, each opening order through every limit.
 - REDUCING: only orders that lower exposure — rule exits and an operator's flatten.
   A daily-loss breach sets it (who = risk-engine): a loss limit stops new exposure,

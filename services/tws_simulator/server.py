@@ -13,6 +13,7 @@ from .account import Account
 from .config import SimConfig
 from .contracts import Instrument, Universe
 from .faults import ControlServer
+from .handlers import HANDLERS
 from .history import History
 from .market import Market, Quote
 from .nyse import sessions
@@ -125,7 +126,7 @@ class Simulator:
             self._server = None
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Session(self, reader, writer)
+        session = Session(self, reader, writer, HANDLERS)
         self._all.add(session)
         task = asyncio.current_task()
         if task is not None:

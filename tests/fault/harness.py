@@ -3,7 +3,7 @@
 A private ``redis-server`` with AOF (on a fixed port and directory, so a test can
 stop it and start it again on the same address), the TWS simulator in the test's
 own event loop (its fault API is then a method call: ``drop_all``, ``restart``,
-``connectivity_lost`` …) and every service as ``python -m shared.cli run NAME``,
+``connectivity_lost`` …) and every service as ``python -m optbot.cli run NAME``,
 each with its stderr captured in ``logs/NAME-N.log`` so a test can grep what the
 services said (``redis_unavailable``) and what they must never say (secrets).
 
@@ -35,16 +35,16 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from optbot.health import healthy
+from optbot.supervisor import die_with_parent
 from services.tws_simulator import SimConfig, Simulator
 from shared.acl import OPERATOR, USERS, render_acl
 from shared.bus import connect_redis
 from shared.bus.connection import SentinelConfig
-from shared.health import healthy
+from shared.contract import service_key
 from shared.redis_ha import render_ha_acl
 from shared.redis_server import RedisHandle, free_port, start_redis
 from shared.settings import Settings, load_settings
-from shared.streams import service_key
-from shared.supervisor import die_with_parent
 from tests.fault.sentinels import (
     HA_PASSWORDS,
     MASTER,
@@ -206,7 +206,7 @@ class FaultSystem:
         env = {**self.env(**overrides), **(extra_env or {})}
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "run", name],
+                [sys.executable, "-m", "optbot.cli", "run", name],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -61,7 +61,7 @@ async def _redis_dump(system: FaultSystem) -> bytes:
 
 def _cli(system: FaultSystem, *args: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "optbot.cli", *args],
         env=system.env(),
         capture_output=True,
         text=True,

@@ -23,10 +23,9 @@ from services.gateway_adapter.journal import (
     seen_guard,
 )
 from shared.bus import connect_redis
-from shared.contract import ORDERS_SEEN
+from shared.contract import ORDERS_EVENTS, ORDERS_SEEN
 from shared.redis_server import RedisHandle
 from shared.schemas import OrderEvent, OrderEventKind
-from shared.streams import ORDERS_EVENTS
 from tests.gateway_adapter.conftest import bodies
 from tests.helpers import wait_until
 

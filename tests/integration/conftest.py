@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from optbot.registry import by_name
 from services.tws_simulator import SimConfig, Simulator
 from shared.redis_server import RedisHandle
-from shared.registry import by_name
 from shared.runner import run_service
 from shared.settings import Settings, load_settings
 

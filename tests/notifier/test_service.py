@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from shared.contract import GW_STATUS, SYS_ALERTS, service_key
 from shared.redis_server import RedisHandle
 from shared.schemas import Alert, AlertSeverity, ConnState, GatewayStatus
-from shared.streams import GW_STATUS, SYS_ALERTS, service_key
 from tests.helpers import wait_until
 from tests.notifier.conftest import SECRET_MAIL, SECRET_PATH
 from tests.notifier.helpers import add, channel_health, has_group
@@ -47,14 +47,14 @@ def _env(redis_server: RedisHandle, urls: str, tmp_path: Path) -> dict[str, str]
 def _spawn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run", "notifier"],
+            [sys.executable, "-m", "optbot.cli", "run", "notifier"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
 
 def _cli(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", command], env=env, capture_output=True,
+        [sys.executable, "-m", "optbot.cli", command], env=env, capture_output=True,
         text=True, timeout=30, check=False,
     )  # fmt: skip
 

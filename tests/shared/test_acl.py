@@ -23,20 +23,7 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 
 from shared.acl import ADMIN, OPERATOR, USERS, password_hash, render_acl
 from shared.bus import GroupConsumer, Publisher, RequestClient, connect_redis
-from shared.envelope import decode, encode
-from shared.redis_auth import Credentials, credentials, ensure_passwords
-from shared.redis_server import RedisHandle, start_redis
-from shared.runner import ServiceContext, run_service
-from shared.schemas import (
-    Alert,
-    AlertSeverity,
-    Control,
-    ControlAction,
-    OptionChain,
-    OptionChainRequest,
-)
-from shared.settings import ConfigError, load_settings
-from shared.streams import (
+from shared.contract import (
     GW_COMMANDS,
     GW_STATUS,
     MD_SIGNALS,
@@ -54,6 +41,19 @@ from shared.streams import (
     reply_stream,
     service_key,
 )
+from shared.envelope import decode, encode
+from shared.redis_auth import Credentials, credentials, ensure_passwords
+from shared.redis_server import RedisHandle, start_redis
+from shared.runner import ServiceContext, run_service
+from shared.schemas import (
+    Alert,
+    AlertSeverity,
+    Control,
+    ControlAction,
+    OptionChain,
+    OptionChainRequest,
+)
+from shared.settings import ConfigError, load_settings
 from tests.conftest import redis_binary
 from tests.helpers import wait_until
 from tests.running import strategy_running
@@ -465,7 +465,7 @@ def _optbot(acl_redis: AclRedis, *args: str) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
     env.update(OPTBOT_REDIS_URL=acl_redis.url, OPTBOT_REDIS_SECRETS_DIR=str(acl_redis.secrets))
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "optbot.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -499,7 +499,7 @@ async def test_cli_when_steering_as_operator_halts_resumes_and_flattens(
 
 def test_acl_command_when_run_writes_0600_secrets_and_a_loadable_file(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
-    args = [sys.executable, "-m", "shared.cli", "acl", "--secrets-dir", str(tmp_path / "s")]
+    args = [sys.executable, "-m", "optbot.cli", "acl", "--secrets-dir", str(tmp_path / "s")]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     files = sorted((tmp_path / "s").iterdir())
@@ -522,7 +522,7 @@ def test_acl_command_when_no_generate_and_secret_missing_exits_2(tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
     args = ["acl", "--no-generate", "--secrets-dir", str(tmp_path)]
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "optbot.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -573,7 +573,7 @@ async def test_health_when_run_as_a_service_user_reads_heartbeats(
         OPTBOT_REDIS_USERNAME="tws_simulator",
         OPTBOT_REDIS_PASSWORD_FILE=str(acl_redis.secrets / "tws_simulator"),
     )
-    args = [sys.executable, "-m", "shared.cli", "health", "tws_simulator"]
+    args = [sys.executable, "-m", "optbot.cli", "health", "tws_simulator"]
     proc = await asyncio.to_thread(
         subprocess.run, args, capture_output=True, text=True, timeout=60, env=env
     )
@@ -592,7 +592,7 @@ def test_acl_command_when_ha_adds_replication_and_sentinel_users_redis_loads(
     tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
-    args = [sys.executable, "-m", "shared.cli", "acl", "--ha", "--secrets-dir", str(tmp_path / "s")]
+    args = [sys.executable, "-m", "optbot.cli", "acl", "--ha", "--secrets-dir", str(tmp_path / "s")]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     names = sorted(f.name for f in (tmp_path / "s").iterdir())

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from shared.cli import banner
+from optbot.cli import banner
 from shared.logs import configure_logging, get_logger
 from shared.redact import redact_text, redact_url
 from shared.settings import ConfigError, load_settings

@@ -62,7 +62,7 @@ def test_maxlen_when_streams_differ_caps_market_data_short_and_orders_long() -> 
 def test_cli_when_setting_bad_exits_2_with_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPTBOT_MONITOR_PORT", "http")
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "config", "--check"],
+        [sys.executable, "-m", "optbot.cli", "config", "--check"],
         capture_output=True,
         text=True,
         timeout=60,

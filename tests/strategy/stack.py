@@ -3,7 +3,7 @@
 The simulator runs in-process on a free port with the trending_up regime forced
 and a 60x clock (one simulated hour per real minute of drift per second); the
 services run with ``shared.runner.run_service`` as tasks, or the strategy as a
-real subprocess (``python -m shared.cli run strategy``) when a test must SIGKILL it.
+real subprocess (``python -m optbot.cli run strategy``) when a test must SIGKILL it.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from services.gateway_adapter.main import main as gateway_main
 from services.market_data.main import main as market_data_main
 from services.strategy.main import main as strategy_main
 from services.tws_simulator import SimConfig, Simulator
+from shared.contract import ORDERS_EVENTS, ORDERS_REQUESTS
 from shared.envelope import decode
 from shared.runner import run_service
 from shared.schemas import OrderEvent, OrderEventKind, OrderNew
 from shared.settings import Settings, load_settings
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 
 WATCHLIST = "SPY,QQQ,VIX,INTC,BAC,AAPL,AMD,XOM"
 
@@ -81,7 +81,7 @@ class Stack:
 
     def spawn_strategy(self, **overrides: Any) -> subprocess.Popen[bytes]:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run", "strategy"],
+            [sys.executable, "-m", "optbot.cli", "run", "strategy"],
             env=self.env(**overrides),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -18,8 +18,8 @@ from services.strategy.risk import (
     RiskView,
     load_status,
 )
+from shared.contract import RISK_STATE
 from shared.schemas import Action, ContractRef, Right, SecType
-from shared.streams import RISK_STATE
 
 CALL = ContractRef(
     symbol="INTC",

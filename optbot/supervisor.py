@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optbot.registry import ServiceSpec
 from shared.aio import sleep_or_stop
 from shared.logs import get_logger
 from shared.redis_server import RedisHandle
-from shared.registry import ServiceSpec
 
 log = get_logger("optbot.supervisor")
 
@@ -68,7 +68,7 @@ class Supervisor:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.cli",
+            "optbot.cli",
             "run",
             child.spec.name,
             env=self._env,

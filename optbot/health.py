@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from shared.streams import service_key
+from shared.contract import service_key
 
 
 def run_dir(var_dir: Path) -> Path:

@@ -1,18 +1,21 @@
-"""What ``optbot status`` (and the monitor) report: services, streams, Redis."""
+"""What the services, streams and notifier channels report in Redis, as rows.
+
+Read by ``optbot status`` and by the monitor alike.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from shared.contract import ALL_STREAMS, NOTIFIER_CHANNELS, service_key
 from shared.redis_text import as_str
-from shared.registry import ServiceSpec
-from shared.streams import ALL_STREAMS, NOTIFIER_CHANNELS, service_key
 
 
 @dataclass
@@ -49,30 +52,18 @@ class ChannelRow:
     last_error: str = ""
 
 
-@dataclass
-class SystemStatus:
-    services: list[ServiceRow]
-    streams: list[StreamRow]
-    redis: dict[str, str]
-    channels: list[ChannelRow] = field(default_factory=list)
-
-    @property
-    def healthy(self) -> bool:
-        return bool(self.services) and all(s.alive for s in self.services)
-
-
-async def service_rows(redis: aioredis.Redis, specs: list[ServiceSpec]) -> list[ServiceRow]:
+async def service_rows(redis: aioredis.Redis, names: Sequence[str]) -> list[ServiceRow]:
     now = time.time()
     rows: list[ServiceRow] = []
-    for spec in specs:
-        raw = await redis.hgetall(service_key(spec.name))
+    for name in names:
+        raw = await redis.hgetall(service_key(name))
         info = {as_str(k): as_str(v) for k, v in raw.items()}
         if not info:
-            rows.append(ServiceRow(spec.name, alive=False))
+            rows.append(ServiceRow(name, alive=False))
             continue
         rows.append(
             ServiceRow(
-                name=spec.name,
+                name=name,
                 alive=True,
                 pid=info.get("pid", ""),
                 uptime_s=now - float(info.get("started", now)),
@@ -123,15 +114,3 @@ async def channel_rows(redis: aioredis.Redis) -> list[ChannelRow]:
             )
         )
     return rows
-
-
-async def collect(redis: aioredis.Redis, specs: list[ServiceSpec]) -> SystemStatus:
-    info = await redis.info()
-    keep = ("redis_version", "uptime_in_seconds", "used_memory_human", "connected_clients",
-            "aof_enabled")  # fmt: skip
-    return SystemStatus(
-        services=await service_rows(redis, specs),
-        streams=await stream_rows(redis),
-        redis={k: as_str(info.get(k, "")) for k in keep},
-        channels=await channel_rows(redis),
-    )

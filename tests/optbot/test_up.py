@@ -20,8 +20,8 @@ import pytest
 import redis as syncredis
 from redis.exceptions import AuthenticationError
 
+from optbot.registry import services_for
 from shared.redis_server import free_port
-from shared.registry import services_for
 from shared.settings import load_settings
 from tests.helpers import wait_until_sync
 
@@ -50,7 +50,7 @@ def _group_members(pgid: int) -> list[int]:
 
 def _status(env: dict[str, str]) -> dict[str, object] | None:
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "status", "--json"],
+        [sys.executable, "-m", "optbot.cli", "status", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -73,7 +73,7 @@ def test_up_when_started_reports_healthy_and_sigterm_leaves_no_child(tmp_path: P
     }
     log = (tmp_path / "up.log").open("w+")
     up = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up"],
+        [sys.executable, "-m", "optbot.cli", "up"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -99,7 +99,7 @@ def test_up_when_started_reports_healthy_and_sigterm_leaves_no_child(tmp_path: P
         assert {s["name"] for s in services} == expected and all(s["alive"] for s in services)
         assert "tws_simulator" in expected
         sim = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "sim", "fault", "status"],
+            [sys.executable, "-m", "optbot.cli", "sim", "fault", "status"],
             capture_output=True,
             text=True,
             env=env,

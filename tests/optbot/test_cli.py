@@ -13,8 +13,8 @@ import pytest
 import redis as syncredis
 import redis.asyncio as aioredis
 
+from optbot.registry import SERVICES
 from shared.redis_server import RedisHandle
-from shared.registry import SERVICES
 from shared.settings import Settings
 from tests.running import strategy_running
 
@@ -24,7 +24,7 @@ def optbot(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPTBOT_REDIS_URL": url, **env_vars}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "optbot.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,7 +171,7 @@ def test_health_when_no_name_checks_services_run_here(
 ) -> None:
     env = {**os.environ, "OPTBOT_REDIS_URL": redis_server.url, "OPTBOT_VAR_DIR": str(tmp_path)}
     none = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "health"],
+        [sys.executable, "-m", "optbot.cli", "health"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -192,7 +192,7 @@ def test_health_when_no_name_checks_services_run_here(
         },
     )
     ok = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "health"],
+        [sys.executable, "-m", "optbot.cli", "health"],
         capture_output=True,
         text=True,
         timeout=60,
