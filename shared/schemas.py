@@ -363,6 +363,9 @@ class OrderEvent(Schema, frozen=True, kw_only=True):
     exec_id: str = ""
     reason: Text = ""
     simulated: bool = True
+    # When it happened on the adapter's trading clock (epoch s; shared/clock.py): in a
+    # backtest, simulated time; the entry's ts is host time. 0: not stamped (older entry).
+    at: Annotated[float, msgspec.Meta(ge=0.0, le=1e11)] = 0.0
 
 
 # --- account -------------------------------------------------------------------
