@@ -487,6 +487,7 @@ class Decision(Schema, frozen=True, kw_only=True):
     limit_price: Price | None = None
     client_order_id: str = ""
     inputs: dict[str, Money] = {}
+    at: EpochS = 0.0  # trading-clock time (simulated in a backtest); entry ts is host time
 
 
 class AlertSeverity(StrEnum):

@@ -134,6 +134,7 @@ class Desk:
             limit_price=order.limit_price if order else None,
             client_order_id=order.client_order_id if order else "",
             inputs=ctx.inputs,
+            at=round(clock.current().time(), 6),
         )
         self.pub.add(STRATEGY_DECISIONS, body, key=ctx.symbol)
         log.info(
