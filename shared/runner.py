@@ -23,9 +23,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import __version__
+from shared import clock as trading_clock
 from shared.aio import sleep_or_stop
 from shared.bus import GroupConsumer, Handler, Publisher
 from shared.bus.consumer import ConflateKey
+from shared.clock_sync import ClockFollower, ClockHook, Tick, first_tick
 from shared.contract import service_key
 from shared.logs import configure_logging, get_logger
 from shared.redis_auth import connect_as
@@ -50,6 +52,9 @@ class ServiceContext:
     heartbeat_key: str = ""  # may change at run time (an active/standby service moves it)
     consumers: list[GroupConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Simulated sessions: awaited on each sys:clock tick before the service settles
+    # (the adapter's TWS round trip); see shared/clock_sync.py.
+    on_clock_tick: ClockHook | None = None
 
     def consume(
         self,
@@ -229,6 +234,17 @@ async def run_service(
     if not await wait_for_redis(redis, stop, name):
         await redis.aclose()
         return 0
+    sim: trading_clock.SimClock | None = None
+    first: Tick | None = None
+    if settings.clock == "sim":
+        first = await first_tick(redis, stop)
+        if first is None:  # stopped before the first tick
+            await redis.aclose()
+            return 0
+        sim = trading_clock.SimClock(first[1].t)
+        previous = trading_clock.current()
+        trading_clock.install(sim)
+        log.info("clock_simulated", start=first[1].t, seq=first[1].seq)
     ctx = ServiceContext(
         name=name,
         instance=instance,
@@ -245,6 +261,9 @@ async def run_service(
     code = 0
     try:
         await main(ctx)
+        if sim is not None and first is not None:
+            follower = ClockFollower(redis, name, sim, ctx.publisher, lambda: ctx.on_clock_tick)
+            ctx.spawn(follower.run(first, stop), "clock")
         await stop.wait()
     except asyncio.CancelledError:
         raise
@@ -255,6 +274,8 @@ async def run_service(
         stop.set()
         ctx.state = "stopping"
         await _shutdown(ctx, key, grace_s=settings.consume_block_ms / 1000.0 + 5.0)
+        if sim is not None:
+            trading_clock.install(previous)  # in-process runs (tests) get their clock back
         log.info("service_stopped", code=code)
     if any(t.cancelled() is False and t.exception() is not None for t in ctx.tasks if t.done()):
         code = 1

@@ -363,6 +363,9 @@ class OrderEvent(Schema, frozen=True, kw_only=True):
     exec_id: str = ""
     reason: Text = ""
     simulated: bool = True
+    # When it happened on the adapter's trading clock (epoch s; shared/clock.py): in a
+    # backtest, simulated time; the entry's ts is host time. 0: not stamped (older entry).
+    at: Annotated[float, msgspec.Meta(ge=0.0, le=1e11)] = 0.0
 
 
 # --- account -------------------------------------------------------------------
@@ -484,6 +487,7 @@ class Decision(Schema, frozen=True, kw_only=True):
     limit_price: Price | None = None
     client_order_id: str = ""
     inputs: dict[str, Money] = {}
+    at: EpochS = 0.0  # trading-clock time (simulated in a backtest); entry ts is host time
 
 
 class AlertSeverity(StrEnum):
@@ -522,6 +526,26 @@ class Alert(Schema, frozen=True, kw_only=True):
     def alert_key(self) -> str:
         """The stable key of the condition (the code when none was given)."""
         return self.key or self.code
+
+
+# --- sys:clock (simulated sessions: shared/clock.py) ----------------------------
+
+
+class ClockTick(Schema, frozen=True, kw_only=True):
+    """The backtest driver's step: every service moves its SimClock to ``t``."""
+
+    TYPE: ClassVar[str] = "clock.tick"
+    t: EpochS
+    seq: UInt63
+
+
+class ClockAck(msgspec.Struct, frozen=True, kw_only=True):
+    """A service has done everything tick ``seq`` asked (JSON on sys:clock:ack:{service});
+    ``next_deadline`` is its earliest parked timer (None: no timer waits)."""
+
+    seq: UInt63
+    t: EpochS
+    next_deadline: EpochS | None = None
 
 
 def schema_for(type_name: str) -> type[Schema] | None:

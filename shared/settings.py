@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
@@ -443,6 +443,12 @@ class Settings(BaseSettings):
     )
     alert_watch_interval_s: PositiveFloat = Field(
         1.0, description="seconds between the notifier's checks (timers, heartbeats, DLQ)"
+    )
+    # --- simulated sessions (issue #19, shared/clock.py). Kept last on purpose: the
+    # settings are being regrouped by domain on another branch; this moves with them.
+    clock: Literal["host", "sim"] = Field(
+        "host",
+        description="trading time: host (live) or sim (follow sys:clock; set by optbot backtest)",
     )
 
     @field_validator("redis_url")

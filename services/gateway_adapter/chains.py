@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from typing import Any
 
 from services.gateway_adapter.connection import IbConnection
@@ -18,6 +17,7 @@ from services.gateway_adapter.pacing import TokenBucket
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.qualify import Failure, Qualified, Qualifier
 from services.gateway_adapter.sanitize import price, quote_from_ticker
+from shared import clock
 from shared.market_calendar import dte
 from shared.schemas import (
     NO_CONTRACT_IN_WINDOW,
@@ -106,7 +106,7 @@ class Requests:
         return _chain(req, found, "" if found else NO_CONTRACT_IN_WINDOW)
 
     def _window(self, req: OptionChainRequest, row: Any, spot: float) -> list[ContractRef]:
-        now = time.time()  # DTE on the NYSE date, not the host's local date
+        now = clock.current().time()  # DTE on the NYSE date, not the host's local date
         expiries = sorted(e for e in row.expirations if req.min_dte <= dte(e, now) <= req.max_dte)
         strikes = sorted(
             (k for k in row.strikes if abs(k / spot - 1.0) <= req.moneyness),

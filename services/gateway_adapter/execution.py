@@ -13,7 +13,6 @@ executes twice and a restarted or standby adapter resumes the same working order
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -44,6 +43,7 @@ from services.gateway_adapter.journal import (
 )
 from services.gateway_adapter.publish import QuotePublisher
 from services.gateway_adapter.sim_account import SimAccount
+from shared import clock
 from shared.contract import ORDERS_SEEN
 from shared.contract import ORDERS_WORKING as WORKING_KEY
 from shared.logs import get_logger
@@ -62,6 +62,10 @@ from shared.schemas import (
 log = get_logger("optbot.gateway_adapter.execution")
 
 Emit = Callable[[OrderEvent], None]
+
+
+def _trading_time() -> float:
+    return clock.current().time()
 
 
 class Executor(Protocol):
@@ -122,7 +126,7 @@ class SimulatedExecutor:
         self._ensure_line = ensure_line
         self.working: dict[str, WorkingOrder] = {}
         self.restored = 0
-        self.clock: Callable[[], float] = time.time  # trading time: what expires when
+        self.clock: Callable[[], float] = _trading_time  # what expires when
         self.expired = 0
         self._waiting: set[str] = set()  # options past expiry without an underlying quote
         quotes.on_quote = self._on_quote

@@ -32,7 +32,7 @@ from services.gateway_adapter.reconcile import Reconciler
 from services.gateway_adapter.sim_account import SimAccount
 from services.gateway_adapter.status import StatusReporter
 from services.gateway_adapter.subscriptions import Subscriptions
-from shared.aio import sleep_or_stop
+from shared import clock
 from shared.bus import GroupConsumer
 from shared.contract import (
     GW_COMMANDS,
@@ -281,6 +281,29 @@ class GatewayAdapter:
         await self.subs.reopen_all()
         # then connection.py runs self.reconciler (SYNCING) before it says CONNECTED
 
+    async def on_clock_tick(self, t: float) -> None:
+        """Simulated sessions: catch up with the simulator before the step is acked.
+
+        ``reqCurrentTime`` is a round trip on the TWS socket: when its answer is in,
+        every tick and fill the simulator wrote before it has been read and dispatched.
+        The simulator's answer (its simulated now) sets our clock; then the quotes those
+        ticks made are written to md:ticks.
+        """
+        sim = clock.current()
+        if self.conn.connected and isinstance(sim, clock.SimClock):
+            try:
+                answer = await asyncio.wait_for(
+                    self.conn.ib.reqCurrentTimeAsync(), self.ctx.settings.ib_request_timeout_s
+                )
+            except (TimeoutError, ConnectionError) as exc:
+                log.warning("clock_sync_failed", t=t, error=repr(exc))
+            else:
+                sim.advance(answer.timestamp())
+        try:
+            await self.quotes.flush()
+        except RedisError as exc:
+            log.warning("quote_flush_failed", error=str(exc))
+
     async def _expiry_loop(self, term: asyncio.Event) -> None:
         """Settle simulated options past their expiry: at once on taking over, then
         every ``expiry_interval_s`` (IB settles the options it holds itself)."""
@@ -292,7 +315,7 @@ class GatewayAdapter:
                 await executor.expire()
             except RedisError as exc:  # nothing was written: the next pass tries again
                 log.warning("expiry_check_failed", error=str(exc))
-            if await sleep_or_stop(term, self.expiry_interval_s):
+            if await clock.current().sleep_or_stop(term, self.expiry_interval_s):
                 return
 
     async def _stats(self, term: asyncio.Event) -> None:
@@ -339,4 +362,6 @@ async def main(ctx: ServiceContext) -> None:
     """Service entry point (``optbot run gateway_adapter``)."""
     adapter = GatewayAdapter(ctx)
     ctx.extra["instance"] = ctx.instance
+    if ctx.settings.clock == "sim":
+        ctx.on_clock_tick = adapter.on_clock_tick
     ctx.spawn(adapter.run(), NAME)

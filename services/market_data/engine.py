@@ -2,13 +2,12 @@
 
 The service feeds it quotes, history and reconnects; it answers with completed
 bars and, on evaluation, the sentiment change and candidate list to publish.
-Staleness is judged on this process's monotonic clock (when the quote arrived),
+Staleness is judged on the trading clock's monotonic time (when the quote arrived),
 so a skewed wall clock on another host cannot make old data look fresh.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from services.market_data.bars import BarBuilder, quote_price
@@ -19,6 +18,7 @@ from services.market_data.sentiment import (
     SentimentTracker,
     compute_inputs,
 )
+from shared import clock
 from shared.schemas import Bar, DataType, Quote, SecType
 
 _DATA_TYPE_RANK = {
@@ -42,7 +42,7 @@ class QuoteState:
     last: float | None = None
     close: float | None = None
     data_type: DataType = DataType.LIVE
-    received: float = 0.0  # time.monotonic() when it arrived
+    received: float = 0.0  # clock.current().monotonic() when it arrived
 
 
 @dataclass
@@ -84,7 +84,7 @@ class MarketState:
         state.bid, state.ask, state.last = q.bid, q.ask, q.last
         state.close = q.close if q.close is not None else state.close
         state.data_type = q.data_type
-        state.received = time.monotonic() if now is None else now
+        state.received = clock.current().monotonic() if now is None else now
         price = quote_price(q)
         if price is None:
             return None
@@ -118,7 +118,7 @@ class MarketState:
 
     def evaluate(self, now: float | None = None) -> Evaluation:
         """Run the sentiment rule and the screen on the current state."""
-        now = time.monotonic() if now is None else now
+        now = clock.current().monotonic() if now is None else now
         closes = {s: self.builders[s].closes() for s in ("SPY", "QQQ", "VIX") if s in self.builders}
         inputs = compute_inputs(
             closes.get("SPY", []), closes.get("QQQ", []), closes.get("VIX", []), self.tracker.params

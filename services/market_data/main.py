@@ -24,6 +24,7 @@ from services.market_data.momentum import MomentumParams
 from services.market_data.sentiment import SentimentParams
 from services.market_data.session import MarketSession
 from services.market_data.universe import ib_bar_size, universe
+from shared import clock
 from shared.aio import sleep_or_stop, wait_any
 from shared.bus import RequestClient
 from shared.bus.latest import EntryOrder, latest_entry
@@ -290,7 +291,9 @@ class MarketDataService:
             self._retry_wake.set()
 
     async def _evaluate_loop(self) -> None:
-        while not await sleep_or_stop(self.ctx.stop, self.settings.md_eval_interval_s):
+        while not await clock.current().sleep_or_stop(
+            self.ctx.stop, self.settings.md_eval_interval_s
+        ):
             try:
                 await self.evaluate()
             except RedisError as exc:  # Redis away: the next evaluation tries again
@@ -300,7 +303,7 @@ class MarketDataService:
         """Run sentiment and screen; publish a change at once, else on the schedule."""
         async with self._eval_lock:
             ev = self.state.evaluate()
-            now = time.time()
+            now = clock.current().time()
             if ev.sentiment is not None:
                 self._publish_sentiment(ev, now)
             self._write_sentiment_hash(ev, now)

@@ -7,11 +7,12 @@ closes included) and ``extended`` 04:00-20:00 ET on those days.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared import clock
 from shared.settings import MarketHours
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -33,7 +34,7 @@ class MarketSession:
             return True
         import pandas as pd
 
-        now = now or datetime.now(UTC)
+        now = now or clock.current().now()
         minute = pd.Timestamp(now).tz_convert("UTC").floor("min")
         if self.hours is MarketHours.REGULAR:
             return bool(self._calendar.is_open_on_minute(minute))

@@ -11,13 +11,17 @@ to cover the premium it needed.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from services.strategy.money import fmt
+from shared import clock as shared_clock
 from shared.settings import Settings
+
+
+def _trading_monotonic() -> float:
+    return shared_clock.current().monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +39,11 @@ class ChainCooldown:
     """Per symbol: whether a chain request is worth it now, and if not, why."""
 
     def __init__(
-        self, seconds: float, move_pct: float, clock: Callable[[], float] = time.monotonic
+        self, seconds: float, move_pct: float, clock: Callable[[], float] | None = None
     ) -> None:
         self.seconds = seconds
         self.move_pct = move_pct
-        self._clock = clock
+        self._clock = clock or _trading_monotonic
         self._cooled: dict[str, Cooled] = {}
 
     @classmethod
@@ -55,7 +59,7 @@ class ChainCooldown:
         """The chain gave nothing to trade: rest the symbol (no-op with a 0 s cooldown)."""
         if self.seconds <= 0:
             return
-        until_wall = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.seconds)
+        until_wall = shared_clock.current().now() + dt.timedelta(seconds=self.seconds)
         self._cooled[symbol] = Cooled(
             why, self._clock() + self.seconds, f"{until_wall:%H:%M:%S} UTC", spot, premium
         )

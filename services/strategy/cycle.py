@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
-import time
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -30,6 +29,7 @@ from services.strategy.orders import contract_side, entry_id, exit_id, limit_pri
 from services.strategy.risk import RISK_ENGINE, RiskState, daily_loss_limit, total_premium_cap
 from services.strategy.selection import OptionView, SelectionParams, right_for, select
 from services.strategy.sizing import size_order
+from shared import clock
 from shared.contract import GW_COMMANDS
 from shared.logs import get_logger
 from shared.schemas import (
@@ -54,7 +54,11 @@ AGREES = {Direction.LONG: Sentiment.BULLISH, Direction.SHORT: Sentiment.BEARISH}
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.current().now()
+
+
+def clock_time() -> float:
+    return clock.current().time()
 
 
 class Cycles:
@@ -71,7 +75,7 @@ class Cycles:
         self._seq = itertools.count(1)
         self._lock = asyncio.Lock()
         self.flatten_pending: dict[str, str] = {}  # contract key -> who asked
-        self.wall_clock: Callable[[], float] = time.time  # the trading day's clock
+        self.wall_clock: Callable[[], float] = clock_time  # the trading day's clock
         self._day_wait_from: float | None = None
 
     def cycle_id(self) -> str:
@@ -85,7 +89,9 @@ class Cycles:
             except RedisError as exc:  # Redis away: the next cycle tries again
                 log.warning("cycle_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(stop, self.wake), self.s.strat_cycle_interval_s)
+                await clock.current().wait_for(
+                    _first(stop, self.wake), self.s.strat_cycle_interval_s
+                )
             self.wake.clear()
 
     # --- entries ------------------------------------------------------------------------
@@ -102,7 +108,7 @@ class Cycles:
                 return
             # What risk would deny whatever the contract is decided before any chain
             # (each chain opens market-data lines), and no more chains than free slots.
-            view = self.desk.view("-", time.monotonic())
+            view = self.desk.view("-", clock.current().monotonic())
             limits = self.desk.risk.limits
             block, room = entry_block(view, limits), entry_room(view, limits)
             picks = self.books.market.candidates[: self.s.strat_max_candidates]
@@ -219,12 +225,12 @@ class Cycles:
 
     async def _wait_for_quotes(self, contracts: list[ContractRef]) -> None:
         """Give the gateway's new lines a moment to send a first quote each."""
-        deadline = time.monotonic() + self.s.strat_quote_wait_s
+        deadline = clock.current().monotonic() + self.s.strat_quote_wait_s
         market = self.books.market
-        while time.monotonic() < deadline:
+        while clock.current().monotonic() < deadline:
             if all(market.quote(c.key) is not None for c in contracts):
                 return
-            await asyncio.sleep(0.1)
+            await clock.current().sleep(0.1)
 
     def _views(self, contracts: list[ContractRef]) -> list[OptionView]:
         views = []
@@ -266,7 +272,7 @@ class Cycles:
         price = limit_price(Action.BUY, opt.bid, opt.ask, 0, self.desk.pricing)
         base = self.desk.day.opening_equity
         room = total_premium_cap(base, self.desk.risk.limits)
-        room -= self.desk.view(opt.contract.key, time.monotonic()).premium_at_risk
+        room -= self.desk.view(opt.contract.key, clock.current().monotonic()).premium_at_risk
         size = size_order(
             net_liquidation=float(base),
             price=price,
@@ -330,8 +336,8 @@ class Cycles:
             return
         stale = len(self.books.ledger.stale_marks)
         if self._day_wait_from is None:
-            self._day_wait_from = time.monotonic()
-        waited = time.monotonic() - self._day_wait_from - DAY_OPEN_WAIT_S
+            self._day_wait_from = clock.current().monotonic()
+        waited = clock.current().monotonic() - self._day_wait_from - DAY_OPEN_WAIT_S
         opened = await day.roll(now, self._broker_equity(), stale, waited)
         if opened is not None:
             self._day_wait_from = None
@@ -369,7 +375,7 @@ class Cycles:
         today = opened.day.isoformat()
         if st.breach_day == today:
             return  # tripped today already: the operator's state since then stands
-        reason = self.desk.risk.loss_breached(self.desk.view("-", time.monotonic()))
+        reason = self.desk.risk.loss_breached(self.desk.view("-", clock.current().monotonic()))
         if reason is None:
             return
         stale = self.books.ledger.stale_marks

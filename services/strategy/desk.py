@@ -11,7 +11,6 @@ exits of one position (a flatten and a rule exit) can never both pass.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -33,6 +32,7 @@ from services.strategy.risk import (
     status_fields,
 )
 from services.strategy.tradingday import TradingDay
+from shared import clock
 from shared.bus import Publisher
 from shared.contract import (
     ORDERS_REQUESTS,
@@ -131,6 +131,7 @@ class Desk:
             limit_price=order.limit_price if order else None,
             client_order_id=order.client_order_id if order else "",
             inputs=ctx.inputs,
+            at=round(clock.current().time(), 6),
         )
         self.pub.add(STRATEGY_DECISIONS, body, key=ctx.symbol)
         log.info(
@@ -181,7 +182,7 @@ class Desk:
         """Risk-check and send one order; a denial is reported, never raised."""
         async with self._send_lock:
             await self.refresh_status()
-            now = time.monotonic()
+            now = clock.current().monotonic()
             intent = OrderIntent(
                 order.contract,
                 order.action,
@@ -206,7 +207,7 @@ class Desk:
 
     async def manage(self, cycle: str) -> None:
         """Reprice working limit orders toward the far side; cancel when out of steps."""
-        now = time.monotonic()
+        now = clock.current().monotonic()
         for cid, w in list(self.books.orders.working.items()):
             if w.cancel_sent:
                 continue
@@ -230,7 +231,7 @@ class Desk:
         order = w.order
         ctx = Context(cycle, DecisionKind.REPRICE, order.contract.symbol)
         async with self._send_lock:
-            now = time.monotonic()
+            now = clock.current().monotonic()
             intent = OrderIntent(
                 order.contract,
                 order.action,
@@ -308,7 +309,9 @@ class Desk:
             await self._record(unchanged, None)
             return unchanged
         day = prev.breach_day if breach_day is None else breach_day
-        status = RiskStatus(state, why, who, round(time.time(), 3), day)  # as risk:state has it
+        status = RiskStatus(
+            state, why, who, round(clock.current().time(), 3), day
+        )  # as risk:state has it
         change = RiskStateChange(
             state=state,
             previous=prev.state,

@@ -27,7 +27,7 @@ from services.strategy.rebuild import apply_event, rebuild
 from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus, load_status
 from services.strategy.views import publish_views
-from shared.aio import sleep_or_stop
+from shared import clock
 from shared.bus import RequestClient
 from shared.bus.latest import EntryOrder, latest_entry
 from shared.contract import (
@@ -115,7 +115,7 @@ class StrategyService:
         await asyncio.to_thread(preload)  # NYSE calendar for expiry instants, off the loop
         self.books.status = await load_status(ctx.redis)
         last_event = await rebuild(ctx.redis, self.books, self.desk.pricing.interval_s)
-        await self.desk.day.load(time.time())
+        await self.desk.day.load(clock.current().time())
         # Each group exists before its current state is read: a CONNECTED or a sentiment
         # change published meanwhile is delivered, not lost until the next change (which
         # live may be hours away). ``accept`` names every type that belongs on the stream
@@ -302,7 +302,7 @@ class StrategyService:
             except RedisError as exc:  # Redis away: the next tick tries again
                 log.warning("manage_failed", error=str(exc))
             self._heartbeat()
-            await sleep_or_stop(stop, MANAGE_INTERVAL_S)
+            await clock.current().sleep_or_stop(stop, MANAGE_INTERVAL_S)
 
     def _heartbeat(self) -> None:
         b = self.books

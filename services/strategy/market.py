@@ -1,22 +1,23 @@
 """What the strategy knows of the market: quotes, gateway state, sentiment, candidates.
 
-Quote age is measured on this process's monotonic clock from the moment the quote
-arrived, never by comparing another host's timestamps: a skewed clock elsewhere
-cannot make an old price look fresh.
+Quote age is measured on the trading clock's monotonic time (``shared.clock``: the
+host's live, simulated time in a backtest) from the moment the quote arrived, never by
+comparing another host's timestamps: a skewed clock elsewhere cannot make an old price
+look fresh.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
+from shared import clock
 from shared.schemas import Candidate, ConnState, GatewayStatus, Quote, Sentiment
 
 
 @dataclass(slots=True)
 class Seen:
     quote: Quote
-    received: float  # time.monotonic()
+    received: float  # clock.current().monotonic()
 
 
 @dataclass
@@ -27,7 +28,7 @@ class MarketView:
     candidates: list[Candidate] = field(default_factory=list)
 
     def on_quote(self, q: Quote, now: float | None = None) -> None:
-        self.quotes[q.contract.key] = Seen(q, time.monotonic() if now is None else now)
+        self.quotes[q.contract.key] = Seen(q, clock.current().monotonic() if now is None else now)
 
     def quote(self, key: str) -> Quote | None:
         seen = self.quotes.get(key)
@@ -38,7 +39,7 @@ class MarketView:
         seen = self.quotes.get(key)
         if seen is None:
             return None
-        return (time.monotonic() if now is None else now) - seen.received
+        return (clock.current().monotonic() if now is None else now) - seen.received
 
     def fresh(self, key: str, max_age_s: float, now: float | None = None) -> Quote | None:
         age = self.age(key, now)

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from services.strategy.desk import Books
 from services.strategy.ledger import fill_from_event
+from shared import clock
 from shared.contract import ORDERS_EVENTS, ORDERS_REQUESTS
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
@@ -52,7 +53,7 @@ def apply_request(books: Books, msg: Message[Any], interval_s: float) -> None:
     # Place the replayed request in monotonic time by its age, so the order-rate limit
     # counts only what was really sent in the last minute (not every replayed order).
     age = max(0.0, time.time() - msg.ts / 1e9)
-    body, now = msg.body, time.monotonic() - age
+    body, now = msg.body, clock.current().monotonic() - age
     if isinstance(body, OrderNew):
         books.orders.on_request(body, now, interval_s)
     elif isinstance(body, OrderModify):

@@ -16,7 +16,6 @@ fill at. The state lives in the ``risk:state`` hash so it survives restarts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -25,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.strategy.money import ZERO, cents, dec, fmt
+from shared import clock
 from shared.contract import RISK_STATE
 from shared.redis_text import as_str
 from shared.schemas import Action, ContractRef
@@ -337,6 +337,6 @@ def status_fields(status: RiskStatus) -> dict[str, str]:
         "state": status.state.value,
         "why": status.why,
         "who": status.who,
-        "since": f"{status.since or time.time():.3f}",
+        "since": f"{status.since or clock.current().time():.3f}",
         "breach_day": status.breach_day,
     }

@@ -17,6 +17,7 @@ from services.strategy.money import fmt
 from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskLimits, daily_loss_limit
 from services.strategy.tradingday import TradingDay
+from shared import clock
 from shared.bus import Publisher
 from shared.contract import STRATEGY_EQUITY, STRATEGY_ORDERS, STRATEGY_PNL, STRATEGY_POSITIONS
 from shared.contract.values import EquityPoint, PnlFields, PositionRow, WorkingOrderRow, to_json
@@ -131,7 +132,7 @@ async def publish_views(
     pub.add_hash(STRATEGY_PNL, pnl.fields(), replace=True)
     if curve:
         point = EquityPoint(
-            t=round(time.time(), 3),
+            t=round(clock.current().time(), 3),  # trading time: the curve of a backtest
             equity=pnl.equity,
             realized=pnl.realized,
             unrealized=pnl.unrealized,

@@ -25,6 +25,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from shared import clock
 from shared.aio import sleep_or_stop
 from shared.bus.dlq import DeadLetters
 from shared.bus.raw_reads import RAW_ENTRIES, enable_raw_reads, xreadgroup_args
@@ -220,6 +221,11 @@ class GroupConsumer:
         return counts
 
     async def _handle(self, entries: list[_Entry], *, check_deliveries: bool) -> int:
+        # A batch in hand keeps a simulated clock from calling the service settled.
+        with clock.current().busy():
+            return await self._handle_batch(entries, check_deliveries=check_deliveries)
+
+    async def _handle_batch(self, entries: list[_Entry], *, check_deliveries: bool) -> int:
         trimmed = [i for i, f in entries if f is None]  # trimmed by MAXLEN while pending
         if trimmed:  # nothing left to handle or dead-letter: just let go of them
             await self._redis.xack(self.stream, self.group, *trimmed)

@@ -65,7 +65,15 @@ from shared.contract.spec import (
     Entry,
     Kind,
 )
-from shared.contract.system import SYS_ALERTS, SYS_DLQ, service_key, standby_key
+from shared.contract.system import (
+    ON_THE_CLOCK,
+    SYS_ALERTS,
+    SYS_CLOCK,
+    SYS_DLQ,
+    clock_ack_key,
+    service_key,
+    standby_key,
+)
 from shared.contract.trading import (
     RISK_STATE,
     STRATEGY_DAY,
@@ -127,6 +135,7 @@ __all__ = [
     "NOTIFIER_OPEN",
     "NOTIFIER_SUMMARY",
     "NOTIFIER_WATCH",
+    "ON_THE_CLOCK",
     "OPERATOR",
     "ORDERS_EVENTS",
     "ORDERS_EXECS",
@@ -149,12 +158,14 @@ __all__ = [
     "STRATEGY_PNL",
     "STRATEGY_POSITIONS",
     "SYS_ALERTS",
+    "SYS_CLOCK",
     "SYS_CONTROL",
     "SYS_DLQ",
     "TOLERATED_SECOND_WRITERS",
     "Entry",
     "Kind",
     "bars_key",
+    "clock_ack_key",
     "entry",
     "last_quote_key",
     "lease_key",
