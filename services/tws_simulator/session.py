@@ -143,8 +143,10 @@ class Session:
             self.error(-1, 320, "Server error when reading an API client request.")
 
     def _over_pace(self) -> bool:
+        """IB's 50 messages per (wall) second. Not in lockstep: there is no wall second
+        there, and a limit on the host's speed would make a run depend on it."""
         limit = self.sim.config.pacing_limit
-        if not limit:
+        if not limit or self.sim.config.lockstep:
             return False
         now = time.monotonic()
         recent = self._recent
