@@ -23,6 +23,8 @@ from services.tws_simulator.greeks import black_scholes
 from services.tws_simulator.market import YEAR_SECONDS
 from services.tws_simulator.nyse import NotASession, expiry_epoch
 from services.tws_simulator.protocol import frame, prefix
+from services.tws_simulator.service import config_from
+from shared.settings import ConfigError, load_settings
 
 UTC = dt.UTC
 
@@ -337,3 +339,16 @@ async def test_option_listing_when_days_pass_rolls_to_the_new_trading_date(
     assert monday[0] == "20260109" and friday[0] == "20260116"  # expired that day: delisted
     assert friday[-5] > monday[-5]  # a new weekly listed beyond the old last one
     assert sim.universe.by_id(held.conId) is not None  # still a contract for positions
+
+
+def test_settings_when_lockstep_env_set_reach_the_simulator_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTBOT_SIM_LOCKSTEP", "1")
+    monkeypatch.setenv("OPTBOT_SIM_START", "2026-01-05")
+    monkeypatch.setenv("OPTBOT_SIM_STEP_SECONDS", "10")
+    config = config_from(load_settings())
+    assert (config.lockstep, config.start, config.step_seconds) == (True, "2026-01-05", 10.0)
+    monkeypatch.setenv("OPTBOT_SIM_START", "05/01/2026")
+    with pytest.raises(ConfigError, match="OPTBOT_SIM_START='05/01/2026'"):
+        load_settings()
