@@ -7,6 +7,7 @@ A wrong value must stop start-up with a message that names the variable, so
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import ipaddress
 import os
@@ -450,6 +451,34 @@ class Settings(BaseSettings):
         "host",
         description="trading time: host (live) or sim (follow sys:clock; set by optbot backtest)",
     )
+
+    # --- simulated sessions (issue #19): the simulator's lockstep mode -----------
+    # (added last on purpose: the settings restructuring moves them to the simulator's group)
+    sim_lockstep: bool = Field(
+        False,
+        description="simulator: no clock of its own; time moves only by the control "
+        "command advance (optbot backtest)",
+    )
+    sim_start: str = Field(
+        "",
+        description="simulator: start at the open of this NYSE session, YYYY-MM-DD (empty: now)",
+    )
+    sim_step_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        5.0, description="simulator: simulated seconds per market step in lockstep"
+    )
+
+    @field_validator("sim_start")
+    @classmethod
+    def _check_sim_start(cls, value: str) -> str:
+        """A calendar date; whether NYSE trades on it the simulator checks (its calendar)."""
+        if value:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("expected a date YYYY-MM-DD, like 2026-03-02") from exc
+            if len(value) != 10:
+                raise ValueError("expected a date YYYY-MM-DD, like 2026-03-02")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -98,14 +98,15 @@ class Account:
 
     # --- message encoders -------------------------------------------------------------
 
-    def update_frames(self, mark: Mark) -> list[bytes]:
-        """updateAccountValue (6) rows, updatePortfolio (7) rows, updateAccountTime (8)."""
+    def update_frames(self, mark: Mark, now: float) -> list[bytes]:
+        """updateAccountValue (6) rows, updatePortfolio (7) rows, updateAccountTime (8):
+        ``HH:MM`` of ``now`` (the simulated time) in this TWS's zone, UTC."""
         out = [
             frame(Out.ACCT_VALUE, 2, tag, val, cur, self.account_id)
             for tag, val, cur in self.values(mark)
         ]
         out += [self.portfolio_frame(p, mark) for p in self.positions.values()]
-        out.append(frame(Out.ACCT_UPDATE_TIME, 1, time.strftime("%H:%M")))
+        out.append(frame(Out.ACCT_UPDATE_TIME, 1, time.strftime("%H:%M", time.gmtime(now))))
         return out
 
     def portfolio_frame(self, p: Position, mark: Mark) -> bytes:

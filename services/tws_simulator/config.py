@@ -40,8 +40,16 @@ class SimConfig:
     first_order_id: int = 1
     restart_downtime: float = 0.3  # seconds the listener stays down on a restart fault
     write_buffer_limit: int = 8 << 20  # ticks are skipped while a slow client lags this much
+    # Lockstep (simulated sessions, issue #19): no clock of its own; time moves only by
+    # ``Simulator.advance_to`` (control command ``advance``), in steps of this length.
+    lockstep: bool = False
+    lockstep_step_seconds: float = 5.0
+    # "YYYY-MM-DD": start at that NYSE session's open (09:30 New York); "": now.
+    start: str = ""
 
     @property
     def step_seconds(self) -> float:
         """Simulated seconds covered by one market step."""
+        if self.lockstep:
+            return self.lockstep_step_seconds
         return (self.tick_interval or 1.0) * self.time_scale

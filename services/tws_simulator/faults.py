@@ -8,7 +8,8 @@ Reply:    {"ok": true, "result": ...} or {"ok": false, "error": "..."}
 
 Commands: status, drop_all, connectivity_lost, connectivity_restored
 (data_maintained: bool), restart (downtime: 0-30 s), delay (ms: 0-10000), malformed,
-regime (name: trending_up, trending_down, choppy or schedule), step (n: 1-1000).
+regime (name: trending_up, trending_down, choppy or schedule), step (n: 1-1000),
+advance (to: epoch seconds; lockstep only, not before now, at most 10 days ahead).
 Every argument is checked against its bounds: an unknown argument, a wrong type or
 an out-of-range value is refused with a clear error and changes nothing.
 """
@@ -43,6 +44,7 @@ ARGS: dict[str, frozenset[str]] = {
     "malformed": frozenset(),
     "regime": frozenset({"name"}),
     "step": frozenset({"n"}),
+    "advance": frozenset({"to"}),
 }
 
 
@@ -84,6 +86,12 @@ def text(args: dict[str, Any], key: str) -> str:
     return value
 
 
+def _required(args: dict[str, Any], key: str) -> Any:
+    if key not in args:
+        raise FaultArgumentError(f"{key} is required")
+    return args[key]
+
+
 def check_names(command: str, args: dict[str, Any]) -> None:
     """Refuse unknown commands and arguments before anything runs."""
     if command not in ARGS:
@@ -112,6 +120,7 @@ class Target(Protocol):
     def send_malformed(self) -> None: ...
     def force_regime(self, name: str | Regime) -> Regime: ...
     def step(self, n: int = 1) -> None: ...
+    def advance_to(self, to: float) -> dict[str, object]: ...
 
 
 class ControlServer:
@@ -174,6 +183,7 @@ class ControlServer:
             "malformed": lambda: sim.send_malformed(),
             "regime": lambda: sim.force_regime(text(args, "name")).value,
             "step": lambda: sim.step(integer(args, "n", 1, 1, MAX_STEPS)),
+            "advance": lambda: sim.advance_to(_required(args, "to")),
         }
         return simple[command]()
 

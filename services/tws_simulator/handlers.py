@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from . import mktdata, refdata, trading
 from .protocol import In, Out, error_frame, frame
 from .session import Handler, Session
@@ -38,8 +36,9 @@ def start_api(s: Session, f: list[str]) -> None:
 
 
 def req_current_time(s: Session, f: list[str]) -> None:
-    """reqCurrentTime (msg 49): currentTime (49) in epoch seconds."""
-    s.send([frame(Out.CURRENT_TIME, 1, int(time.time()))])
+    """reqCurrentTime (msg 49): currentTime (49, version 1), the simulated time in whole
+    epoch seconds (TWS sends an integer; ib_async reads it with int())."""
+    s.send([frame(Out.CURRENT_TIME, 1, int(s.sim.now()))])
 
 
 def req_managed_accts(s: Session, f: list[str]) -> None:
@@ -52,7 +51,8 @@ def req_account_updates(s: Session, f: list[str]) -> None:
     s.account_updates = f[2] == "1"
     if s.account_updates:
         acct = s.sim.account
-        s.send([*acct.update_frames(s.sim.mark), frame(Out.ACCT_DOWNLOAD_END, 1, acct.account_id)])
+        frames = acct.update_frames(s.sim.mark, s.sim.now())
+        s.send([*frames, frame(Out.ACCT_DOWNLOAD_END, 1, acct.account_id)])
 
 
 def req_account_summary(s: Session, f: list[str]) -> None:

@@ -12,7 +12,9 @@ moves, no trades; the variance of the closed calendar time arrives as a gap at
 the open, while options keep decaying overnight (they price on the same clock).
 
 Every step draws a fixed number of random numbers from one generator, so the
-path is a pure function of (seed, step count, forced regimes).
+path is a pure function of (seed, step count and lengths, forced regimes). A step
+may be longer than ``step_seconds`` (lockstep: one step jumps a closed market to
+the next open, carrying the whole closed time's variance).
 """
 
 from __future__ import annotations
@@ -95,6 +97,10 @@ class Market:
         self.open = True
         self._closed_since: float | None = None
         self.steps = 0
+        # now() = _base + (steps - _base_steps) * step_seconds: exact for fixed steps; a
+        # step of another length (lockstep, the jump to the open) moves the base.
+        self._base = start_epoch
+        self._base_steps = 0
         self._rng = np.random.default_rng(seed)
         self.symbols = [s.symbol for s in SPECS]
         self.index = {sym: i for i, sym in enumerate(self.symbols)}
@@ -116,7 +122,7 @@ class Market:
 
     def now(self) -> float:
         """Simulated epoch seconds of the current step."""
-        return self.start_epoch + self.steps * self.step_seconds
+        return self._base + (self.steps - self._base_steps) * self.step_seconds
 
     def minute_volume(self) -> float:
         """Average shares a symbol trades per simulated minute on the live feed."""
@@ -167,21 +173,25 @@ class Market:
             self._leader_drift[self.index[symbol]] = phase.leader_drift_per_hour
         self._set_regime(phase.regime)
 
-    def step(self) -> None:
-        """Advance one step: regime schedule, factor + idiosyncratic moves, VIX, quotes."""
+    def step(self, seconds: float | None = None) -> None:
+        """Advance one step of ``step_seconds``, or of ``seconds`` (a lockstep step that
+        lands on the requested time, or one jump over a closed market to the open):
+        regime schedule, factor + idiosyncratic moves, VIX, quotes."""
         z = self._rng.standard_normal(len(self.symbols) + 2)
         u = float(self._rng.random())
         sizes = self._rng.integers(*PRINT_LOTS, size=(len(self.symbols) + 1, 3))
+        if seconds is not None:
+            self._base, self._base_steps = self.now() + seconds, self.steps + 1
         self.steps += 1
         if self.schedule:
             self._follow_schedule()
         else:
             self._maybe_switch(u)
-        variance_seconds = self._open_seconds()
-        if variance_seconds is None:
+        spans = self._open_seconds(self.step_seconds if seconds is None else seconds)
+        if spans is None:
             return  # closed: nothing moves, nothing trades
+        variance_seconds, dt = spans  # dt: the open seconds, for drift and reversion
         p = PARAMS[self.regime]
-        dt = self.step_seconds
         scale = math.sqrt(variance_seconds / YEAR_SECONDS)
         vix_factor = (math.exp(self.vix_log) / VIX_REF) ** VIX_VOL_POWER
         sd = self._iv * vix_factor * scale
@@ -197,22 +207,25 @@ class Market:
         self.vix_log = min(max(self.vix_log, math.log(9.0)), math.log(90.0))
         self._update_quotes(z, sizes)
 
-    def _open_seconds(self) -> float | None:
-        """Calendar seconds whose variance this step carries, or None while closed.
+    def _open_seconds(self, dt: float) -> tuple[float, float] | None:
+        """(calendar seconds whose variance this step of ``dt`` carries, seconds of it
+        the market was open), or None while closed.
 
-        Around the clock that is one step; with sessions, the first step after a
-        close also carries the whole closed time (the overnight or weekend gap).
+        Around the clock both are the step; with sessions, the first step after a
+        close also carries the whole closed time (the overnight or weekend gap), but
+        drifts only over its open part: a regime's drift never runs overnight.
         """
-        dt = self.step_seconds
         if self.sessions is None:
-            return dt
-        if not self.sessions.is_open(self.now()):
+            return dt, dt
+        now = self.now()
+        opened = self.sessions.session_open(now)
+        if opened is None:
             if self.open:
-                self.open, self._closed_since = False, self.now() - dt
+                self.open, self._closed_since = False, now - dt
             return None
-        gap = 0.0 if self._closed_since is None else self.now() - dt - self._closed_since
+        gap = 0.0 if self._closed_since is None else now - dt - self._closed_since
         self.open, self._closed_since = True, None
-        return dt + gap
+        return dt + gap, min(dt, now - opened)
 
     def _maybe_switch(self, u: float) -> None:
         if not self.regime_period:

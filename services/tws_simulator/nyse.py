@@ -65,18 +65,52 @@ def expiry_epoch(expiry: str) -> float:
     return close_epoch(expiry_day(day))
 
 
+class NotASession(ValueError):
+    """A start date on which NYSE does not trade (weekend, holiday, outside the calendar)."""
+
+
 class Sessions:
     """Regular-hours sessions as epoch intervals, for a fast "is the market open" per step."""
 
     def __init__(self) -> None:
         schedule = calendar().schedule
-        self._opens = [t.timestamp() for t in schedule["open"].array]
-        self._closes = [t.timestamp() for t in schedule["close"].array]
+        self._opens: list[float] = [t.timestamp() for t in schedule["open"].array]
+        self._closes: list[float] = [t.timestamp() for t in schedule["close"].array]
+        self._days = [dt.date(t.year, t.month, t.day) for t in schedule.index]
 
     def is_open(self, epoch: float) -> bool:
         """True from a session's open (inclusive) to its close (exclusive)."""
         i = bisect.bisect_right(self._opens, epoch) - 1
         return i >= 0 and epoch < self._closes[i]
+
+    def session_open(self, epoch: float) -> float | None:
+        """The open of the session ``epoch`` lies in, or None while closed."""
+        i = bisect.bisect_right(self._opens, epoch) - 1
+        return self._opens[i] if i >= 0 and epoch < self._closes[i] else None
+
+    def session_close(self, epoch: float) -> float | None:
+        """The close of the session ``epoch`` lies in (13:00 on early closes), or None."""
+        i = bisect.bisect_right(self._opens, epoch) - 1
+        return self._closes[i] if i >= 0 and epoch < self._closes[i] else None
+
+    def next_open(self, epoch: float) -> float | None:
+        """The first session open after ``epoch``; None beyond the calendar."""
+        i = bisect.bisect_right(self._opens, epoch)
+        return self._opens[i] if i < len(self._opens) else None
+
+    def open_on(self, day: dt.date) -> float:
+        """Epoch seconds of the session open on ``day``; ``NotASession`` if NYSE is shut."""
+        i = bisect.bisect_left(self._days, day)
+        if i < len(self._days) and self._days[i] == day:
+            return self._opens[i]
+        first, last = self._days[0], self._days[-1]
+        if not first <= day <= last:
+            raise NotASession(f"{day} is outside the NYSE calendar ({first} to {last})")
+        following = self._days[i]
+        raise NotASession(
+            f"{day} ({day:%A}) is not an NYSE session (weekend or holiday); "
+            f"the next session is {following} ({following:%A})"
+        )
 
     def open_times(self, start: float, end: float) -> np.ndarray:
         """Session opens within [start, end) (epoch seconds)."""

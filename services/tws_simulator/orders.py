@@ -1,12 +1,14 @@
 """Order book of the simulated exchange: placement, modification, cancels and fills.
 
-Marketable orders fill immediately at the quote (buy at ask, sell at bid); other
-limits rest and fill on the step the market crosses them. Fills are complete.
+Marketable orders fill immediately at the quote (buy at ask, sell at bid), while
+placeOrder is handled: the fill is written before the next request is read. Other
+limits rest and fill on the step the market crosses them. With regular hours an
+order placed while the market is closed rests until the opening step. Fills are
+complete.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +24,7 @@ from .order_messages import (
     open_order,
     order_status,
 )
-from .protocol import error_frame
+from .protocol import error_frame, server_time
 
 # (client id, frames for a server version) -> deliver, encoded for that client, if connected
 Build = Callable[[int], list[bytes]]
@@ -67,9 +69,17 @@ class OrderBook:
     """All orders of all clients, plus the executions they produced."""
 
     def __init__(
-        self, account: Account, quote_of: QuoteOf, send: Send, on_fill: Callable[[Instrument], None]
+        self,
+        account: Account,
+        quote_of: QuoteOf,
+        send: Send,
+        on_fill: Callable[[Instrument], None],
+        now: Callable[[], float],
+        market_open: Callable[[], bool] = lambda: True,
     ) -> None:
         self.account = account
+        self.now = now  # the simulator's (simulated) time: execution and completion times
+        self.market_open = market_open  # regular hours: orders wait for the open
         self.quote_of = quote_of
         self.send = send
         self.on_fill = on_fill
@@ -148,6 +158,8 @@ class OrderBook:
             self._try_fill(order)
 
     def _try_fill(self, order: SimOrder) -> None:
+        if not self.market_open():  # nothing trades outside the session; the open fills it
+            return
         q = self.quote_of(order.inst)
         if order.action == "BUY":
             price = q.ask
@@ -169,7 +181,7 @@ class OrderBook:
         ex = Execution(
             order,
             f"{order.perm_id:08x}.{self._exec_seq:08x}.01.01",
-            _now_str(),
+            server_time(self.now()),
             qty,
             price,
             fee,
@@ -196,7 +208,7 @@ class OrderBook:
 
     def _finish(self, order: SimOrder, status: OrderStatus) -> None:
         order.status = status
-        order.completed_time = _now_str()
+        order.completed_time = server_time(self.now())
 
 
 def _validate(req: OrderRequest) -> str:
@@ -209,7 +221,3 @@ def _validate(req: OrderRequest) -> str:
     if req.order_type == "LMT" and (req.lmt_price is None or req.lmt_price <= 0):
         return "limit price missing"
     return ""
-
-
-def _now_str() -> str:
-    return time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime())

@@ -8,6 +8,7 @@ argument (gates in ``versions.py``).
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterable
 from enum import IntEnum
 
@@ -15,6 +16,12 @@ from .versions import ADVANCED_ORDER_REJECT
 
 MAX_FRAME = 1 << 20  # a placeOrder is ~2 kB; anything near a MB is garbage
 _LEN = struct.Struct(">I")
+
+
+def server_time(epoch: float) -> str:
+    """An instant as this TWS writes it (handshake, execution and completion times):
+    ``YYYYMMDD HH:MM:SS UTC``, the zone named, so ib_async needs no TimezoneTWS."""
+    return time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
 class In(IntEnum):

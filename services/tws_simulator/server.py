@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -16,10 +17,10 @@ from .faults import ControlServer
 from .handlers import HANDLERS
 from .history import History
 from .market import Market, Quote
-from .nyse import sessions
+from .nyse import NEW_YORK, Sessions, sessions
 from .options import OptionPricer
 from .orders import OrderBook
-from .protocol import Out, error_frame, frame, prefix
+from .protocol import Out, error_frame, frame, prefix, server_time
 from .regimes import Regime, parse_regime
 from .schedule import parse_schedule
 from .session import Session
@@ -34,6 +35,11 @@ RESTORED_KEPT = (
 )
 FLOOD_BATCH_SECONDS = 0.01
 HOURS = ("always", "regular")
+MAX_ADVANCE_SECONDS = 10 * 86400  # one advance: a long weekend and more, never a runaway
+
+
+class AdvanceError(ValueError):
+    """An ``advance`` the simulator refuses: not in lockstep, not finite, backwards, too far."""
 
 
 class Simulator:
@@ -41,10 +47,12 @@ class Simulator:
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = cfg = config or SimConfig()
-        start = time.time()
-        self.universe = Universe(dt.datetime.fromtimestamp(start, dt.UTC).date())
         if cfg.market_hours not in HOURS:
             raise ValueError(f"market_hours must be one of {HOURS}, got {cfg.market_hours!r}")
+        if not (math.isfinite(cfg.lockstep_step_seconds) and cfg.lockstep_step_seconds > 0):
+            raise ValueError(f"lockstep step must be > 0 s, got {cfg.lockstep_step_seconds!r}")
+        start = _start_epoch(cfg.start)
+        self.universe = Universe(_trading_date(start))
         self.market = Market(
             cfg.seed,
             cfg.step_seconds,
@@ -57,11 +65,18 @@ class Simulator:
         self.pricer = OptionPricer(self.market)
         self.history = History(cfg.seed, self.market)
         self.account = Account(cfg.account_id, cfg.net_liquidation)
-        self.book = OrderBook(self.account, self.quote_of, self.send_to_client, self._on_fill)
+        self.book = OrderBook(
+            self.account,
+            self.quote_of,
+            self.send_to_client,
+            self._on_fill,
+            self.now,
+            lambda: self.market.open,
+        )
         self.next_order_id = cfg.first_order_id
         self.reply_delay = 0.0
         self.data_paused = False
-        self.connection_time = _server_time()
+        self.connection_time = server_time(self.now())
         self.sessions: dict[int, Session] = {}  # by client id
         self._all: set[Session] = set()
         self._server: asyncio.Server | None = None
@@ -70,6 +85,7 @@ class Simulator:
         self._control = ControlServer(self)
         self._port = cfg.port
         self._flood_cursor = 0
+        self._next_day = _next_midnight(start)  # when the option listings roll
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -87,7 +103,8 @@ class Simulator:
         await self._listen(self.config.port)
         if self.config.control_port is not None:
             await self._control.start(self.config.control_host, self.config.control_port)
-        if self.config.tick_interval > 0 or self.config.flood_ticks_per_sec > 0:
+        free_running = self.config.tick_interval > 0 or self.config.flood_ticks_per_sec > 0
+        if free_running and not self.config.lockstep:
             self._ticker = asyncio.create_task(self._run_clock())
         log.info(
             "tws simulator listening on %s:%s (seed %s, control %s:%s)",
@@ -178,14 +195,65 @@ class Simulator:
             return (q.bid + q.ask) / 2
         return q.last
 
+    def now(self) -> float:
+        """The simulator's time (epoch seconds): the simulated market's. Everything it
+        reports (currentTime, the handshake, tick and execution times) says this."""
+        return self.market.now()
+
     def step(self, n: int = 1) -> None:
         """Advance the market n steps, fill crossed orders and push changed ticks."""
         for _ in range(n):
-            self.market.step()
-            self.book.on_step()
-            if not self.data_paused:
-                for session in list(self._all):
-                    session.on_step()
+            self._step_once()
+
+    def _step_once(self, seconds: float | None = None) -> None:
+        self.market.step(seconds)
+        if self.now() >= self._next_day:
+            self.universe.roll(_trading_date(self.now()))
+            self._next_day = _next_midnight(self.now())
+        self.book.on_step()
+        if not self.data_paused:
+            for session in list(self._all):
+                session.on_step()
+
+    def advance_to(self, to: float) -> dict[str, object]:
+        """Lockstep: step until the simulated time is at least ``to``.
+
+        Steps are ``lockstep_step_seconds`` long, the last one shortened to land on
+        ``to`` and none running past a session close. While the market is closed,
+        one step jumps to the next session open carrying the whole closed time (the
+        overnight gap; options decay over it), so the result may lie beyond ``to``.
+        Returns ``{"now", "open", "close"}`` (close: the open session's end, or None).
+        """
+        now = self._check_advance(to)
+        step = self.config.lockstep_step_seconds
+        hours = self.market.sessions
+        while now < to:
+            if hours is None:
+                seconds = min(step, to - now)
+            elif hours.is_open(now):
+                seconds = min(step, to - now, _session_close(hours, now) - now)
+            else:
+                seconds = _next_open(hours, now) - now
+            self._step_once(seconds)
+            now = self.now()
+        open_now = hours is None or hours.is_open(now)
+        close = _session_close(hours, now) if hours is not None and open_now else None
+        return {"now": now, "open": open_now, "close": close}
+
+    def _check_advance(self, to: float) -> float:
+        if not self.config.lockstep:
+            raise AdvanceError("advance needs a lockstep simulator (OPTBOT_SIM_LOCKSTEP=1)")
+        if isinstance(to, bool) or not isinstance(to, int | float) or not math.isfinite(to):
+            raise AdvanceError(f"to must be a finite number of epoch seconds, got {to!r}")
+        now = self.now()
+        if to < now:
+            raise AdvanceError(f"to={to!r} is before the simulator's time {now!r}")
+        if to - now > MAX_ADVANCE_SECONDS:
+            raise AdvanceError(
+                f"to={to!r} is {to - now:.0f} s ahead; one advance moves at most "
+                f"{MAX_ADVANCE_SECONDS} s"
+            )
+        return now
 
     async def _run_clock(self) -> None:
         loop = asyncio.get_running_loop()
@@ -241,7 +309,7 @@ class Simulator:
         for session in list(self._all):
             frames: list[bytes] = []
             if session.account_updates:
-                frames += acct.update_frames(self.mark)
+                frames += acct.update_frames(self.mark, self.now())
             if session.position_updates and pos is not None:
                 frames.append(acct.position_frame(pos))
             frames += [acct.pnl_frame(r, self.mark) for r in session.pnl_req_ids]
@@ -282,7 +350,7 @@ class Simulator:
         await self._close_listener()
         self.drop_all()
         await asyncio.sleep(self.config.restart_downtime if downtime is None else downtime)
-        self.connection_time = _server_time()
+        self.connection_time = server_time(self.now())
         self.data_paused = False
         await self._listen(self._port)
         log.warning("fault: restarted, server time %s", self.connection_time)
@@ -294,7 +362,7 @@ class Simulator:
 
     def send_malformed(self) -> None:
         """Send each client a frame that is not a valid message (non-numeric id)."""
-        bad = prefix(b"garbage\0\xff\xfe\0") + frame(Out.CURRENT_TIME, 1, int(time.time()))
+        bad = prefix(b"garbage\0\xff\xfe\0") + frame(Out.CURRENT_TIME, 1, int(self.now()))
         for session in list(self._all):
             session.send([bad])
         log.warning("fault: sent a malformed frame to %d clients", len(self._all))
@@ -317,6 +385,8 @@ class Simulator:
             "port": self.port,
             "clients": sorted(self.sessions),
             "steps": self.market.steps,
+            "now": self.now(),
+            "lockstep": self.config.lockstep,
             "regime": self.market.regime.value,
             "schedule": _schedule_state(self.market),
             "paused": self.data_paused,
@@ -334,6 +404,36 @@ def _schedule_state(market: Market) -> str:
     return "pinned" if market.pinned else "running"
 
 
-def _server_time() -> str:
-    """Connection time as TWS formats it in the handshake reply."""
-    return time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime())
+def _trading_date(epoch: float) -> dt.date:
+    """The exchange's (New York) calendar date of an instant."""
+    return dt.datetime.fromtimestamp(epoch, NEW_YORK).date()
+
+
+def _next_midnight(epoch: float) -> float:
+    """The next New York midnight after ``epoch`` (when a new trading date begins)."""
+    day = _trading_date(epoch) + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(0), NEW_YORK).timestamp()
+
+
+def _start_epoch(start: str) -> float:
+    """``""``: now; ``YYYY-MM-DD``: that NYSE session's open (09:30 New York)."""
+    if not start:
+        return time.time()
+    try:
+        day = dt.date.fromisoformat(start)
+    except ValueError as e:
+        raise ValueError(f"simulator start {start!r} is not a date like 2026-03-02") from e
+    return sessions().open_on(day)
+
+
+def _session_close(hours: Sessions, now: float) -> float:
+    close = hours.session_close(now)
+    assert close is not None, "only asked while the market is open"
+    return close
+
+
+def _next_open(hours: Sessions, now: float) -> float:
+    nxt = hours.next_open(now)
+    if nxt is None:
+        raise AdvanceError(f"no NYSE session after {server_time(now)}: beyond the calendar")
+    return nxt

@@ -7,10 +7,11 @@ connects to it on ``OPTBOT_SIM_PORT`` (default 4102: none of IB's own ports).
 from __future__ import annotations
 
 from services.tws_simulator.config import SimConfig
+from services.tws_simulator.nyse import NotASession
 from services.tws_simulator.server import Simulator
 from shared.aio import sleep_or_stop
 from shared.runner import ServiceContext
-from shared.settings import MarketHours, Settings
+from shared.settings import ConfigError, MarketHours, Settings
 
 
 def config_from(settings: Settings) -> SimConfig:
@@ -29,6 +30,9 @@ def config_from(settings: Settings) -> SimConfig:
         market_hours="always" if settings.md_market_hours is MarketHours.ALWAYS else "regular",
         account_id=settings.sim_account,
         net_liquidation=settings.sim_net_liquidation,
+        lockstep=settings.sim_lockstep,
+        lockstep_step_seconds=settings.sim_step_seconds,
+        start=settings.sim_start,
     )
 
 
@@ -47,7 +51,10 @@ async def _report(ctx: ServiceContext, sim: Simulator) -> None:
 
 async def main(ctx: ServiceContext) -> None:
     """Entry point for ``optbot run tws_simulator``."""
-    sim = Simulator(config_from(ctx.settings))
+    try:
+        sim = Simulator(config_from(ctx.settings))
+    except NotASession as e:
+        raise ConfigError(f"OPTBOT_SIM_START={ctx.settings.sim_start!r}: {e}") from e
     await sim.start()
     ctx.spawn(_report(ctx, sim), "report")
 

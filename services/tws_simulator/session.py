@@ -27,6 +27,7 @@ from .protocol import (
     frame_length,
     parse_version_range,
     prefix,
+    server_time,
     split_fields,
 )
 from .ticks import Line, quote_frames
@@ -66,6 +67,7 @@ class Host(Protocol):
     @property
     def book(self) -> OrderBook: ...
 
+    def now(self) -> float: ...
     def claim(self, session: Session, client_id: int) -> bool: ...
     def forget(self, session: Session) -> None: ...
     def mark(self, inst: Instrument) -> float: ...
@@ -136,7 +138,8 @@ class Session:
             )
         self.version = version
         log.info("handshake from %s: client v%s..%s, speaking v%s", self.peer, low, high, version)
-        self._write(prefix(f"{self.version}\0{self.sim.connection_time}\0".encode()))
+        # TWS answers with its time at the connection: the simulated time (lockstep too)
+        self._write(prefix(f"{self.version}\0{server_time(self.sim.now())}\0".encode()))
 
     def close(self, abort: bool = False) -> None:
         """Close the socket and forget this client (idempotent)."""
@@ -191,8 +194,10 @@ class Session:
             self.error(-1, 320, "Server error when reading an API client request.")
 
     def _over_pace(self) -> bool:
+        """IB's 50 messages per (wall) second. Not in lockstep: there is no wall second
+        there, and a limit on the host's speed would make a run depend on it."""
         limit = self.sim.config.pacing_limit
-        if not limit:
+        if not limit or self.sim.config.lockstep:
             return False
         now = time.monotonic()
         recent = self._recent
@@ -234,7 +239,9 @@ class Session:
         """Push whatever changed on this connection's market-data lines."""
         if not self.lines or self._closed:
             return
-        if self.lagging():
+        if self.lagging() and not self.sim.config.lockstep:
+            # Free-running: a slow client skips steps. Never in lockstep, where what a
+            # client sees must not depend on its speed (the driver paces the steps).
             self.skipped_steps += 1
             return
         market, pricer = self.sim.market, self.sim.pricer
