@@ -510,7 +510,8 @@ class StrategySettings(Domain):
     )
     strat_starting_equity: PositiveFloat = Field(
         3756.96,
-        description="strategy: opening equity until the traded book's first account snapshot",
+        description="strategy: opening equity until the traded book's first account snapshot; "
+        "also where the adapter's simulated book starts when IB's NetLiquidation is unknown",
     )
 
     @field_validator("strat_max_dte", "strat_delta_max")
