@@ -18,11 +18,11 @@ SERVICE_DOMAINS: dict[str, frozenset[str]] = {
     "market_data": EVERY_PROCESS | {"market_data", "momentum", "sentiment"},
     "monitor": EVERY_PROCESS | {"monitor", "control"},
     "notifier": EVERY_PROCESS | {"notifier", "ib_restart"},
-    "strategy": EVERY_PROCESS | {"strategy", "risk", "control"},
+    "strategy": EVERY_PROCESS | {"strategy", "risk"},
     "tws_simulator": EVERY_PROCESS | {"sim"},
 }
 
-# (service, setting read) -> why that service reads a setting of another domain.
+# (service, field) -> why that service reads a setting of another domain.
 CROSS_READS: dict[tuple[str, str], str] = {
     ("gateway_adapter", "strat_starting_equity"): "the simulated-execution book starts at "
     "the equity the strategy assumes when the broker's NetLiquidation is unknown, so the "
@@ -30,10 +30,16 @@ CROSS_READS: dict[tuple[str, str], str] = {
     ("strategy", "ib_route_orders"): "which account snapshots are the traded book: the "
     "broker's when orders go to IB, the adapter's simulated book otherwise",
     ("monitor", "md_stale_s"): "the dashboard calls a quote stale by market_data's rule",
-    ("monitor", "watchlist"): "the dashboard lists the symbols market_data watches",
+    ("monitor", "md_watchlist"): "the dashboard lists the symbols market_data watches",
+    ("strategy", "control_timeout_s"): "an operator's control older than this has expired "
+    "unapplied, so the strategy starts reading sys:control no further back",
     ("tws_simulator", "md_market_hours"): "the simulated market keeps the hours the "
     "momentum screen runs in (always: around the clock)",
 }
+
+
+# Properties that read one field under another name: a read of one is a read of the field.
+DERIVED = {"watchlist": "md_watchlist", "index_symbols": "gw_index_symbols"}
 
 
 def member_domains() -> dict[str, str]:
@@ -53,4 +59,18 @@ def member_domains() -> dict[str, str]:
 def allowed(service: str, member: str) -> bool:
     """May ``service`` read ``member`` (a field, method or accessor of ``Settings``)?"""
     domain = member_domains()[member]
-    return domain in SERVICE_DOMAINS.get(service, frozenset()) or (service, member) in CROSS_READS
+    field = DERIVED.get(member, member)
+    return domain in SERVICE_DOMAINS.get(service, frozenset()) or (service, field) in CROSS_READS
+
+
+def services_reading(field: str) -> tuple[str, ...]:
+    """The services that read ``field`` beyond what every process reads (their READMEs list it).
+
+    Settings of ``EVERY_PROCESS`` domains are shared: only docs/configuration.md lists them.
+    """
+    domain = member_domains()[field]
+    return tuple(
+        service
+        for service, domains in SERVICE_DOMAINS.items()
+        if domain in domains - EVERY_PROCESS or (service, field) in CROSS_READS
+    )

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from shared.settings import DOMAINS
-from shared.settings_reads import CROSS_READS, SERVICE_DOMAINS, allowed, member_domains
+from shared.settings_reads import (
+    CROSS_READS,
+    DERIVED,
+    SERVICE_DOMAINS,
+    allowed,
+    member_domains,
+    services_reading,
+)
 
 SERVICES = Path(__file__).resolve().parents[1] / "services"
 RECEIVERS = frozenset({"settings", "s", "_s", "_settings"})
@@ -77,7 +84,9 @@ def test_service_when_scanned_reads_only_its_domains_or_named_cross_reads(servic
 
 def test_cross_reads_when_declared_are_still_made() -> None:
     made = {
-        (service, member) for service in _service_dirs() for *_, member in service_reads(service)
+        (name, DERIVED.get(member, member))
+        for name in _service_dirs()
+        for _, member in service_reads(name)
     }
     stale = sorted(set(CROSS_READS) - made)
     assert not stale, f"declared cross reads no code makes any more: {stale}"
@@ -102,3 +111,15 @@ def test_scan_when_service_reads_another_domain_fails() -> None:
     (member,) = [m for _, m in settings_reads("self.settings.risk_max_positions")]
     assert not allowed("market_data", member)
     assert allowed("strategy", member)
+
+
+def test_derived_members_when_listed_are_properties_of_their_fields_domain() -> None:
+    for member, field in DERIVED.items():
+        assert MEMBERS[member] == MEMBERS[field], member
+
+
+def test_services_reading_when_a_field_is_read_across_domains_lists_both_services() -> None:
+    assert services_reading("strat_starting_equity") == ("gateway_adapter", "strategy")
+    assert services_reading("md_watchlist") == ("market_data", "monitor")
+    assert services_reading("ib_login_grace_s") == ("gateway_adapter", "notifier")
+    assert services_reading("maxlen_ticks") == ()  # every process: docs/configuration.md only
