@@ -698,7 +698,7 @@ D = TypeVar("D", bound=Domain)
 
 
 # pydantic orders inherited fields from the last base to the first, so the domains are
-# listed in reverse: the README table then reads in the order of ``DOMAINS``.
+# listed in reverse: the tables in docs/configuration.md then read in the order of ``DOMAINS``.
 class Settings(
     NotifierSettings,
     ControlSettings,
@@ -719,7 +719,7 @@ class Settings(
 ):
     """Every tunable of optbot: all domains, loaded from the environment at once.
 
-    Field descriptions feed the README table and errors. The typed accessors below
+    Field descriptions feed the configuration tables and errors. The typed accessors below
     (``settings.risk``...) give one domain's values as that domain's own model.
     """
 
