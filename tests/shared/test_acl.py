@@ -314,13 +314,14 @@ async def test_strategy_when_risk_engine_reduces_sets_state_and_records_control(
     from services.strategy.market import MarketView
     from services.strategy.orders import OrderBook
     from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
+    from shared.settings import RiskSettings
 
     strategy = as_user("strategy")
     settings = load_settings()
     books = Books(Ledger(Decimal(1000)), OrderBook(), MarketView(), RiskStatus(RiskState.ACTIVE))
     desk = Desk(
         books,
-        risk=RiskEngine(RiskLimits()),
+        risk=RiskEngine(RiskLimits.from_settings(RiskSettings())),
         publisher=Publisher(strategy, settings, src="strategy/t"),
         redis=strategy,
         settings=settings,
