@@ -38,8 +38,8 @@ lint: $(DEV_STAMP)  ## ruff and mypy, as CI runs them
 audit: $(DEV_STAMP)  ## known vulnerabilities in constraints.txt: pip-audit, else the committed snapshot
 	$(BIN)/python scripts/audit.py
 
-docs: $(RUNTIME_STAMP)  ## regenerate the README configuration table from the settings model
-	$(BIN)/python -m shared.settings_doc README.md
+docs: $(RUNTIME_STAMP)  ## regenerate the settings and streams-and-keys tables in docs/ and services/*/README.md
+	$(BIN)/python -m optbot.docs
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

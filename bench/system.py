@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 
 from bench.common import progress
 from services.tws_simulator import SimConfig, Simulator
+from shared.contract import MD_TICKS, service_key
 from shared.redis_server import free_port
-from shared.streams import MD_TICKS, service_key
 
 SERVICES = ("gateway_adapter", "market_data", "strategy", "monitor")
 # The fixed load: all md:ticks entries together (stocks, VIX, options). The

@@ -1,4 +1,9 @@
-"""The ``optbot`` command: start, run, inspect and steer the system."""
+"""The ``optbot`` command: start, run, inspect and steer the system.
+
+Command groups (``optbot sim`` …) are Typer apps in their own modules, added at the
+bottom; what commands share (settings, the operator's Redis client) is in
+``optbot.console`` so that a group need not import this module.
+"""
 
 from __future__ import annotations
 
@@ -406,7 +411,7 @@ def acl(
     typer.echo(f"optbot: ACL for {', '.join(names)}; passwords in {where}", err=True)
 
 
-# --- command groups: each a Typer app in its own module, added here ---------------------
+# --- command groups: each a Typer app in its own module, one line each -----------------
 
 app.add_typer(sim.app, name="sim")
 

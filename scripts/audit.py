@@ -182,7 +182,7 @@ def audit_offline(
     if missing:
         raise AuditError(
             f"not in the advisory snapshot: {', '.join(missing)}; regenerate it with "
-            "`python scripts/audit.py --refresh PATH_TO_ADVISORY_DATABASE` (see README)"
+            "`python scripts/audit.py --refresh PATH_TO_ADVISORY_DATABASE` (see docs/security.md)"
         )
     found: list[Finding] = []
     skipped: list[Finding] = []
@@ -282,7 +282,7 @@ def check_age(snapshot: Mapping[str, Any], max_age_days: int | None) -> int:
     if days > STALE_DAYS:
         print(
             f"WARNING: the advisory snapshot is older than {STALE_DAYS} days; "
-            "refresh it (README, Dependency audit)"
+            "refresh it (docs/security.md, Dependency audit)"
         )
     return days
 

@@ -32,7 +32,15 @@ TWS socket: every message the simulator wrote before the answer has been read an
 dispatched), advances its clock to the answer and flushes its quote publisher, so the
 quotes of the step are on the bus before it acks. Stream entry ids and envelope ``ts`` stay
 host time (transport); a quote's age is measured by stamping its arrival with
-``clock.monotonic()``, which on a ``SimClock`` is simulated epoch seconds.
+``clock.monotonic()``, which on a ``SimClock`` is simulated epoch seconds. Times that
+travel on the bus are stamped on the trading clock where they are made: an order event's
+``at`` (the adapter's journal; a fill's time and trading day), a decision's ``at``, a bar's
+``ib_ts``, an equity point's ``t``, ``risk:state``'s ``since``.
+
+Host-clock waits that remain (quote publish linger, the simulated account's fill linger,
+Redis and IB timeouts) are not tracked by ``settled()``; their output lands after the ack
+and is caught by the driver's check that every stream is quiet before it steps on.
+``ClockAck.next_deadline`` tells the driver the earliest simulated time a service waits for.
 """
 
 from __future__ import annotations

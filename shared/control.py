@@ -17,11 +17,11 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
+from shared.contract import SYS_CONTROL, service_key
 from shared.envelope import DecodeError, decode, encode
 from shared.redis_text import as_str
 from shared.schemas import Control, ControlAction, RiskStateChange
 from shared.settings import Settings
-from shared.streams import SYS_CONTROL, service_key
 
 STRATEGY = "strategy"
 READ_BATCH = 100

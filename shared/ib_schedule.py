@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.settings import Settings
+from shared.settings import IbRestartSettings
 
 NEW_YORK = ZoneInfo("America/New_York")
 WEEKLY = (6, time(1, 0))  # Sunday 01:00 New York: IB's weekly reset (2FA at next login)
@@ -26,7 +26,7 @@ class Restart:
     WEEKLY = "weekly"
 
 
-def scheduled_restart(at: float, settings: Settings) -> str | None:
+def scheduled_restart(at: float, settings: IbRestartSettings) -> str | None:
     """``weekly``, ``daily`` or None: which scheduled restart a disconnect at ``at`` is."""
     local = datetime.fromtimestamp(at, NEW_YORK)
     window = settings.ib_restart_window_s
@@ -40,7 +40,7 @@ def scheduled_restart(at: float, settings: Settings) -> str | None:
     return None
 
 
-def restart_note(at: float, settings: Settings) -> str:
+def restart_note(at: float, settings: IbRestartSettings) -> str:
     """What to add to a disconnect's reason at ``at``: the scheduled restart, or nothing."""
     kind = scheduled_restart(at, settings)
     if kind is None:

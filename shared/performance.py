@@ -441,6 +441,7 @@ class DayPerformance:
     commissions: Decimal
     max_drawdown: Decimal  # of the day's realized-less-commissions curve
     stats: Stats
+    open_positions: int  # contracts still open after every fill given
 
 
 def day_performance(fills: Sequence[FillRecord], day: dt.date) -> DayPerformance:
@@ -464,4 +465,5 @@ def day_performance(fills: Sequence[FillRecord], day: dt.date) -> DayPerformance
         commissions=commissions,
         max_drawdown=max_drawdown(curve),
         stats=stats(trips, realized, commissions, curve),
+        open_positions=len(b.positions),
     )

@@ -28,10 +28,10 @@ from shared.aio import sleep_or_stop
 from shared.bus import GroupConsumer, Handler, Publisher
 from shared.bus.consumer import ConflateKey
 from shared.clock_sync import ClockFollower, ClockHook, Tick, first_tick
+from shared.contract import service_key
 from shared.logs import configure_logging, get_logger
 from shared.redis_auth import connect_as
 from shared.settings import ConfigError, Settings
-from shared.streams import service_key
 
 log = get_logger("optbot.runner")
 

@@ -363,6 +363,9 @@ class OrderEvent(Schema, frozen=True, kw_only=True):
     exec_id: str = ""
     reason: Text = ""
     simulated: bool = True
+    # When it happened on the adapter's trading clock (epoch s; shared/clock.py): in a
+    # backtest, simulated time; the entry's ts is host time. 0: not stamped (older entry).
+    at: Annotated[float, msgspec.Meta(ge=0.0, le=1e11)] = 0.0
 
 
 # --- account -------------------------------------------------------------------
@@ -484,6 +487,7 @@ class Decision(Schema, frozen=True, kw_only=True):
     limit_price: Price | None = None
     client_order_id: str = ""
     inputs: dict[str, Money] = {}
+    at: EpochS = 0.0  # trading-clock time (simulated in a backtest); entry ts is host time
 
 
 class AlertSeverity(StrEnum):

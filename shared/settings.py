@@ -1,23 +1,42 @@
-"""One validated settings model for every service.
+"""One validated settings model for every service, composed of one model per domain.
 
 Values come from ``OPTBOT_*`` environment variables and an optional ``.env`` file.
 A wrong value must stop start-up with a message that names the variable, so
 ``load_settings`` turns pydantic's errors into one readable ``ConfigError``.
+
+Each domain (bus, ib, risk, ...) is a frozen pydantic model that declares its fields,
+defaults, descriptions and checks once; ``Settings`` inherits all of them, so a field
+keeps its flat name (``settings.risk_max_positions``, ``OPTBOT_RISK_MAX_POSITIONS``,
+``Settings(risk_max_positions=2)``) and every field belongs to exactly one domain.
+A domain model is usable on its own: ``RiskSettings()`` holds the defaults without
+reading the environment, ``settings.risk`` is the loaded values of that domain, and
+because ``Settings`` is a ``RiskSettings`` too, code that needs only one domain types
+its parameter as that domain (``RiskLimits.from_settings(s: RiskSettings)``).
+Which service may read which domain is declared in ``shared/settings_reads.py``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import ipaddress
 import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.redact import redact_text, redact_url
@@ -70,20 +89,68 @@ _SIM_SCHEDULE = rf"^(demo|off|{_SIM_PHASE}(,{_SIM_PHASE})*)$"
 IB_BAR_SECONDS = frozenset({5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600})
 
 
-class Settings(BaseSettings):
-    """Every tunable of optbot. Field descriptions feed the README table and errors."""
+def _symbols(value: str) -> str:
+    symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
+    bad = [s for s in symbols if not s.replace(".", "").isalnum() or len(s) > 12]
+    if not symbols or bad:
+        raise ValueError("expected comma-separated ticker symbols like SPY,QQQ,AAPL")
+    return ",".join(dict.fromkeys(symbols))
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",  # .env may hold other tools' keys (TWS_USERID); ours are checked below
-        frozen=True,
-        validate_default=True,
+
+def _token(value: SecretStr) -> SecretStr:
+    given = value.get_secret_value()
+    if given and len(given) < MIN_TOKEN_CHARS:
+        raise ValueError(
+            f"must be at least {MIN_TOKEN_CHARS} characters (it has {len(given)}); make one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if given != given.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+def _hh_mm(value: str) -> str:
+    hh, sep, mm = value.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ValueError("expected HH:MM (24 h, America/New_York), like 16:15")
+    return f"{int(hh):02d}:{int(mm):02d}"
+
+
+class Domain(BaseModel):
+    """A group of settings one part of optbot owns; frozen and checked like ``Settings``."""
+
+    model_config = ConfigDict(frozen=True, validate_default=True, extra="forbid")
+
+
+class ProcessSettings(Domain):
+    """What every process needs: mode, where it keeps files, logging, heartbeats."""
+
+    mode: Mode = Field(Mode.SIMULATED, description="simulated (TWS simulator) or ib_paper")
+    var_dir: Path = Field(Path("var"), description="where `optbot up` keeps Redis AOF and logs")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: LogFormat = Field(
+        LogFormat.JSON, description="json (one object per line) or console"
+    )
+    instance: str = Field("", description="instance name of this process (default: host-pid)")
+    heartbeat_interval_s: PositiveFloat = Field(2.0, description="seconds between heartbeats")
+    heartbeat_ttl_s: PositiveFloat = Field(10.0, description="svc:{name} expires after this")
+    clock: Literal["host", "sim"] = Field(
+        "host",
+        description="trading time: host (live) or sim (follow sys:clock; set by optbot backtest)",
     )
 
-    # --- system ---------------------------------------------------------------
-    mode: Mode = Field(Mode.SIMULATED, description="simulated (TWS simulator) or ib_paper")
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+
+class RedisSettings(Domain):
+    """How every process reaches Redis: URL, ACL user, secrets, Sentinel."""
+
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL (redis://, rediss:// or unix://)"
     )
@@ -116,18 +183,39 @@ class Settings(BaseSettings):
     redis_replica_wait_ms: PositiveInt = Field(
         500, description="Sentinel mode: order-path writes WAIT this long for one replica"
     )
-    var_dir: Path = Field(Path("var"), description="where `optbot up` keeps Redis AOF and logs")
-    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
-    log_format: LogFormat = Field(
-        LogFormat.JSON, description="json (one object per line) or console"
-    )
-    instance: str = Field("", description="instance name of this process (default: host-pid)")
 
-    # --- heartbeats -----------------------------------------------------------
-    heartbeat_interval_s: PositiveFloat = Field(2.0, description="seconds between heartbeats")
-    heartbeat_ttl_s: PositiveFloat = Field(10.0, description="svc:{name} expires after this")
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in _REDIS_SCHEMES:
+            raise ValueError("expected a URL like redis://host:6379/0 (or rediss://, unix://)")
+        if parsed.scheme != "unix" and not parsed.hostname:
+            raise ValueError("expected a URL with a host, like redis://127.0.0.1:6379/0")
+        return value
 
-    # --- bus ------------------------------------------------------------------
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: str) -> str:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"{item!r} is not host:port; expected e.g. "
+                    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+                )
+        return ",".join(items)
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``redis_sentinels`` as (host, port) pairs; empty when Sentinel is off."""
+        pairs = (item.rpartition(":") for item in self.redis_sentinels.split(",") if item)
+        return [(host, int(port)) for host, _, port in pairs]
+
+
+class BusSettings(Domain):
+    """Redis Streams: batching, consumer groups, dead letters, stream caps."""
+
     publish_batch: PositiveInt = Field(500, description="entries per pipeline round trip")
     publish_linger_ms: NonNegInt = Field(2, description="max wait to fill a publish batch")
     consume_batch: PositiveInt = Field(500, description="entries per XREADGROUP")
@@ -147,7 +235,32 @@ class Settings(BaseSettings):
     maxlen_dlq: PositiveInt = Field(100_000, description="cap of sys:dlq")
     maxlen_control: PositiveInt = Field(100_000, description="cap of sys:control")
 
-    # --- IB connection --------------------------------------------------------
+    def maxlen(self, stream: str) -> int:
+        """Cap for ``stream`` (MAXLEN ~): market data short, orders and fills long."""
+        prefix = stream.split(":", 1)[0]
+        table = {
+            "md:ticks": self.maxlen_ticks,
+            "md:signals": self.maxlen_signals,
+            "gw:commands": self.maxlen_commands,
+            "gw:status": self.maxlen_status,
+            "account": self.maxlen_account,
+            "sys:dlq": self.maxlen_dlq,
+            "sys:control": self.maxlen_control,
+        }
+        if stream in table:
+            return table[stream]
+        if stream.startswith("md:ticks:"):
+            return self.maxlen_ticks
+        if stream.startswith("gw:replies:"):
+            return self.maxlen_replies
+        if prefix == "orders":
+            return self.maxlen_orders
+        return self.maxlen_signals
+
+
+class IbSettings(Domain):
+    """The adapter's IB API connection: address, client id, timeouts, pacing."""
+
     ib_host: str = Field("127.0.0.1", description="IB Gateway / simulator host")
     ib_port: Port = Field(4102, description="IB Gateway port (simulator default 4102)")
     ib_client_id: NonNegInt = Field(1, description="the one IB client id (no random ids)")
@@ -175,6 +288,10 @@ class Settings(BaseSettings):
         100, description="IB messages decoded per event-loop turn (0: ib_async's own framing)"
     )
 
+
+class IbRestartSettings(Domain):
+    """IB Gateway's scheduled restarts (shared/ib_schedule.py): the adapter and notifier."""
+
     ib_restart_time: str = Field(
         "23:45",
         description="IB Gateway's daily restart (IBC AutoRestartTime), HH:MM America/New_York; "
@@ -187,7 +304,15 @@ class Settings(BaseSettings):
         300.0, description="after a scheduled restart, alert (approve the login) past this"
     )
 
-    # --- gateway adapter --------------------------------------------------------
+    @field_validator("ib_restart_time")
+    @classmethod
+    def _check_restart_time(cls, value: str) -> str:
+        return _hh_mm(value) if value else value
+
+
+class GatewaySettings(Domain):
+    """The gateway adapter's own behaviour: line cache, lease, chains, simulated fills."""
+
     gw_last_ttl_s: PositiveInt = Field(
         3600, description="md:last of a closed line expires after this (reopening keeps it)"
     )
@@ -211,7 +336,20 @@ class Settings(BaseSettings):
         description="simulated market orders fill this many ticks (0.01) beyond the touch",
     )
 
-    # --- TWS simulator --------------------------------------------------------
+    @field_validator("gw_index_symbols")
+    @classmethod
+    def _check_index_symbols(cls, value: str) -> str:
+        return _symbols(value)
+
+    @property
+    def index_symbols(self) -> frozenset[str]:
+        """``OPTBOT_GW_INDEX_SYMBOLS`` as a set of upper-case symbols."""
+        return frozenset(s.strip().upper() for s in self.gw_index_symbols.split(",") if s.strip())
+
+
+class SimSettings(Domain):
+    """The TWS simulator: addresses, seed, speed, regimes, its paper account."""
+
     sim_host: str = Field("127.0.0.1", description="simulator bind address")
     sim_port: Port = Field(4102, description="simulator API port")
     sim_control_port: Port = Field(4103, description="simulator fault-control port")
@@ -234,8 +372,36 @@ class Settings(BaseSettings):
     )
     sim_account: str = Field("DU1234567", description="simulated (paper) account id")
     sim_net_liquidation: PositiveFloat = Field(3756.96, description="simulated starting equity")
+    sim_lockstep: bool = Field(
+        False,
+        description="simulator: no clock of its own; time moves only by the control "
+        "command advance (optbot backtest)",
+    )
+    sim_start: str = Field(
+        "",
+        description="simulator: start at the open of this NYSE session, YYYY-MM-DD (empty: now)",
+    )
+    sim_step_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        5.0, description="simulator: simulated seconds per market step in lockstep"
+    )
 
-    # --- market data ----------------------------------------------------------
+    @field_validator("sim_start")
+    @classmethod
+    def _check_sim_start(cls, value: str) -> str:
+        """A calendar date; whether NYSE trades on it the simulator checks (its calendar)."""
+        if value:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("expected a date YYYY-MM-DD, like 2026-03-02") from exc
+            if len(value) != 10:
+                raise ValueError("expected a date YYYY-MM-DD, like 2026-03-02")
+        return value
+
+
+class MarketDataSettings(Domain):
+    """market_data's universe, bars, history warm-up and publishing cadence."""
+
     md_watchlist: str = Field(
         "SPY,QQQ,IWM,DIA,VIX,AAPL,MSFT,NVDA,AMZN,META,GOOGL,TSLA,AMD,NFLX,JPM,BAC,XOM,"
         "UNH,V,MA,COST,AVGO,CRM,ORCL,INTC",
@@ -254,6 +420,27 @@ class Settings(BaseSettings):
     md_stale_s: PositiveFloat = Field(15.0, description="a quote older than this is stale")
     md_eval_interval_s: PositiveFloat = Field(5.0, description="seconds between screen runs")
     md_republish_s: PositiveFloat = Field(60.0, description="republish unchanged signals")
+
+    @field_validator("md_bar_seconds")
+    @classmethod
+    def _check_bar_seconds(cls, value: int) -> int:
+        if value not in IB_BAR_SECONDS:
+            raise ValueError(f"expected one of IB's bar sizes in seconds: {sorted(IB_BAR_SECONDS)}")
+        return value
+
+    @field_validator("md_watchlist")
+    @classmethod
+    def _check_watchlist(cls, value: str) -> str:
+        return _symbols(value)
+
+    @property
+    def watchlist(self) -> list[str]:
+        return self.md_watchlist.split(",")
+
+
+class MomentumSettings(Domain):
+    """The momentum screen (``MomentumParams``): windows, liquidity filters, hours."""
+
     md_top_n: Annotated[int, Field(ge=1, le=100)] = Field(5, description="candidates published")
     md_min_price: NonNegFloat = Field(5.0, description="screen: minimum price")
     md_max_spread_pct: PositiveFloat = Field(0.5, description="screen: max spread, % of mid")
@@ -263,6 +450,11 @@ class Settings(BaseSettings):
     mom_short_bars: PositiveInt = Field(5, description="momentum: short ROC window (bars)")
     mom_mid_bars: PositiveInt = Field(15, description="momentum: middle ROC window (bars)")
     mom_long_bars: PositiveInt = Field(30, description="momentum: long ROC window (bars)")
+
+
+class SentimentSettings(Domain):
+    """The market-sentiment rule (``SentimentParams``): windows, thresholds, hysteresis."""
+
     sent_trend_bars: PositiveInt = Field(30, description="sentiment: SPY/QQQ return window")
     sent_sma_bars: PositiveInt = Field(20, description="sentiment: moving-average window")
     sent_enter_pct: PositiveFloat = Field(0.20, description="sentiment: trend % to turn")
@@ -272,7 +464,10 @@ class Settings(BaseSettings):
     sent_vix_panic: PositiveFloat = Field(30.0, description="sentiment: VIX level = risk-off")
     sent_confirm: PositiveInt = Field(2, description="sentiment: evaluations to confirm a change")
 
-    # --- strategy ---------------------------------------------------------------
+
+class StrategySettings(Domain):
+    """The strategy's cycle, option selection, pricing and exits (not its risk limits)."""
+
     strat_cycle_interval_s: PositiveFloat = Field(
         15.0, description="strategy: seconds between scheduled trading cycles"
     )
@@ -345,8 +540,23 @@ class Settings(BaseSettings):
     )
     strat_starting_equity: PositiveFloat = Field(
         3756.96,
-        description="strategy: opening equity until the traded book's first account snapshot",
+        description="strategy: opening equity until the traded book's first account snapshot; "
+        "also where the adapter's simulated book starts when IB's NetLiquidation is unknown",
     )
+
+    @field_validator("strat_max_dte", "strat_delta_max")
+    @classmethod
+    def _check_window(cls, value: float, info: ValidationInfo) -> float:
+        low = {"strat_max_dte": "strat_min_dte", "strat_delta_max": "strat_delta_min"}
+        other = low[str(info.field_name)]
+        if other in info.data and value < info.data[other]:
+            raise ValueError(f"must be >= {env_name(other)} ({info.data[other]})")
+        return value
+
+
+class RiskSettings(Domain):
+    """Pre-trade risk limits (``RiskLimits``): premium, positions, loss, order rate."""
+
     risk_max_premium_pct: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
         5.0, description="risk: max premium per trade, % of the day's opening equity"
     )
@@ -363,18 +573,12 @@ class Settings(BaseSettings):
         5.0, description="risk: no new order on a quote/greeks older than this (local clock)"
     )
 
-    # --- monitor --------------------------------------------------------------
+
+class MonitorSettings(Domain):
+    """The dashboard: address, read token, proxies, live updates, request limits."""
+
     monitor_host: str = Field("127.0.0.1", description="dashboard bind address")
     monitor_port: Port = Field(5001, description="dashboard port")
-    control_token: SecretStr = Field(
-        SecretStr(""),
-        description="Bearer token for control endpoints, at least 24 characters (empty: disabled)",
-    )
-    control_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
-        10.0,
-        description="seconds the CLI and the dashboard wait for the strategy to apply a "
-        "control (after that the request expires unapplied)",
-    )
     monitor_read_token: SecretStr = Field(
         SecretStr(""),
         description="token for the read API, live updates and /metrics, at least 24 characters "
@@ -407,7 +611,48 @@ class Settings(BaseSettings):
         30.0, description="/readyz fails when the newest quote is older than this"
     )
 
-    # --- notifier (alerts to the trader's channels) -------------------------------
+    @field_validator("monitor_read_token")
+    @classmethod
+    def _check_read_token(cls, value: SecretStr) -> SecretStr:
+        return _token(value)
+
+    @field_validator("monitor_trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 172.18.0.0/16, 10.0.0.5); "
+                    "'*' is not allowed: every client could then pick its own address"
+                ) from exc
+        return ",".join(items)
+
+
+class ControlSettings(Domain):
+    """Operator controls (shared/control.py): sent by the CLI and monitor, applied by strategy."""
+
+    control_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token for control endpoints, at least 24 characters (empty: disabled)",
+    )
+    control_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0,
+        description="seconds the CLI and the dashboard wait for the strategy to apply a "
+        "control (after that the request expires unapplied)",
+    )
+
+    @field_validator("control_token")
+    @classmethod
+    def _check_control_token(cls, value: SecretStr) -> SecretStr:
+        return _token(value)
+
+
+class NotifierSettings(Domain):
+    """Alerts to the trader's channels: URLs, thresholds, rates, the daily summary."""
+
     alert_urls: SecretStr = Field(
         SecretStr(""),
         description="Apprise URLs, one per channel, separated by spaces or commas "
@@ -444,82 +689,6 @@ class Settings(BaseSettings):
     alert_watch_interval_s: PositiveFloat = Field(
         1.0, description="seconds between the notifier's checks (timers, heartbeats, DLQ)"
     )
-    # --- simulated sessions (issue #19, shared/clock.py). Kept last on purpose: the
-    # settings are being regrouped by domain on another branch; this moves with them.
-    clock: Literal["host", "sim"] = Field(
-        "host",
-        description="trading time: host (live) or sim (follow sys:clock; set by optbot backtest)",
-    )
-
-    # --- simulated sessions (issue #19): the simulator's lockstep mode -----------
-    # (added last on purpose: the settings restructuring moves them to the simulator's group)
-    sim_lockstep: bool = Field(
-        False,
-        description="simulator: no clock of its own; time moves only by the control "
-        "command advance (optbot backtest)",
-    )
-    sim_start: Annotated[str, Field(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")] = Field(
-        "",
-        description="simulator: start at the open of this NYSE session, YYYY-MM-DD (empty: now)",
-    )
-    sim_step_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
-        5.0, description="simulator: simulated seconds per market step in lockstep"
-    )
-
-    @field_validator("redis_url")
-    @classmethod
-    def _check_redis_url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in _REDIS_SCHEMES:
-            raise ValueError("expected a URL like redis://host:6379/0 (or rediss://, unix://)")
-        if parsed.scheme != "unix" and not parsed.hostname:
-            raise ValueError("expected a URL with a host, like redis://127.0.0.1:6379/0")
-        return value
-
-    @field_validator("redis_sentinels")
-    @classmethod
-    def _check_sentinels(cls, value: str) -> str:
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        for item in items:
-            host, _, port = item.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(
-                    f"{item!r} is not host:port; expected e.g. "
-                    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
-                )
-        return ",".join(items)
-
-    def sentinel_addresses(self) -> list[tuple[str, int]]:
-        """``redis_sentinels`` as (host, port) pairs; empty when Sentinel is off."""
-        pairs = (item.rpartition(":") for item in self.redis_sentinels.split(",") if item)
-        return [(host, int(port)) for host, _, port in pairs]
-
-    @field_validator("control_token", "monitor_read_token")
-    @classmethod
-    def _check_token(cls, value: SecretStr) -> SecretStr:
-        given = value.get_secret_value()
-        if given and len(given) < MIN_TOKEN_CHARS:
-            raise ValueError(
-                f"must be at least {MIN_TOKEN_CHARS} characters (it has {len(given)}); make one "
-                "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
-        if given != given.strip():
-            raise ValueError("must not start or end with whitespace")
-        return value
-
-    @field_validator("monitor_trusted_proxies")
-    @classmethod
-    def _check_proxies(cls, value: str) -> str:
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        for item in items:
-            try:
-                ipaddress.ip_network(item)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{item!r} is not an IP address or network (e.g. 172.18.0.0/16, 10.0.0.5); "
-                    "'*' is not allowed: every client could then pick its own address"
-                ) from exc
-        return ",".join(items)
 
     @field_validator("alert_urls")
     @classmethod
@@ -530,79 +699,132 @@ class Settings(BaseSettings):
             raise ValueError(f"{bad} entry(ies) are not URLs like tgram://TOKEN/CHAT_ID")
         return value
 
-    @field_validator("alert_summary_at", "ib_restart_time")
+    @field_validator("alert_summary_at")
     @classmethod
-    def _check_summary_at(cls, value: str, info: ValidationInfo) -> str:
-        if not value and info.field_name == "ib_restart_time":
-            return value
-        hh, sep, mm = value.partition(":")
-        if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-            raise ValueError("expected HH:MM (24 h, America/New_York), like 16:15")
-        return f"{int(hh):02d}:{int(mm):02d}"
+    def _check_summary_at(cls, value: str) -> str:
+        return _hh_mm(value)
 
-    @field_validator("log_level")
-    @classmethod
-    def _check_log_level(cls, value: str) -> str:
-        upper = value.upper()
-        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
-        return upper
 
-    @field_validator("md_bar_seconds")
-    @classmethod
-    def _check_bar_seconds(cls, value: int) -> int:
-        if value not in IB_BAR_SECONDS:
-            raise ValueError(f"expected one of IB's bar sizes in seconds: {sorted(IB_BAR_SECONDS)}")
-        return value
+# Every domain by the name services declare reads with (shared/settings_reads.py).
+DOMAINS: dict[str, type[Domain]] = {
+    "process": ProcessSettings,
+    "redis": RedisSettings,
+    "bus": BusSettings,
+    "ib": IbSettings,
+    "ib_restart": IbRestartSettings,
+    "gateway": GatewaySettings,
+    "sim": SimSettings,
+    "market_data": MarketDataSettings,
+    "momentum": MomentumSettings,
+    "sentiment": SentimentSettings,
+    "strategy": StrategySettings,
+    "risk": RiskSettings,
+    "monitor": MonitorSettings,
+    "control": ControlSettings,
+    "notifier": NotifierSettings,
+}
 
-    @field_validator("strat_max_dte", "strat_delta_max")
-    @classmethod
-    def _check_window(cls, value: float, info: ValidationInfo) -> float:
-        low = {"strat_max_dte": "strat_min_dte", "strat_delta_max": "strat_delta_min"}
-        other = low[str(info.field_name)]
-        if other in info.data and value < info.data[other]:
-            raise ValueError(f"must be >= {env_name(other)} ({info.data[other]})")
-        return value
+D = TypeVar("D", bound=Domain)
 
-    @field_validator("md_watchlist", "gw_index_symbols")
-    @classmethod
-    def _check_symbols(cls, value: str) -> str:
-        symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
-        bad = [s for s in symbols if not s.replace(".", "").isalnum() or len(s) > 12]
-        if not symbols or bad:
-            raise ValueError("expected comma-separated ticker symbols like SPY,QQQ,AAPL")
-        return ",".join(dict.fromkeys(symbols))
+
+# pydantic orders inherited fields from the last base to the first, so the domains are
+# listed in reverse: the tables in docs/configuration.md then read in the order of ``DOMAINS``.
+class Settings(
+    NotifierSettings,
+    ControlSettings,
+    MonitorSettings,
+    RiskSettings,
+    StrategySettings,
+    SentimentSettings,
+    MomentumSettings,
+    MarketDataSettings,
+    SimSettings,
+    GatewaySettings,
+    IbRestartSettings,
+    IbSettings,
+    BusSettings,
+    RedisSettings,
+    ProcessSettings,
+    BaseSettings,
+):
+    """Every tunable of optbot: all domains, loaded from the environment at once.
+
+    Field descriptions feed the configuration tables and errors. The typed accessors below
+    (``settings.risk``...) give one domain's values as that domain's own model.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",  # .env may hold other tools' keys (TWS_USERID); ours are checked below
+        frozen=True,
+        validate_default=True,
+    )
+
+    def domain(self, model: type[D]) -> D:
+        """This settings' values of one domain, as that domain's model (validated already)."""
+        return model.model_construct(**{name: getattr(self, name) for name in model.model_fields})
 
     @property
-    def watchlist(self) -> list[str]:
-        return self.md_watchlist.split(",")
+    def process(self) -> ProcessSettings:
+        return self.domain(ProcessSettings)
 
     @property
-    def index_symbols(self) -> frozenset[str]:
-        """``OPTBOT_GW_INDEX_SYMBOLS`` as a set of upper-case symbols."""
-        return frozenset(s.strip().upper() for s in self.gw_index_symbols.split(",") if s.strip())
+    def redis(self) -> RedisSettings:
+        return self.domain(RedisSettings)
 
-    def maxlen(self, stream: str) -> int:
-        """Cap for ``stream`` (MAXLEN ~): market data short, orders and fills long."""
-        prefix = stream.split(":", 1)[0]
-        table = {
-            "md:ticks": self.maxlen_ticks,
-            "md:signals": self.maxlen_signals,
-            "gw:commands": self.maxlen_commands,
-            "gw:status": self.maxlen_status,
-            "account": self.maxlen_account,
-            "sys:dlq": self.maxlen_dlq,
-            "sys:control": self.maxlen_control,
-        }
-        if stream in table:
-            return table[stream]
-        if stream.startswith("md:ticks:"):
-            return self.maxlen_ticks
-        if stream.startswith("gw:replies:"):
-            return self.maxlen_replies
-        if prefix == "orders":
-            return self.maxlen_orders
-        return self.maxlen_signals
+    @property
+    def bus(self) -> BusSettings:
+        return self.domain(BusSettings)
+
+    @property
+    def ib(self) -> IbSettings:
+        return self.domain(IbSettings)
+
+    @property
+    def ib_restart(self) -> IbRestartSettings:
+        return self.domain(IbRestartSettings)
+
+    @property
+    def gateway(self) -> GatewaySettings:
+        return self.domain(GatewaySettings)
+
+    @property
+    def sim(self) -> SimSettings:
+        return self.domain(SimSettings)
+
+    @property
+    def market_data(self) -> MarketDataSettings:
+        return self.domain(MarketDataSettings)
+
+    @property
+    def momentum(self) -> MomentumSettings:
+        return self.domain(MomentumSettings)
+
+    @property
+    def sentiment(self) -> SentimentSettings:
+        return self.domain(SentimentSettings)
+
+    @property
+    def strategy(self) -> StrategySettings:
+        return self.domain(StrategySettings)
+
+    @property
+    def risk(self) -> RiskSettings:
+        return self.domain(RiskSettings)
+
+    @property
+    def monitor(self) -> MonitorSettings:
+        return self.domain(MonitorSettings)
+
+    @property
+    def control(self) -> ControlSettings:
+        return self.domain(ControlSettings)
+
+    @property
+    def notifier(self) -> NotifierSettings:
+        return self.domain(NotifierSettings)
 
 
 def env_name(field: str) -> str:

@@ -1,13 +1,16 @@
-"""README's configuration table, generated from the settings model so it cannot drift.
+"""The configuration tables, generated from the settings model so they cannot drift.
 
-``python -m shared.settings_doc`` rewrites the table in README.md in place;
-tests/test_docs.py fails when the committed table differs from the model.
+``docs/configuration.md`` holds every setting, in domain order; each
+``services/NAME/README.md`` holds the rows its service reads: its own domains and its
+named cross reads (``shared/settings_reads.py``), not those every process reads.
+``make docs`` (``python -m optbot.docs``) rewrites them; tests/test_docs.py fails
+when a committed table differs from the model.
 """
 
 from __future__ import annotations
 
-from shared import readme_tables
 from shared.settings import Settings, env_name
+from shared.settings_reads import services_reading
 
 HEADER = "| variable | default | meaning |"
 
@@ -19,16 +22,10 @@ def _default(value: object) -> str:
     return f"`{value}`" if value != "" else "(empty)"
 
 
-def config_table() -> str:
+def config_table(service: str | None = None) -> str:
+    """Every setting, or (with ``service``) the settings that service reads."""
     rows = [HEADER, "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        rows.append(f"| `{env_name(name)}` | {_default(field.default)} | {field.description} |")
+        if service is None or service in services_reading(name):
+            rows.append(f"| `{env_name(name)}` | {_default(field.default)} | {field.description} |")
     return "\n".join(rows)
-
-
-def table_in(text: str) -> str:
-    return readme_tables.table_in(text, HEADER)
-
-
-if __name__ == "__main__":
-    readme_tables.main(HEADER, config_table)

@@ -15,9 +15,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from services.strategy.main import main as strategy_main
+from shared.contract import SYS_CONTROL, service_key
 from shared.runner import run_service
 from shared.settings import Settings
-from shared.streams import SYS_CONTROL, service_key
 from tests.helpers import wait_until
 
 

@@ -83,7 +83,7 @@ def test_compose_when_ha_profile_adds_a_replica_and_three_sentinels_only(
     sentinels = {
         s["environment"]["OPTBOT_REDIS_SENTINELS"] for n, s in services.items() if n not in INFRA
     }
-    assert sentinels == {""}  # off unless the operator sets it (README "Redis failover")
+    assert sentinels == {""}  # off unless the operator sets it (docs/redis-failover.md)
 
 
 def test_compose_when_live_profile_adds_ib_gateway_in_paper_mode(resolved: dict[str, Any]) -> None:
@@ -158,8 +158,8 @@ def test_compose_when_digest_given_pins_images_to_it() -> None:
     services = yaml.safe_load(proc.stdout)["services"]
     assert services["redis"]["image"].endswith(f"@{digest}")
     assert services["ib-gateway"]["image"].endswith(f"@{digest}")
-    readme = (ROOT / "README.md").read_text()
-    assert "REDIS_IMAGE=" in readme and "@sha256:" in readme
+    deployment = (ROOT / "docs" / "deployment.md").read_text()
+    assert "REDIS_IMAGE=" in deployment and "@sha256:" in deployment
 
 
 def test_compose_when_simulator_runs_its_control_port_is_neither_published_nor_exposed(
@@ -232,7 +232,8 @@ def test_compose_when_ports_published_only_the_dashboard_on_host_loopback(
     assert {"OPTBOT_MONITOR_READ_TOKEN", "OPTBOT_MONITOR_TRUSTED_PROXIES"} <= set(monitor)
     readme = (ROOT / "README.md").read_text()
     assert "http://localhost:5001" in readme and "docker compose --profile live up" in readme
-    assert "reverse proxy" in readme and "X-Forwarded-Proto" in readme
+    deployment = (ROOT / "docs" / "deployment.md").read_text()
+    assert "reverse proxy" in deployment and "X-Forwarded-Proto" in deployment
 
 
 def test_compose_when_redis_configured_persists_with_aof(resolved: dict[str, Any]) -> None:

@@ -87,18 +87,6 @@ def test_services_when_scanned_spell_no_redis_key() -> None:
     assert offenders == [], "import these names from shared.contract:\n" + "\n".join(offenders)
 
 
-def test_services_when_importing_key_names_take_them_from_the_contract() -> None:
-    """``shared.streams`` stays only for older imports outside services/."""
-    offenders = [
-        f"{path.relative_to(ROOT)}:{node.lineno}"
-        for path in sorted((ROOT / "services").rglob("*.py"))
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ImportFrom)
-        and (node.module == "shared.streams" or any(a.name == "streams" for a in node.names))
-    ]
-    assert offenders == [], "import from shared.contract instead:\n" + "\n".join(offenders)
-
-
 @pytest.mark.parametrize(
     "source",
     [

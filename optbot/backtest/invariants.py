@@ -31,7 +31,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from shared.contract import SIM_ACCOUNT
+from shared.contract import (
+    ACCOUNT,
+    GW_STATUS,
+    MD_TICKS,
+    ORDERS_EVENTS,
+    ORDERS_REQUESTS,
+    SIM_ACCOUNT,
+    STRATEGY_POSITIONS,
+    SYS_CONTROL,
+    SYS_DLQ,
+)
 from shared.envelope import DecodeError, decode
 from shared.schemas import (
     AccountSnapshot,
@@ -42,16 +52,6 @@ from shared.schemas import (
     OrderNew,
     RiskState,
     RiskStateChange,
-)
-from shared.streams import (
-    ACCOUNT,
-    GW_STATUS,
-    MD_TICKS,
-    ORDERS_EVENTS,
-    ORDERS_REQUESTS,
-    STRATEGY_POSITIONS,
-    SYS_CONTROL,
-    SYS_DLQ,
 )
 
 GRACE_S = 1.0

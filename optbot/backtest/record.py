@@ -1,9 +1,10 @@
 """What a simulated run leaves behind, read from its streams: the report's only input.
 
-The driver reads ``orders:requests``, ``orders:events``, ``strategy:decisions`` and the
-risk-state changes once the run ends, decodes them (``shared.envelope.decode``) and
-builds a ``RunRecord`` with ``record_from_messages``; ``report.write_report`` turns it
-into files. Nothing here talks to Redis, so a record can be built in a test by hand.
+The driver reads ``orders:requests``, ``orders:events``, ``strategy:decisions`` (denials
+are decisions with outcome ``denied``) and the risk-state changes once the run ends,
+decodes them (``shared.envelope.decode``) and builds a ``RunRecord`` with
+``record_from_messages``; ``report.write_report`` turns it into files. Nothing here
+talks to Redis, so a record can be built in a test by hand.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.performance import EquityPoint, FillRecord, Mark, fills_from_messages
-from shared.schemas import Decision, OrderEvent, OrderEventKind, OrderNew, RiskStateChange
+from shared.schemas import Decision, DecisionOutcome, OrderNew, RiskStateChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,8 @@ _NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?")
 
 
 def denial_reason(reason: str) -> str:
-    """The kind of a denial, to count them: ``risk max_positions: 3 open of 3`` counts
-    as ``risk max_positions`` (the check), a reason without a check with its numbers
+    """The kind of a denial, to count them: ``max_positions: 3 open of 3`` counts as
+    ``max_positions`` (the check), a reason without a check with its numbers
     blanked, so each amount does not make its own row."""
     head = reason.split(":", 1)[0].strip()
     return (head if ":" in reason else _NUMBER.sub("#", reason).strip())[:120] or "(no reason)"
@@ -115,10 +116,10 @@ def record_from_messages(messages: Sequence[Any], **run: Any) -> RunRecord:
         body = msg.body
         if isinstance(body, OrderNew):
             orders += 1
-        elif isinstance(body, OrderEvent) and body.kind is OrderEventKind.DENIED:
-            denials[denial_reason(body.reason)] += 1
         elif isinstance(body, Decision):
             decisions.append(decision_row(msg.ts, body))
+            if body.outcome is DecisionOutcome.DENIED:  # the risk check's refusals
+                denials[denial_reason(body.reason)] += 1
         elif isinstance(body, RiskStateChange) and body.state is not body.previous:
             changes.append(
                 RiskChange(msg.ts / 1e9, body.state.value, body.previous.value, body.who, body.why)

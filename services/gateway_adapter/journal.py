@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shared import clock
 from shared.bus.replicas import ReplicaWait
 from shared.contract import ORDERS_EVENTS, ORDERS_SEEN
 from shared.envelope import encode
@@ -147,6 +149,7 @@ class OrderJournal:
         return ok
 
     def _enqueue(self, w: Write, retry: bool) -> asyncio.Task[bool]:
+        w = _stamped(w)
         prev = self._tail
         task = asyncio.ensure_future(self._after(prev, w, retry))
         self._tail = task
@@ -188,6 +191,16 @@ class OrderJournal:
         if self._tail is not None and not self._tail.done():
             with contextlib.suppress(TimeoutError, RedisError):
                 await asyncio.wait_for(asyncio.shield(self._tail), timeout_s)
+
+
+def _stamped(w: Write) -> Write:
+    """Events stamped when recorded, on the trading clock: a fill's time and trading day
+    (simulated time in a backtest; the stream entry's ts stays host time)."""
+    if all(ev.at for ev in w.events):
+        return w
+    at = round(clock.current().time(), 6)
+    events = [ev if ev.at else msgspec.structs.replace(ev, at=at) for ev in w.events]
+    return replace(w, events=events)
 
 
 def hset(key: str, field_: str, value: bytes | str) -> HashOp:

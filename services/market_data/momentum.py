@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from services.market_data.indicators import roc_pct
 from shared.schemas import Candidate, DataType, Direction, SecType
-from shared.settings import Settings
+from shared.settings import MomentumSettings
 
 WEIGHTS = (0.5, 0.3, 0.2)
 RS_WEIGHT = 0.5
@@ -27,15 +27,17 @@ SURGE_BOUNDS = (0.5, 2.0)
 
 @dataclass(frozen=True)
 class MomentumParams:
-    short_bars: int = 5
-    mid_bars: int = 15
-    long_bars: int = 30
-    top_n: int = 5
-    min_price: float = 5.0
-    max_spread_pct: float = 0.5
+    """The screen's parameters; built only from ``MomentumSettings`` (its defaults)."""
+
+    short_bars: int
+    mid_bars: int
+    long_bars: int
+    top_n: int
+    min_price: float
+    max_spread_pct: float
 
     @classmethod
-    def from_settings(cls, s: Settings) -> MomentumParams:
+    def from_settings(cls, s: MomentumSettings) -> MomentumParams:
         return cls(
             short_bars=s.mom_short_bars,
             mid_bars=s.mom_mid_bars,

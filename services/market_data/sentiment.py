@@ -20,22 +20,24 @@ from dataclasses import asdict, dataclass
 
 from services.market_data.indicators import pct_from, roc_pct, sma
 from shared.schemas import Sentiment
-from shared.settings import Settings
+from shared.settings import SentimentSettings
 
 
 @dataclass(frozen=True)
 class SentimentParams:
-    trend_bars: int = 30
-    sma_bars: int = 20
-    enter_pct: float = 0.20
-    exit_pct: float = 0.05
-    vix_bars: int = 10
-    vix_spike_pct: float = 8.0
-    vix_panic: float = 30.0
-    confirm: int = 2
+    """The rule's parameters; built only from ``SentimentSettings`` (its defaults)."""
+
+    trend_bars: int
+    sma_bars: int
+    enter_pct: float
+    exit_pct: float
+    vix_bars: int
+    vix_spike_pct: float
+    vix_panic: float
+    confirm: int
 
     @classmethod
-    def from_settings(cls, s: Settings) -> SentimentParams:
+    def from_settings(cls, s: SentimentSettings) -> SentimentParams:
         return cls(
             trend_bars=s.sent_trend_bars,
             sma_bars=s.sent_sma_bars,

@@ -134,6 +134,12 @@ def build_router(mon: Monitor, limiter: FailureLimiter) -> APIRouter:  # noqa: C
         """Open positions with marks, greeks and unrealized P&L."""
         return (await read_trading.account(redis, 1)).positions
 
+    @api.get("/performance", response_model=m.Performance, tags=["trading"])
+    async def performance() -> m.Performance:
+        """Today's round trips, win rate, realized P&L and drawdown (New York day), from
+        the fills on orders:events: the same code as the backtest report."""
+        return await reader.performance.today()
+
     @api.get("/decisions", response_model=m.Decisions, tags=["trading"])
     async def decisions(limit: Limit = 50) -> m.Decisions:
         """Strategy decisions (taken and skipped, with reasons), newest first."""

@@ -40,7 +40,14 @@ from shared.contract import (
 )
 from shared.envelope import DecodeError, decode
 from shared.logs import get_logger
-from shared.schemas import ConnState, GatewayStatus, OrderEvent, OrderEventKind
+from shared.schemas import (
+    ConnState,
+    Decision,
+    DecisionOutcome,
+    GatewayStatus,
+    OrderEvent,
+    OrderEventKind,
+)
 
 log = get_logger("optbot.monitor.live")
 
@@ -51,7 +58,7 @@ STREAM_PANELS: dict[str, tuple[str, ...]] = {
     MD_SIGNALS: ("market",),
     GW_STATUS: ("status", "system"),
     ORDERS_REQUESTS: ("orders",),
-    ORDERS_EVENTS: ("orders", "account"),
+    ORDERS_EVENTS: ("orders", "account", "performance"),
     ACCOUNT: ("account",),
     SYS_DLQ: ("system",),
     SYS_CONTROL: ("status",),
@@ -198,6 +205,8 @@ class LiveHub:
             self._note_order_event(fields)
         elif stream == GW_STATUS and kind == b"status":
             self._note_gateway(fields)
+        elif stream == STRATEGY_DECISIONS and kind == b"decision":
+            self._note_decision(fields)
 
     def _note_order_event(self, fields: dict[bytes, bytes]) -> None:
         with contextlib.suppress(DecodeError):
@@ -206,8 +215,17 @@ class LiveHub:
                 self.metrics.order_events.labels(body.kind.value).inc()
                 if body.kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL):
                     self.metrics.fills.inc()
-                elif body.kind is OrderEventKind.DENIED:  # the strategy's risk check
-                    self.metrics.denials.inc()
+
+    def _note_decision(self, fields: dict[bytes, bytes]) -> None:
+        """An order the strategy's risk check refused is a decision carrying the order."""
+        with contextlib.suppress(DecodeError):
+            body = decode(fields).body
+            if (
+                isinstance(body, Decision)
+                and body.outcome is DecisionOutcome.DENIED
+                and body.client_order_id
+            ):
+                self.metrics.denials.inc()
 
     async def _load_gateway(self) -> None:
         """The gateway's state when following starts, so the first CONNECTED after a

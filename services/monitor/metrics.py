@@ -19,7 +19,7 @@ _RATE_WINDOW_S = 10.0
 
 
 class MonitorMetrics:
-    """Everything ``/metrics`` shows; names are listed in the README."""
+    """Everything ``/metrics`` shows; names are listed in services/monitor/README.md."""
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)

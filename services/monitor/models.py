@@ -386,3 +386,38 @@ class Problem(BaseModel):
 class Market(BaseModel):
     sentiment: Sentiment
     candidates: Candidates
+
+
+class RoundTrip(BaseModel):
+    """One position from flat back to flat (``shared.performance``, as the report)."""
+
+    contract: str
+    direction: str = Field(description="long or short")
+    quantity: int = Field(description="contracts opened over the trip")
+    entry_ts: float
+    exit_ts: float
+    entry_price: float = Field(description="average over the opening fills, per share")
+    exit_price: float = Field(description="average over the closing fills, per share")
+    commissions: float
+    pnl: float = Field(description="realized less every fill's commission")
+    exit_reason: str = Field(description="the closing order's reason")
+
+
+class Performance(BaseModel):
+    """The New York trading day's round trips and booked P&L, from the fills on
+    ``orders:events`` (the same code as the backtest report)."""
+
+    trading_day: str = Field(description="New York date, YYYY-MM-DD")
+    round_trips: int
+    wins: int
+    losses: int
+    win_rate: float | None = Field(description="wins / round trips; null without one")
+    avg_win: float | None
+    avg_loss: float | None
+    realized_pnl: float = Field(description="realized by today's fills, before commissions")
+    commissions: float = Field(description="commissions of today's fills")
+    net_pnl: float = Field(description="realized_pnl - commissions")
+    max_drawdown: float = Field(description="largest fall of today's net realized P&L, >= 0")
+    fills: int = Field(description="today's fills and expiry settlements")
+    open_positions: int = Field(description="contracts with an open position, by the fills")
+    trades: list[RoundTrip] = Field(description="today's round trips, newest first")

@@ -11,12 +11,22 @@ from redis.exceptions import RedisError
 
 from services.monitor import models as m
 from services.monitor import read_market, read_system, read_trading
+from services.monitor.read_performance import PerformanceReader
 from shared import __version__
 from shared.roster import expected_services
 from shared.settings import Settings
 
 # Panels of the dashboard; each is pushed as one SSE event with the REST body.
-PANELS = ("status", "quotes", "market", "orders", "account", "decisions", "system")
+PANELS = (
+    "status",
+    "quotes",
+    "market",
+    "orders",
+    "account",
+    "performance",
+    "decisions",
+    "system",
+)
 LOG_ROWS = 50  # rows in the page's logs (orders, fills, decisions, DLQ, errors)
 EQUITY_POINTS = 300
 
@@ -27,6 +37,7 @@ class Reader:
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
+        self.performance = PerformanceReader(redis)
         self.quote_keys = list(dict.fromkeys([*read_market.INDEX_KEYS, *settings.watchlist]))
         self._panels: dict[str, Callable[[], Awaitable[BaseModel]]] = {
             "status": self.status,
@@ -34,6 +45,7 @@ class Reader:
             "market": self.market,
             "orders": lambda: read_trading.orders(self.redis, LOG_ROWS),
             "account": lambda: read_trading.account(self.redis, EQUITY_POINTS),
+            "performance": self.performance.today,
             "decisions": lambda: read_trading.decisions(self.redis, LOG_ROWS),
             "system": lambda: read_system.system(self.redis, LOG_ROWS),
         }

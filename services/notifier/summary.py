@@ -16,12 +16,27 @@ import msgspec
 import redis.asyncio as aioredis
 
 from services.notifier.conditions import Conditions
-from shared.contract import NOTIFIER_SUMMARY, ORDERS_EVENTS, STRATEGY_PNL, SYS_ALERTS
+from shared.contract import (
+    NOTIFIER_SUMMARY,
+    ORDERS_EVENTS,
+    STRATEGY_DECISIONS,
+    STRATEGY_PNL,
+    SYS_ALERTS,
+)
 from shared.contract.values import PnlFields, decode_fields
 from shared.envelope import DecodeError, decode
 from shared.logs import get_logger
 from shared.redis_text import as_str
-from shared.schemas import Action, Alert, AlertSeverity, AlertState, OrderEvent, OrderEventKind
+from shared.schemas import (
+    Action,
+    Alert,
+    AlertSeverity,
+    AlertState,
+    Decision,
+    DecisionOutcome,
+    OrderEvent,
+    OrderEventKind,
+)
 
 log = get_logger("optbot.notifier.summary")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -81,7 +96,12 @@ async def build(redis: aioredis.Redis, day: str) -> tuple[str, dict[str, str]]:
     ]
     fills = [e for e in events if e.kind is OrderEventKind.FILL]
     round_trips = sum(1 for e in fills if e.action is Action.SELL)  # long options: a sell closes
-    denials = sum(1 for e in events if e.kind is OrderEventKind.DENIED)
+    decisions = await _entries(redis, STRATEGY_DECISIONS, since_ms)
+    denials = sum(  # orders the risk check refused (decisions that carry an order)
+        1
+        for d in decisions
+        if isinstance(d, Decision) and d.outcome is DecisionOutcome.DENIED and d.client_order_id
+    )
     alerts = [b for b in await _entries(redis, SYS_ALERTS, since_ms) if isinstance(b, Alert)]
     incidents = sum(
         1 for a in alerts

@@ -35,7 +35,6 @@ from services.strategy.tradingday import TradingDay
 from shared import clock
 from shared.bus import Publisher
 from shared.contract import (
-    ORDERS_EVENTS,
     ORDERS_REQUESTS,
     RISK_STATE,
     STRATEGY_DECISIONS,
@@ -49,8 +48,6 @@ from shared.schemas import (
     DecisionOutcome,
     Direction,
     OrderCancel,
-    OrderEvent,
-    OrderEventKind,
     OrderModify,
     OrderNew,
     RiskStateChange,
@@ -134,6 +131,7 @@ class Desk:
             limit_price=order.limit_price if order else None,
             client_order_id=order.client_order_id if order else "",
             inputs=ctx.inputs,
+            at=round(clock.current().time(), 6),
         )
         self.pub.add(STRATEGY_DECISIONS, body, key=ctx.symbol)
         log.info(
@@ -203,18 +201,9 @@ class Desk:
         return verdict
 
     def _deny(self, order: OrderNew, ctx: Context, verdict: Verdict) -> None:
+        """A refused order is a decision (``strategy:decisions``, ours), never an order
+        event: ``orders:events`` has one writer, the adapter, which never saw it."""
         self.decide(ctx, DecisionOutcome.DENIED, f"{verdict.check}: {verdict.reason}", order=order)
-        self.pub.add(
-            ORDERS_EVENTS,
-            OrderEvent(
-                client_order_id=order.client_order_id,
-                kind=OrderEventKind.DENIED,
-                contract=order.contract,
-                action=order.action,
-                reason=f"risk {verdict.check}: {verdict.reason}",
-            ),
-            key=order.client_order_id,
-        )
 
     async def manage(self, cycle: str) -> None:
         """Reprice working limit orders toward the far side; cancel when out of steps."""

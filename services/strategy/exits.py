@@ -13,19 +13,21 @@ from decimal import Decimal
 
 from shared.market_calendar import dte
 from shared.schemas import ContractRef, Right, Sentiment
-from shared.settings import Settings
+from shared.settings import StrategySettings
 
 
 @dataclass(frozen=True, slots=True)
 class ExitParams:
-    take_profit_pct: float = 50.0
-    stop_loss_pct: float = 30.0
-    max_hold_s: float = 5 * 86_400.0
-    exit_dte: int = 7
-    exit_on_flip: bool = True
+    """The exit rules; built only from ``StrategySettings``, which states the defaults."""
+
+    take_profit_pct: float
+    stop_loss_pct: float
+    max_hold_s: float
+    exit_dte: int
+    exit_on_flip: bool
 
     @classmethod
-    def from_settings(cls, s: Settings) -> ExitParams:
+    def from_settings(cls, s: StrategySettings) -> ExitParams:
         return cls(
             take_profit_pct=s.strat_take_profit_pct,
             stop_loss_pct=s.strat_stop_loss_pct,

@@ -89,7 +89,11 @@ class Fill:
 
 
 def fill_from_event(ev: OrderEvent, ts_ns: int) -> Fill | None:
-    """The fill carried by an order event (fills, expiries), or None (acks, cancels, rejects)."""
+    """The fill carried by an order event (fills, expiries), or None (acks, cancels, rejects).
+
+    Its time is the adapter's trading-clock stamp (simulated time in a backtest), else
+    ``ts_ns`` (the stream entry's time, for events written before the stamp existed).
+    """
     if ev.kind not in FILL_KINDS or ev.fill_qty <= 0:
         return None
     if ev.contract is None or ev.action is None or ev.fill_price is None:
@@ -102,7 +106,7 @@ def fill_from_event(ev: OrderEvent, ts_ns: int) -> Fill | None:
         qty=ev.fill_qty,
         price=dec(ev.fill_price),
         commission=dec(ev.commission),
-        ts_ns=ts_ns,
+        ts_ns=int(ev.at * 1e9) if ev.at else ts_ns,
         key=key,
         simulated=ev.simulated,
     )

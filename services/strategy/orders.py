@@ -29,7 +29,7 @@ from shared.schemas import (
     Quote,
     Right,
 )
-from shared.settings import Settings
+from shared.settings import StrategySettings
 
 ENTRY_PREFIX = "ob-"
 EXIT_PREFIX = "ox-"
@@ -46,12 +46,14 @@ def exit_id(entry: str, attempt: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PricingParams:
-    offset: float = 0.0  # fraction of the spread added to mid (buys) / taken off (sells)
-    steps: int = 3
-    interval_s: float = 5.0
+    """Limit pricing; built only from ``StrategySettings``, which states the defaults."""
+
+    offset: float  # fraction of the spread added to mid (buys) / taken off (sells)
+    steps: int
+    interval_s: float
 
     @classmethod
-    def from_settings(cls, s: Settings) -> PricingParams:
+    def from_settings(cls, s: StrategySettings) -> PricingParams:
         return cls(s.strat_limit_offset, s.strat_reprice_steps, s.strat_reprice_interval_s)
 
 
@@ -136,7 +138,8 @@ class OrderBook:
     def on_event(self, ev: OrderEvent) -> Working | None:
         """Track state; returns the working order the event belongs to (if any).
 
-        A ``denied`` order was never sent (its id stays free); a refused cancel or
+        A ``denied`` order (only in entries written before denials became decisions) was
+        never sent (its id stays free); a refused cancel or
         modify of an order that is gone is terminal for it.
         """
         cid = ev.client_order_id

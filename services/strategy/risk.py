@@ -1,6 +1,6 @@
 """Pre-trade risk: every order and every reprice passes here; a denial is a reason.
 
-States (the README's table says the same):
+States (services/strategy/README.md's table says the same):
 - ACTIVE: everything, each opening order through every limit.
 - REDUCING: only orders that lower exposure — rule exits and an operator's flatten.
   A daily-loss breach sets it (who = risk-engine): a loss limit stops new exposure,
@@ -29,7 +29,7 @@ from shared.contract import RISK_STATE
 from shared.redis_text import as_str
 from shared.schemas import Action, ContractRef
 from shared.schemas import RiskState as RiskState  # the one enum, re-exported for the desk
-from shared.settings import Settings
+from shared.settings import RiskSettings
 
 RISK_ENGINE = "risk-engine"
 
@@ -45,16 +45,18 @@ class RiskStatus:
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    max_premium_pct: float = 5.0
-    max_total_premium_pct: float = 15.0
-    max_positions: int = 3
-    max_contracts: int = 2
-    max_daily_loss_pct: float = 4.0
-    max_orders_per_min: int = 10
-    max_quote_age_s: float = 5.0
+    """The checks' limits; built only from ``RiskSettings``, where each default is stated."""
+
+    max_premium_pct: float
+    max_total_premium_pct: float
+    max_positions: int
+    max_contracts: int
+    max_daily_loss_pct: float
+    max_orders_per_min: int
+    max_quote_age_s: float
 
     @classmethod
-    def from_settings(cls, s: Settings) -> RiskLimits:
+    def from_settings(cls, s: RiskSettings) -> RiskLimits:
         return cls(
             max_premium_pct=s.risk_max_premium_pct,
             max_total_premium_pct=s.risk_max_total_premium_pct,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from services.strategy.greeks import YEAR_S, fallback_delta
 from shared.market_calendar import dte, expiry_instant
 from shared.schemas import ContractRef, Direction, Right, SecType
-from shared.settings import Settings
+from shared.settings import StrategySettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +38,17 @@ class OptionView:
 
 @dataclass(frozen=True, slots=True)
 class SelectionParams:
-    min_dte: int = 14
-    max_dte: int = 45
-    delta_min: float = 0.35
-    delta_max: float = 0.50
-    max_spread_pct: float = 15.0
-    min_volume: float = 0.0
+    """Selection's filters; built only from ``StrategySettings``, which states the defaults."""
+
+    min_dte: int
+    max_dte: int
+    delta_min: float
+    delta_max: float
+    max_spread_pct: float
+    min_volume: float
 
     @classmethod
-    def from_settings(cls, s: Settings) -> SelectionParams:
+    def from_settings(cls, s: StrategySettings) -> SelectionParams:
         return cls(
             min_dte=s.strat_min_dte,
             max_dte=s.strat_max_dte,

@@ -159,6 +159,14 @@ class Universe:
         self.by_con_id[inst.con_id] = inst
         return inst
 
+    def roll(self, today: dt.date) -> None:
+        """A new trading day lists new expirations and delists expired ones, as IB does
+        (sessions run for days in lockstep). Known instruments keep resolving by conId:
+        a position in an expired option is still a contract."""
+        if today != self.today:
+            self.today = today
+            self._all_chains_built = False
+
     def _stock_listings(self, spec: SymbolSpec) -> list[Instrument]:
         usd = self._add(
             Instrument(

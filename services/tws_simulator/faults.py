@@ -23,10 +23,10 @@ import logging
 import math
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .server import Simulator
+from .config import SimConfig
+from .regimes import Regime
 
 log = logging.getLogger("optbot.tws_simulator")
 MAX_LINE = 64 * 1024
@@ -102,10 +102,31 @@ def check_names(command: str, args: dict[str, Any]) -> None:
         raise FaultArgumentError(f"{command}: unknown argument(s) {unknown}; allowed: {allowed}")
 
 
-class ControlServer:
-    """Serves fault commands against one Simulator."""
+class Target(Protocol):
+    """What the control channel steers (``server.Simulator``, which owns this channel:
+    a protocol here, so that this module does not import the server back)."""
 
-    def __init__(self, sim: Simulator) -> None:
+    @property
+    def config(self) -> SimConfig: ...
+    @property
+    def port(self) -> int: ...
+
+    async def restart(self, downtime: float | None = None) -> None: ...
+    def status(self) -> dict[str, object]: ...
+    def drop_all(self) -> int: ...
+    def connectivity_lost(self) -> None: ...
+    def connectivity_restored(self, data_maintained: bool = True) -> None: ...
+    def set_reply_delay(self, ms: float) -> None: ...
+    def send_malformed(self) -> None: ...
+    def force_regime(self, name: str | Regime) -> Regime: ...
+    def step(self, n: int = 1) -> None: ...
+    def advance_to(self, to: float) -> dict[str, object]: ...
+
+
+class ControlServer:
+    """Serves fault commands against one simulator."""
+
+    def __init__(self, sim: Target) -> None:
         self.sim = sim
         self._server: asyncio.Server | None = None
         self.port: int | None = None

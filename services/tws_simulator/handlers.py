@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from . import mktdata, refdata, trading
 from .protocol import In, Out, error_frame, frame
-from .session import Session
-
-Handler = Callable[[Session, list[str]], None]
+from .session import Handler, Session
 
 IN_USE = "Unable to connect as the client id is already in use. Retry with a unique client id."
 LINK_LOST = "Connectivity between IB and Trader Workstation has been lost."

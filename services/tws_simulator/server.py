@@ -14,9 +14,10 @@ from .account import Account
 from .config import SimConfig
 from .contracts import Instrument, Universe
 from .faults import ControlServer
+from .handlers import HANDLERS
 from .history import History
 from .market import Market, Quote
-from .nyse import Sessions, sessions
+from .nyse import NEW_YORK, Sessions, sessions
 from .options import OptionPricer
 from .orders import OrderBook
 from .protocol import Out, error_frame, frame, prefix, server_time
@@ -51,7 +52,7 @@ class Simulator:
         if not (math.isfinite(cfg.lockstep_step_seconds) and cfg.lockstep_step_seconds > 0):
             raise ValueError(f"lockstep step must be > 0 s, got {cfg.lockstep_step_seconds!r}")
         start = _start_epoch(cfg.start)
-        self.universe = Universe(dt.datetime.fromtimestamp(start, dt.UTC).date())
+        self.universe = Universe(_trading_date(start))
         self.market = Market(
             cfg.seed,
             cfg.step_seconds,
@@ -84,6 +85,7 @@ class Simulator:
         self._control = ControlServer(self)
         self._port = cfg.port
         self._flood_cursor = 0
+        self._next_day = _next_midnight(start)  # when the option listings roll
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class Simulator:
             self._server = None
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Session(self, reader, writer)
+        session = Session(self, reader, writer, HANDLERS)
         self._all.add(session)
         task = asyncio.current_task()
         if task is not None:
@@ -205,6 +207,9 @@ class Simulator:
 
     def _step_once(self, seconds: float | None = None) -> None:
         self.market.step(seconds)
+        if self.now() >= self._next_day:
+            self.universe.roll(_trading_date(self.now()))
+            self._next_day = _next_midnight(self.now())
         self.book.on_step()
         if not self.data_paused:
             for session in list(self._all):
@@ -397,6 +402,17 @@ def _schedule_state(market: Market) -> str:
     if not market.schedule:
         return "off"
     return "pinned" if market.pinned else "running"
+
+
+def _trading_date(epoch: float) -> dt.date:
+    """The exchange's (New York) calendar date of an instant."""
+    return dt.datetime.fromtimestamp(epoch, NEW_YORK).date()
+
+
+def _next_midnight(epoch: float) -> float:
+    """The next New York midnight after ``epoch`` (when a new trading date begins)."""
+    day = _trading_date(epoch) + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(0), NEW_YORK).timestamp()
 
 
 def _start_epoch(start: str) -> float:

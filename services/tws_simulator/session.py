@@ -1,4 +1,9 @@
-"""One client connection: handshake, framing, pacing, dispatch and buffered writes."""
+"""One client connection: handshake, framing, pacing, dispatch and buffered writes.
+
+A session knows the simulator only as a ``Host`` (the protocol below) and gets its
+dispatch table from whoever opens it, so that neither the server nor the handlers
+are imported here: they import this module, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,16 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
+from .account import Account
+from .config import SimConfig
+from .contracts import Instrument, Universe
+from .history import History
+from .market import Market
+from .options import OptionPricer
+from .orders import OrderBook
 from .protocol import (
     ProtocolError,
     error_frame,
@@ -20,9 +33,6 @@ from .protocol import (
 from .ticks import Line, quote_frames
 from .versions import MAX_VERSION, MIN_VERSION, negotiate
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
 log = logging.getLogger("optbot.tws_simulator")
 
 HANDSHAKE_TIMEOUT = 10.0
@@ -30,13 +40,56 @@ KNOWN_REQUEST_IDS = frozenset(range(1, 105))  # ids ib_async's client can send
 OUT_OF_DATE = "The socket client is out of date and needs to be upgraded"
 
 
+class Host(Protocol):
+    """What a session and its handlers use of the simulator that accepted the connection
+    (``server.Simulator``): its state, read; the client-id registry; order ids."""
+
+    @property
+    def config(self) -> SimConfig: ...
+    @property
+    def connection_time(self) -> str: ...
+    @property
+    def reply_delay(self) -> float: ...
+    @property
+    def data_paused(self) -> bool: ...
+    @property
+    def next_order_id(self) -> int: ...
+    @property
+    def universe(self) -> Universe: ...
+    @property
+    def market(self) -> Market: ...
+    @property
+    def pricer(self) -> OptionPricer: ...
+    @property
+    def history(self) -> History: ...
+    @property
+    def account(self) -> Account: ...
+    @property
+    def book(self) -> OrderBook: ...
+
+    def now(self) -> float: ...
+    def claim(self, session: Session, client_id: int) -> bool: ...
+    def forget(self, session: Session) -> None: ...
+    def mark(self, inst: Instrument) -> float: ...
+    def note_order_id(self, order_id: int) -> None: ...
+
+
+# One request: the session it came on and its fields (message id first).
+Handler = Callable[["Session", list[str]], None]
+
+
 class Session:
-    """State of one API connection; handlers in ``handlers.py`` act on it."""
+    """State of one API connection; the handlers (``handlers.HANDLERS``) act on it."""
 
     def __init__(
-        self, sim: Simulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        sim: Host,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handlers: Mapping[int, Handler],
     ) -> None:
         self.sim = sim
+        self.handlers = handlers
         self.reader = reader
         self.writer = writer
         self.peer = writer.get_extra_info("peername")
@@ -107,8 +160,6 @@ class Session:
     # --- inbound -----------------------------------------------------------------------
 
     def _dispatch(self, fields: list[str]) -> None:
-        from .handlers import HANDLERS  # handlers import Session types; avoid a cycle
-
         try:
             msg_id = int(fields[0])
         except (ValueError, IndexError) as e:
@@ -122,7 +173,7 @@ class Session:
                 f"max={self.sim.config.pacing_limit}",
             )
             return
-        handler = HANDLERS.get(msg_id)
+        handler = self.handlers.get(msg_id)
         if handler is None:
             if msg_id not in KNOWN_REQUEST_IDS:
                 self.error(-1, 505, "Fatal Error: Unknown message id.")
@@ -143,8 +194,10 @@ class Session:
             self.error(-1, 320, "Server error when reading an API client request.")
 
     def _over_pace(self) -> bool:
+        """IB's 50 messages per (wall) second. Not in lockstep: there is no wall second
+        there, and a limit on the host's speed would make a run depend on it."""
         limit = self.sim.config.pacing_limit
-        if not limit:
+        if not limit or self.sim.config.lockstep:
             return False
         now = time.monotonic()
         recent = self._recent

@@ -6,9 +6,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from shared.contract import SYS_DLQ
 from shared.envelope import now_ns
 from shared.logs import get_logger
-from shared.streams import SYS_DLQ
 
 log = get_logger("optbot.bus.dlq")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.contract import ORDERS_EVENTS, ORDERS_REQUESTS
 from shared.logs import get_logger
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 
 log = get_logger("optbot.bus.replicas")
 

@@ -30,12 +30,12 @@ from redis.exceptions import RedisError
 from shared.aio import sleep_or_stop
 from shared.bus.dlq import dead_letter_fields
 from shared.bus.publisher import Publisher
+from shared.contract import SYS_DLQ, reply_stream
 from shared.envelope import DecodeError, Message, decode
 from shared.logs import get_logger
 from shared.redis_text import as_str
 from shared.schemas import Schema
 from shared.settings import Settings
-from shared.streams import SYS_DLQ, reply_stream
 
 log = get_logger("optbot.bus.request")
 

@@ -2,8 +2,8 @@
 
 Services import key names, key builders and value types from here and never spell a
 key themselves (tests/test_contract.py scans services/ for literals). Each entry has
-one owner; the Redis ACL users (``shared/acl.py``) and the README's "Streams and
-keys" table are generated from ``ENTRIES``.
+one owner; the Redis ACL users (``shared/acl.py``) and the "Streams and keys" tables
+(docs/architecture.md, each service's README) are generated from ``ENTRIES``.
 """
 
 from __future__ import annotations
@@ -95,11 +95,9 @@ ENTRIES: Final[tuple[Entry, ...]] = (
 
 # Second writers of a fact, each to go (issue 16): the contract tolerates these and no
 # others (tests/test_contract.py), so the list can only shrink.
-TOLERATED_SECOND_WRITERS: Final = {
-    ORDERS_EVENTS: (STRATEGY,),  # the strategy's ``denied`` events
-}
+TOLERATED_SECOND_WRITERS: Final[dict[str, tuple[str, ...]]] = {}
 
-# The bus streams, in the README's order: what `optbot status` lists.
+# The bus streams, in the contract's order: what `optbot status` lists.
 ALL_STREAMS: Final = tuple(e.name for e in ENTRIES if e.kind is Kind.STREAM)
 
 

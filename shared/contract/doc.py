@@ -1,12 +1,13 @@
-"""README's "Streams and keys" table, generated from the contract so it cannot drift.
+"""The "Streams and keys" tables, generated from the contract so they cannot drift.
 
-``python -m shared.contract.doc README.md`` rewrites the table in place;
-tests/test_docs.py fails when the committed table differs from ``ENTRIES``.
+``docs/architecture.md`` holds every entry; each ``services/NAME/README.md`` holds the
+entries that service owns, writes, reads or consumes. ``make docs``
+(``python -m optbot.docs``) rewrites them; tests/test_docs.py fails when a
+committed table differs from ``ENTRIES``.
 """
 
 from __future__ import annotations
 
-from shared import readme_tables
 from shared.contract import ENTRIES, Entry, Kind
 
 COLUMNS = ("key", "type", "owner", "also writes", "readers", "consumer groups", "value",
@@ -30,22 +31,22 @@ def _row(e: Entry) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def contract_table() -> str:
-    """Heartbeats collapse to one row per pattern: ``svc:{service}`` and its instances."""
+def touches(e: Entry, service: str) -> bool:
+    """Whether ``service`` owns, writes, reads or consumes the entry."""
+    return service in (e.owner, *e.senders, *e.readers, *e.consumers)
+
+
+def contract_table(service: str | None = None) -> str:
+    """Every entry, or (with ``service``) the entries it touches.
+
+    Heartbeats collapse to one row per pattern: ``svc:{service}`` and its instances.
+    """
     rows = [HEADER, "| " + " | ".join(["---"] * len(COLUMNS)) + " |"]
     beats = [e for e in ENTRIES if e.name.startswith("svc:")]
-    rows += [_row(e) for e in ENTRIES if e not in beats]
+    rows += [_row(e) for e in ENTRIES if e not in beats and (not service or touches(e, service))]
     rows.append(
         "| `svc:{service}`, `svc:{service}:{instance}` | hash | each service its own | — "
         "| every other service | — | — | TTL OPTBOT_HEARTBEAT_TTL_S | heartbeat: pid, version, "
         "loop, lag (standby and other instances) |"
     )
     return "\n".join(rows)
-
-
-def table_in(text: str) -> str:
-    return readme_tables.table_in(text, HEADER)
-
-
-if __name__ == "__main__":
-    readme_tables.main(HEADER, contract_table)

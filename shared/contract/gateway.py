@@ -76,9 +76,9 @@ ENTRIES: Final = (
     Entry(ORDERS_REQUESTS, Kind.STREAM, GATEWAY, "new, modify, cancel orders (client ids)",
           readers=(STRATEGY, MONITOR), consumers=(GATEWAY,), senders=(STRATEGY,),
           value=(OrderNew, OrderModify, OrderCancel), cap="OPTBOT_MAXLEN_ORDERS", inbox=True),
-    # The strategy's ``denied`` events are a second writer (issue 16: one writer per fact).
+    # One writer: a refused order never reached the adapter, so it is a strategy decision.
     Entry(ORDERS_EVENTS, Kind.STREAM, GATEWAY, "acks, fills, cancels, rejects, expiries",
-          readers=(MONITOR, NOTIFIER), consumers=(STRATEGY, NOTIFIER), senders=(STRATEGY,),
+          readers=(MONITOR, NOTIFIER), consumers=(STRATEGY, NOTIFIER),
           value=(OrderEvent,), cap="OPTBOT_MAXLEN_ORDERS", scripts=True),
     Entry(ACCOUNT, Kind.STREAM, GATEWAY, "account snapshots (the broker's or the simulated book)",
           readers=(MONITOR,), consumers=(STRATEGY,), value=(AccountSnapshot,),

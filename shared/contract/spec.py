@@ -3,7 +3,7 @@
 Why: the services are coupled only through Redis, so every key is an interface. One
 ``Entry`` per key (or key pattern) names its single owner (the one writer of a fact,
 or the one handler of an inbox), the services that read it, consume it or send to it,
-its value type and its cap or TTL. The ACL users and the README table come from here.
+its value type and its cap or TTL. The ACL users and the docs tables come from here.
 """
 
 from __future__ import annotations

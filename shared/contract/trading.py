@@ -28,7 +28,7 @@ ENTRIES: Final = (
     Entry(RISK_STATE, Kind.HASH, STRATEGY, "state, why, who, since, breach_day",
           readers=(MONITOR,)),
     Entry(STRATEGY_DECISIONS, Kind.STREAM, STRATEGY, "every decision, taken or not, and why",
-          readers=(MONITOR,), value=(Decision,), cap="OPTBOT_MAXLEN_SIGNALS"),
+          readers=(MONITOR, NOTIFIER), value=(Decision,), cap="OPTBOT_MAXLEN_SIGNALS"),
     Entry(STRATEGY_POSITIONS, Kind.HASH, STRATEGY, "one JSON field per held contract",
           readers=(MONITOR, NOTIFIER), value=(PositionRow,), cap="replaced whole"),
     Entry(STRATEGY_PNL, Kind.HASH, STRATEGY, "cash, equity, P&L, reconcile status",

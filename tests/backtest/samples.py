@@ -65,14 +65,6 @@ def run_messages() -> list[Message[Any]]:
     msgs += _order(4, PUT, Action.SELL, 1, 2.40, "exit: stop loss -20%", DAY1 + 7200)
     msgs += _order(5, CALL, Action.BUY, 1, 1.00, "entry long AAPL", DAY2)
     msgs += _order(6, CALL, Action.SELL, 1, 1.30, "exit: time stop", DAY2 + 1800)
-    denied = OrderEvent(
-        client_order_id="o7",
-        kind=OrderEventKind.DENIED,
-        contract=CALL,
-        action=Action.BUY,
-        reason="risk max_positions: 3 open of 3",
-    )
-    msgs.append(_msg(denied, DAY2 + 100))
     msgs.append(
         _msg(
             Decision(
@@ -92,7 +84,10 @@ def run_messages() -> list[Message[Any]]:
     msgs.append(
         _msg(
             Decision(
-                cycle="c9", kind=DecisionKind.ENTRY, outcome=DecisionOutcome.DENIED, reason="risk"
+                cycle="c9",
+                kind=DecisionKind.ENTRY,
+                outcome=DecisionOutcome.DENIED,
+                reason="max_positions: 3 open of 3",
             ),
             DAY2 + 100,
         )

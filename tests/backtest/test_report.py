@@ -64,7 +64,7 @@ def test_write_report_writes_summary_with_every_listed_key(tmp_path: Path) -> No
     assert summary["avg_win"] == 73.05 and summary["avg_loss"] == -61.30
     assert summary["max_drawdown"] == 61.30
     assert summary["speed"] == 150.0
-    assert summary["denials"] == {"risk max_positions": 1}
+    assert summary["denials"] == {"max_positions": 1}  # from the denied decision
     assert [c["state"] for c in summary["risk_changes"]] == ["REDUCING", "ACTIVE"]
     assert summary["settings"]["control_token"] == "***"
     assert "pw" not in summary["settings"]["redis_url"]
@@ -113,5 +113,5 @@ def test_report_when_no_fills_still_writes_every_file(tmp_path: Path) -> None:
 
 
 def test_denial_reason_groups_by_check_and_blanks_amounts() -> None:
-    assert denial_reason("risk max_premium: 523.10 over 500") == "risk max_premium"
+    assert denial_reason("max_premium: 523.10 over 500") == "max_premium"
     assert denial_reason("premium 523.10 over 500") == "premium # over #"

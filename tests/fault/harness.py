@@ -41,10 +41,10 @@ from services.tws_simulator import SimConfig, Simulator
 from shared.acl import OPERATOR, USERS, render_acl
 from shared.bus import connect_redis
 from shared.bus.connection import SentinelConfig
+from shared.contract import service_key
 from shared.redis_ha import render_ha_acl
 from shared.redis_server import RedisHandle, free_port, start_redis
 from shared.settings import Settings, load_settings
-from shared.streams import service_key
 from tests.fault.sentinels import (
     HA_PASSWORDS,
     MASTER,

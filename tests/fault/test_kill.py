@@ -2,7 +2,7 @@
 
 One system for the module (start-up is the expensive part); the kills run in order:
 adapter, market_data, strategy, monitor. Each test measures the recovery time (kill to
-"working again" by that service's own measure) and prints it for the README.
+"working again" by that service's own measure) and prints it for docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ import time
 import pytest
 
 from services.strategy.risk import RiskState, load_status
+from shared.contract import STRATEGY_DECISIONS
 from shared.envelope import decode
 from shared.schemas import Decision, DecisionKind, DecisionOutcome, OrderEventKind
-from shared.streams import STRATEGY_DECISIONS
 from tests.fault.conftest import MakeSystem, assert_invariants
 from tests.fault.harness import wait_for
 from tests.fault.invariants import read_record

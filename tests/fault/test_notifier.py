@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from shared.contract import SYS_ALERTS
 from shared.schemas import Alert, AlertSeverity
-from shared.streams import SYS_ALERTS
 from tests.conftest import redis_binary
 from tests.fault.conftest import fault_root, shutdown
 from tests.fault.harness import SECRETS, FaultSystem, wait_for

@@ -18,7 +18,7 @@ import pytest
 
 from shared.acl import OPERATOR
 from shared.bus import connect_redis
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
+from shared.contract import ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.fault.conftest import MakeSystem, assert_invariants, first_fill
 from tests.fault.harness import REDIS_PASSWORDS, SECRETS, SERVICES, FaultSystem, wait_for
 from tests.fault.invariants import entry_time, sim_book_mismatch

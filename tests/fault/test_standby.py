@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from shared.contract import GW_STATUS
 from shared.envelope import decode
 from shared.schemas import IbError
-from shared.streams import GW_STATUS
 from tests.fault.conftest import MakeSystem, assert_invariants, first_fill
 from tests.fault.harness import FaultSystem, wait_for
 

@@ -19,11 +19,11 @@ import redis.asyncio as aioredis
 from services.gateway_adapter.main import GatewayAdapter
 from services.tws_simulator import SimConfig, Simulator
 from shared.bus import Publisher, connect_redis
+from shared.contract import service_key
 from shared.envelope import decode
 from shared.redis_server import RedisHandle
 from shared.runner import ServiceContext, heartbeat_loop
 from shared.settings import Settings, load_settings
-from shared.streams import service_key
 
 FAST_SIM = SimConfig(port=0, tick_interval=0.05, regime_period=0)
 

@@ -9,6 +9,16 @@ import redis.asyncio as aioredis
 from services.gateway_adapter.budget import PRIO_CHAIN
 from services.tws_simulator import Simulator
 from shared.bus import Publisher
+from shared.contract import (
+    ACCOUNT,
+    GW_COMMANDS,
+    GW_REPLIES,
+    MD_SIGNALS,
+    ORDERS_REQUESTS,
+    REQUESTERS,
+    SYS_DLQ,
+    reply_stream,
+)
 from shared.schemas import (
     AccountRefresh,
     AccountSnapshot,
@@ -26,16 +36,6 @@ from shared.schemas import (
     Unsubscribe,
 )
 from shared.settings import Settings
-from shared.streams import (
-    ACCOUNT,
-    GW_COMMANDS,
-    GW_REPLIES,
-    MD_SIGNALS,
-    ORDERS_REQUESTS,
-    REQUESTERS,
-    SYS_DLQ,
-    reply_stream,
-)
 from tests.gateway_adapter.conftest import StartAdapter, bodies
 from tests.gateway_adapter.test_quotes import send
 from tests.helpers import wait_until

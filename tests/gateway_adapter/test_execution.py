@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from services.tws_simulator import Simulator
 from shared.bus import Publisher
+from shared.contract import ACCOUNT, ORDERS_EVENTS, ORDERS_REQUESTS
 from shared.schemas import (
     AccountSnapshot,
     Action,
@@ -25,7 +26,6 @@ from shared.schemas import (
     Right,
 )
 from shared.settings import Settings
-from shared.streams import ACCOUNT, ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.gateway_adapter.conftest import AdapterHandle, StartAdapter, bodies
 from tests.gateway_adapter.test_quotes import send
 from tests.helpers import wait_until

@@ -11,6 +11,7 @@ from services.gateway_adapter.expiry import expiry_event, intrinsic
 from services.strategy.ledger import Ledger, fill_from_event
 from services.strategy.money import dec
 from services.tws_simulator import Simulator
+from shared.contract import ORDERS_EVENTS
 from shared.market_calendar import expiry_instant
 from shared.schemas import (
     Action,
@@ -27,7 +28,6 @@ from shared.schemas import (
     Subscribe,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS
 from tests.gateway_adapter.conftest import AdapterHandle, StartAdapter, bodies
 from tests.gateway_adapter.test_execution import events, order
 from tests.gateway_adapter.test_quotes import send

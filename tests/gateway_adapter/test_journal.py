@@ -22,11 +22,13 @@ from services.gateway_adapter.journal import (
     hset,
     seen_guard,
 )
+from services.strategy.ledger import fill_from_event
+from shared import clock
 from shared.bus import connect_redis
-from shared.contract import ORDERS_SEEN
+from shared.clock import SimClock
+from shared.contract import ORDERS_EVENTS, ORDERS_SEEN
 from shared.redis_server import RedisHandle
-from shared.schemas import OrderEvent, OrderEventKind
-from shared.streams import ORDERS_EVENTS
+from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind, SecType
 from tests.gateway_adapter.conftest import bodies
 from tests.helpers import wait_until
 
@@ -210,3 +212,27 @@ async def test_record_when_earlier_post_still_retrying_waits_for_it(
     await refusing.allow(f"~{WORKING}")
     assert await asyncio.wait_for(recorded, 5)
     assert [cid for cid, _ in await events(redis)] == ["p1", "r2"]
+
+
+async def test_record_when_on_simulated_time_stamps_events_with_it(
+    redis: aioredis.Redis,
+) -> None:
+    """A fill's time (holding time, trading day) is the trading clock's, not the host's."""
+    journal = OrderJournal(redis, "test", 1000)
+    sim_now = 1_772_634_600.0  # 2026-03-04 09:30 New York
+    with clock.using(SimClock(sim_now)):
+        assert await journal.record(Write(events=[ev("a", OrderEventKind.FILL)]))
+    (stamped,) = await bodies(redis, ORDERS_EVENTS, OrderEvent)
+    assert stamped.at == sim_now
+    fill = OrderEvent(
+        client_order_id="a",
+        kind=OrderEventKind.FILL,
+        contract=ContractRef(symbol="SPY", sec_type=SecType.STK),
+        action=Action.BUY,
+        fill_qty=1,
+        fill_price=1.0,
+        filled_total=1,
+        at=stamped.at,
+    )
+    booked = fill_from_event(fill, ts_ns=2_000_000_000 * 10**9)  # the entry's host ts
+    assert booked is not None and booked.ts_ns == int(sim_now * 1e9)

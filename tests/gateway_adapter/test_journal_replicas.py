@@ -16,10 +16,9 @@ import redis.asyncio as aioredis
 from services.gateway_adapter.journal import OrderJournal, Write, seen_guard
 from shared.bus import connect_redis
 from shared.bus.replicas import ReplicaWait
-from shared.contract import ORDERS_SEEN
+from shared.contract import ORDERS_EVENTS, ORDERS_SEEN
 from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
 from shared.settings import load_settings
-from shared.streams import ORDERS_EVENTS
 from tests.replica_pair import ReplicaPair, start_pair
 
 WAIT_MS = 400

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from services.gateway_adapter.qualify import CACHE_KEY
 from services.tws_simulator import Simulator
 from shared.bus import Publisher
+from shared.contract import GW_COMMANDS, GW_STATUS, MD_TICKS
 from shared.schemas import (
     ConnState,
     ContractRef,
@@ -21,7 +22,6 @@ from shared.schemas import (
     Subscribe,
 )
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS, GW_STATUS, MD_TICKS
 from tests.gateway_adapter.conftest import StartAdapter, bodies
 from tests.helpers import wait_until
 

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from services.gateway_adapter.connection import SYNC_ATTEMPTS
 from services.tws_simulator import Simulator
+from shared.contract import GW_STATUS, ORDERS_EVENTS, SYS_ALERTS
 from shared.schemas import (
     Alert,
     AlertSeverity,
@@ -23,7 +24,6 @@ from shared.schemas import (
     OrderEventKind,
 )
 from shared.settings import Settings
-from shared.streams import GW_STATUS, ORDERS_EVENTS, SYS_ALERTS
 from tests.gateway_adapter.conftest import StartAdapter, bodies, entries
 from tests.gateway_adapter.test_execution import events, kinds_for, order, ready
 from tests.gateway_adapter.test_order_recovery import resting

@@ -25,11 +25,11 @@ from services.gateway_adapter.subscriptions import SUBS_KEY, Subscriptions
 from services.tws_simulator import Simulator
 from services.tws_simulator.ticks import DELAYED
 from shared.bus import Publisher, connect_redis
+from shared.contract import last_quote_key
 from shared.redis_server import RedisHandle
 from shared.runner import ServiceContext
 from shared.schemas import ConnState, ContractRef, IbError, SecType
 from shared.settings import load_settings
-from shared.streams import last_quote_key
 from tests.gateway_adapter.conftest import FAST, MakeSim, bodies
 from tests.helpers import wait_until
 

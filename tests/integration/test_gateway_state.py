@@ -24,12 +24,12 @@ from services.gateway_adapter.main import main as gateway_main
 from services.market_data.main import MarketDataService
 from services.strategy.main import StrategyService
 from services.tws_simulator import SimConfig, Simulator
+from shared.contract import GW_STATUS
 from shared.envelope import decode
 from shared.redis_server import RedisHandle
 from shared.runner import ServiceContext, run_service
 from shared.schemas import ConnState, GatewayStatus
 from shared.settings import Settings, load_settings
-from shared.streams import GW_STATUS
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(90)

@@ -8,6 +8,7 @@ from services.market_data.engine import MarketState
 from services.market_data.momentum import MomentumParams
 from services.market_data.sentiment import SentimentParams
 from shared.schemas import Bar, ContractRef, DataType, Direction, Quote, SecType, Sentiment
+from shared.settings import MomentumSettings, SentimentSettings
 
 S = 1_000_000_000
 SYMBOLS = ["SPY", "QQQ", "VIX", "AAPL", "MSFT"]
@@ -19,8 +20,8 @@ def _state() -> MarketState:
         bar_seconds=60,
         window=390,
         stale_s=15.0,
-        sentiment=SentimentParams(),
-        momentum=MomentumParams(),
+        sentiment=SentimentParams.from_settings(SentimentSettings()),
+        momentum=MomentumParams.from_settings(MomentumSettings()),
     )
 
 

@@ -6,8 +6,10 @@ import pytest
 
 from services.market_data.momentum import MomentumParams, SymbolView, score, screen, volume_surge
 from shared.schemas import Direction, SecType
+from shared.settings import MomentumSettings
 
-P = MomentumParams()  # short 5, mid 15, long 30 bars; top 5; min price 5; spread 0.5 %
+# the defaults: short 5, mid 15, long 30 bars; top 5; min price 5; spread 0.5 %
+P = MomentumParams.from_settings(MomentumSettings())
 SPY_UP = [100 + 0.1 * i for i in range(31)]  # ROC30 = 3 %
 SPY_DOWN = [100 - 0.1 * i for i in range(31)]  # ROC30 = -3 %
 RISING = [100.0 + i for i in range(31)]  # 100 .. 130
@@ -60,7 +62,7 @@ def test_screen_when_mixed_universe_ranks_by_size_and_excludes_with_reasons() ->
         _view("NEW", RISING[:10]),
         _view("ONESIDED", RISING, bid=None),
     ]
-    result = screen(views, SPY_UP, MomentumParams(top_n=2))
+    result = screen(views, SPY_UP, MomentumParams.from_settings(MomentumSettings(md_top_n=2)))
     # DOWN: -3.33 - 5.29 - 6 + 0.5*(-30-3) = -31.127451 beats UP's 25.413043 in size
     assert [(c.symbol, c.direction) for c in result.candidates] == [
         ("DOWN", Direction.SHORT),

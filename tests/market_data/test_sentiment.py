@@ -12,8 +12,10 @@ from services.market_data.sentiment import (
     target_state,
 )
 from shared.schemas import Sentiment
+from shared.settings import SentimentSettings
 
-P = SentimentParams()  # trend 30 bars, SMA 20, enter 0.20 %, exit 0.05 %, VIX 10 bars/8 %/30
+# the defaults: trend 30 bars, SMA 20, enter 0.20 %, exit 0.05 %, VIX 10 bars/8 %/30
+P = SentimentParams.from_settings(SentimentSettings())
 UP_SPY = [100 + 0.1 * i for i in range(31)]  # 100.0 .. 103.0
 UP_QQQ = [200 + 0.3 * i for i in range(31)]  # 200.0 .. 209.0
 DOWN_SPY = [100 - 0.1 * i for i in range(31)]  # 100.0 .. 97.0

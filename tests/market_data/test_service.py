@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from services.market_data.main import HISTORY_RETRY_S, MIN_REREQUEST_S
 from services.market_data.main import main as market_data_main
 from shared.bus import Publisher
+from shared.contract import GW_COMMANDS, GW_STATUS, MD_SIGNALS, MD_TICKS, SYS_DLQ, reply_stream
 from shared.envelope import decode
 from shared.runner import run_service
 from shared.schemas import (
@@ -31,7 +32,6 @@ from shared.schemas import (
     Subscribe,
 )
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS, GW_STATUS, MD_SIGNALS, MD_TICKS, SYS_DLQ, reply_stream
 from tests.helpers import wait_until
 
 REPLIES = reply_stream("market_data")

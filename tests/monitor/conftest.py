@@ -15,9 +15,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.monitor.main import main as monitor_main
+from shared.contract import service_key
 from shared.runner import run_service
 from shared.settings import Settings
-from shared.streams import service_key
 from tests.helpers import wait_until
 
 TOKEN = "test-control-token-7f3a9c2e51"

@@ -11,6 +11,17 @@ import redis.asyncio as aioredis
 
 from shared.bus import Publisher
 from shared.bus.dlq import dead_letter_fields
+from shared.contract import (
+    ACCOUNT,
+    GW_STATUS,
+    MD_TICKS,
+    ORDERS_EVENTS,
+    ORDERS_REQUESTS,
+    STRATEGY_DECISIONS,
+    SYS_DLQ,
+    last_quote_key,
+    service_key,
+)
 from shared.contract.values import PnlFields, PositionRow
 from shared.envelope import now_ns
 from shared.schemas import (
@@ -34,17 +45,6 @@ from shared.schemas import (
     SecType,
 )
 from shared.settings import Settings
-from shared.streams import (
-    ACCOUNT,
-    GW_STATUS,
-    MD_TICKS,
-    ORDERS_EVENTS,
-    ORDERS_REQUESTS,
-    STRATEGY_DECISIONS,
-    SYS_DLQ,
-    last_quote_key,
-    service_key,
-)
 
 OPTION = ContractRef(
     symbol="AAPL",

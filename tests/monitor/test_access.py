@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from shared.contract import RISK_STATE
 from shared.settings import Settings
-from shared.streams import RISK_STATE
 from tests.helpers import wait_until
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor

@@ -7,8 +7,8 @@ import time
 import httpx
 import redis.asyncio as aioredis
 
+from shared.contract import SYS_ALERTS
 from shared.schemas import Alert, AlertSeverity, AlertState
-from shared.streams import SYS_ALERTS
 from tests.helpers import wait_until
 from tests.monitor.conftest import TOKEN, StartMonitor
 from tests.notifier.conftest import SECRET_PATH, StartNotifier

@@ -15,17 +15,21 @@ import redis.asyncio as aioredis
 
 from shared.bus import Publisher
 from shared.contract import (
+    ACCOUNT,
+    GW_STATUS,
     MD_CANDIDATES,
     MD_SENTIMENT,
+    RISK_STATE,
     STRATEGY_EQUITY,
     STRATEGY_PNL,
     STRATEGY_POSITIONS,
+    SYS_CONTROL,
+    last_quote_key,
 )
 from shared.contract.values import EquityPoint, to_json
 from shared.envelope import decode
 from shared.schemas import ConnState, GatewayStatus
 from shared.settings import Settings
-from shared.streams import ACCOUNT, GW_STATUS, RISK_STATE, SYS_CONTROL, last_quote_key
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
 from tests.running import strategy_running

@@ -20,10 +20,10 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from services.gateway_adapter.main import main as adapter_main
 from services.market_data.main import main as market_data_main
 from services.tws_simulator.service import main as simulator_main
+from shared.contract import RISK_STATE
 from shared.redis_server import free_port
 from shared.runner import run_service
 from shared.settings import Settings
-from shared.streams import RISK_STATE
 from tests.helpers import wait_until
 from tests.monitor.conftest import TOKEN, StartMonitor
 from tests.running import strategy_running

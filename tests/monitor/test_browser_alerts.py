@@ -9,9 +9,9 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page
 
+from shared.contract import SYS_ALERTS
 from shared.redis_server import free_port
 from shared.schemas import Alert, AlertSeverity, AlertState
-from shared.streams import SYS_ALERTS
 from tests.helpers import wait_until
 from tests.monitor.conftest import TOKEN, StartMonitor
 from tests.monitor.test_browser import _chromium_installed as _chromium_installed

@@ -11,9 +11,13 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.bus import Publisher
+from shared.contract import GW_STATUS, ORDERS_EVENTS, ORDERS_REQUESTS, STRATEGY_DECISIONS
 from shared.schemas import (
     Action,
     ConnState,
+    Decision,
+    DecisionKind,
+    DecisionOutcome,
     GatewayStatus,
     IbError,
     OrderEvent,
@@ -21,7 +25,6 @@ from shared.schemas import (
     OrderNew,
 )
 from shared.settings import Settings
-from shared.streams import GW_STATUS, ORDERS_EVENTS, ORDERS_REQUESTS
 from tests.helpers import wait_until
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN, StartMonitor
@@ -80,10 +83,23 @@ async def test_metrics_when_bus_under_load_parse_and_counters_move(
                         filled_total=1,
                     ),
                 )
-                pub.add(
-                    ORDERS_EVENTS,
-                    OrderEvent(
-                        client_order_id=f"{cid}-r", kind=OrderEventKind.DENIED, reason="risk"
+                pub.add(  # the strategy's refusal: a decision carrying the order
+                    STRATEGY_DECISIONS,
+                    Decision(
+                        cycle=cid,
+                        kind=DecisionKind.ENTRY,
+                        outcome=DecisionOutcome.DENIED,
+                        reason="max_positions: 3 open",
+                        client_order_id=f"{cid}-r",
+                    ),
+                )
+                pub.add(  # a denied exit without an order: not an order denial
+                    STRATEGY_DECISIONS,
+                    Decision(
+                        cycle=cid,
+                        kind=DecisionKind.EXIT,
+                        outcome=DecisionOutcome.DENIED,
+                        reason="no reprice",
                     ),
                 )
             await pub.flush()
@@ -98,7 +114,7 @@ async def test_metrics_when_bus_under_load_parse_and_counters_move(
         assert value(after, "optbot_orders_total", type="order.new") == 20
         assert value(after, "optbot_fills_total") == 20
         assert value(after, "optbot_denials_total") == 20
-        assert value(after, "optbot_order_events_total", kind="denied") == 20
+        assert value(after, "optbot_order_events_total", kind="fill") == 20
         assert value(after, "optbot_quotes_per_second") > 0
         assert value(after, "optbot_stream_length", stream="md:ticks") >= 500
         await client.post("/api/control/halt", headers={"Authorization": "Bearer wrong"})

@@ -24,10 +24,10 @@ from services.monitor.main import build
 from services.monitor.main import main as monitor_main
 from services.strategy.main import main as strategy_main
 from shared.bus import Publisher, connect_redis
+from shared.contract import service_key
 from shared.redis_server import RedisHandle
 from shared.runner import ServiceContext, run_service
 from shared.settings import load_settings
-from shared.streams import service_key
 from tests.helpers import wait_until_sync
 from tests.monitor import samples
 from tests.monitor.conftest import TOKEN

@@ -8,9 +8,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from shared.contract import NOTIFIER_CHANNELS, SYS_ALERTS
 from shared.envelope import decode, encode
 from shared.schemas import Alert, Schema
-from shared.streams import NOTIFIER_CHANNELS, SYS_ALERTS
 
 
 async def add(redis: aioredis.Redis, stream: str, body: Schema, key: str = "") -> str:

@@ -6,8 +6,8 @@ import time
 
 import redis.asyncio as aioredis
 
+from shared.contract import SYS_ALERTS, notifier_delivery_key
 from shared.schemas import Alert, AlertSeverity, AlertState
-from shared.streams import SYS_ALERTS, notifier_delivery_key
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier
 from tests.notifier.helpers import add, channel_health

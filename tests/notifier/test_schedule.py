@@ -7,10 +7,10 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
+from shared.contract import GW_STATUS
 from shared.ib_schedule import NEW_YORK, scheduled_restart
 from shared.schemas import AlertSeverity, AlertState, ConnState, GatewayStatus
 from shared.settings import Settings
-from shared.streams import GW_STATUS
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier
 from tests.notifier.helpers import add, alerts, has_group

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from shared.contract import GW_STATUS, SYS_ALERTS, service_key
 from shared.redis_server import RedisHandle
 from shared.schemas import Alert, AlertSeverity, ConnState, GatewayStatus
-from shared.streams import GW_STATUS, SYS_ALERTS, service_key
 from tests.helpers import wait_until
 from tests.notifier.conftest import SECRET_MAIL, SECRET_PATH
 from tests.notifier.helpers import add, channel_health, has_group

@@ -8,10 +8,18 @@ import redis.asyncio as aioredis
 
 from services.notifier import summary
 from services.notifier.conditions import Conditions
+from shared.contract import ORDERS_EVENTS, STRATEGY_DECISIONS, STRATEGY_PNL
 from shared.contract.values import PnlFields
-from shared.schemas import Action, ContractRef, OrderEvent, OrderEventKind
+from shared.schemas import (
+    Action,
+    ContractRef,
+    Decision,
+    DecisionKind,
+    DecisionOutcome,
+    OrderEvent,
+    OrderEventKind,
+)
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, STRATEGY_PNL
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier
 from tests.notifier.helpers import add
@@ -40,10 +48,14 @@ async def test_summary_when_due_is_delivered_once_with_pnl_round_trips_and_denia
     json_receiver: JsonReceiver,
 ) -> None:
     c = ContractRef(symbol="AAPL")
-    for action, kind in ((Action.BUY, OrderEventKind.FILL), (Action.SELL, OrderEventKind.FILL),
-                         (Action.BUY, OrderEventKind.DENIED)):  # fmt: skip
-        await add(redis, ORDERS_EVENTS, OrderEvent(client_order_id="c1", kind=kind, contract=c,
-                                                   action=action, fill_qty=1))  # fmt: skip
+    for action in (Action.BUY, Action.SELL):
+        fill = OrderEvent(
+            client_order_id="c1", kind=OrderEventKind.FILL, contract=c, action=action, fill_qty=1
+        )
+        await add(redis, ORDERS_EVENTS, fill)
+    denied = dict(kind=DecisionKind.ENTRY, outcome=DecisionOutcome.DENIED, reason="max_positions")
+    await add(redis, STRATEGY_DECISIONS, Decision(cycle="c2", client_order_id="c2", **denied))
+    await add(redis, STRATEGY_DECISIONS, Decision(cycle="c3", **denied))  # no order: not counted
     pnl = {f: "0.00" for f in PnlFields.__struct_fields__}  # as the strategy writes it
     pnl |= {"daily_pnl": "-12.50", "realized": "-12.50", "equity": "3744.46"}
     await redis.hset(STRATEGY_PNL, mapping=PnlFields(**pnl).fields())

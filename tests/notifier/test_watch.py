@@ -7,6 +7,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from shared.contract import (
+    GW_STATUS,
+    ORDERS_EVENTS,
+    STRATEGY_POSITIONS,
+    SYS_CONTROL,
+    SYS_DLQ,
+    service_key,
+)
 from shared.schemas import (
     Action,
     AlertSeverity,
@@ -21,14 +29,6 @@ from shared.schemas import (
     OrderEventKind,
     RiskState,
     RiskStateChange,
-)
-from shared.streams import (
-    GW_STATUS,
-    ORDERS_EVENTS,
-    STRATEGY_POSITIONS,
-    SYS_CONTROL,
-    SYS_DLQ,
-    service_key,
 )
 from tests.helpers import wait_until
 from tests.notifier.conftest import StartNotifier

@@ -11,6 +11,7 @@ from shared.schemas import (
     Bar,
     Candidate,
     CandidatesSignal,
+    ClockTick,
     ConnState,
     ContractRef,
     Control,
@@ -166,4 +167,5 @@ SAMPLES: list[Schema] = [
         source="strategy",
         details={"AAPL 20261218 250 C": "ledger 1, account 0"},
     ),
+    ClockTick(t=1_772_634_600.0, seq=1),
 ]

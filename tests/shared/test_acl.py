@@ -23,20 +23,7 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 
 from shared.acl import ADMIN, OPERATOR, USERS, password_hash, render_acl
 from shared.bus import GroupConsumer, Publisher, RequestClient, connect_redis
-from shared.envelope import decode, encode
-from shared.redis_auth import Credentials, credentials, ensure_passwords
-from shared.redis_server import RedisHandle, start_redis
-from shared.runner import ServiceContext, run_service
-from shared.schemas import (
-    Alert,
-    AlertSeverity,
-    Control,
-    ControlAction,
-    OptionChain,
-    OptionChainRequest,
-)
-from shared.settings import ConfigError, load_settings
-from shared.streams import (
+from shared.contract import (
     GW_COMMANDS,
     GW_STATUS,
     MD_SIGNALS,
@@ -54,6 +41,19 @@ from shared.streams import (
     reply_stream,
     service_key,
 )
+from shared.envelope import decode, encode
+from shared.redis_auth import Credentials, credentials, ensure_passwords
+from shared.redis_server import RedisHandle, start_redis
+from shared.runner import ServiceContext, run_service
+from shared.schemas import (
+    Alert,
+    AlertSeverity,
+    Control,
+    ControlAction,
+    OptionChain,
+    OptionChainRequest,
+)
+from shared.settings import ConfigError, load_settings
 from tests.conftest import redis_binary
 from tests.helpers import wait_until
 from tests.running import strategy_running
@@ -330,13 +330,14 @@ async def test_strategy_when_risk_engine_reduces_sets_state_and_records_control(
     from services.strategy.market import MarketView
     from services.strategy.orders import OrderBook
     from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
+    from shared.settings import RiskSettings
 
     strategy = as_user("strategy")
     settings = load_settings()
     books = Books(Ledger(Decimal(1000)), OrderBook(), MarketView(), RiskStatus(RiskState.ACTIVE))
     desk = Desk(
         books,
-        risk=RiskEngine(RiskLimits()),
+        risk=RiskEngine(RiskLimits.from_settings(RiskSettings())),
         publisher=Publisher(strategy, settings, src="strategy/t"),
         redis=strategy,
         settings=settings,

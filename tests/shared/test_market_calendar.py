@@ -17,6 +17,7 @@ from shared.market_calendar import (
     trading_date,
 )
 from shared.schemas import ContractRef, Right, SecType
+from shared.settings import StrategySettings
 
 LATE = dt.datetime(2026, 3, 12, 23, 30, tzinfo=NEW_YORK)  # Thursday; UTC is already Friday
 
@@ -46,7 +47,7 @@ def test_exit_when_2330_new_york_judges_dte_floor_on_nyse_date() -> None:
         opened_ns=0,
         now=LATE.astimezone(dt.UTC),
         sentiment=None,
-        params=ExitParams(exit_dte=7),
+        params=ExitParams.from_settings(StrategySettings(strat_exit_dte=7)),
     )
     assert hold is None  # 7 days left on the NYSE date (6 on the UTC date would exit)
 

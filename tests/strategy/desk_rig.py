@@ -22,6 +22,7 @@ from services.strategy.money import dec
 from services.strategy.orders import OrderBook
 from services.strategy.risk import RiskEngine, RiskLimits, RiskState, RiskStatus
 from shared.bus import Publisher, RequestClient
+from shared.contract import ORDERS_REQUESTS, STRATEGY_DECISIONS, SYS_CONTROL
 from shared.control import send_control
 from shared.envelope import decode
 from shared.schemas import (
@@ -44,7 +45,6 @@ from shared.schemas import (
     SecType,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_REQUESTS, STRATEGY_DECISIONS, SYS_CONTROL
 
 CALL = ContractRef(
     symbol="INTC",

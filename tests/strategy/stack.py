@@ -23,11 +23,11 @@ from services.gateway_adapter.main import main as gateway_main
 from services.market_data.main import main as market_data_main
 from services.strategy.main import main as strategy_main
 from services.tws_simulator import SimConfig, Simulator
+from shared.contract import ORDERS_EVENTS, ORDERS_REQUESTS
 from shared.envelope import decode
 from shared.runner import run_service
 from shared.schemas import OrderEvent, OrderEventKind, OrderNew
 from shared.settings import Settings, load_settings
-from shared.streams import ORDERS_EVENTS, ORDERS_REQUESTS
 
 WATCHLIST = "SPY,QQQ,VIX,INTC,BAC,AAPL,AMD,XOM"
 

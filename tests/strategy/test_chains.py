@@ -10,11 +10,11 @@ import redis.asyncio as aioredis
 
 from services.strategy.main import StrategyService
 from shared.bus import GatewayDown, Publisher
+from shared.contract import GW_COMMANDS, GW_STATUS, MD_SIGNALS, SYS_DLQ, reply_stream
 from shared.envelope import decode
 from shared.runner import ServiceContext, run_service
 from shared.schemas import ConnState, GatewayStatus, OptionChain, OptionChainRequest, Right
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS, GW_STATUS, MD_SIGNALS, SYS_DLQ, reply_stream
 from tests.helpers import wait_until
 
 

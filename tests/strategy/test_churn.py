@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from shared.contract import GW_COMMANDS, STRATEGY_DECISIONS, reply_stream, service_key
 from shared.envelope import decode
 from shared.redis_server import RedisHandle
 from shared.schemas import Decision, OptionChain, OptionChainRequest
-from shared.streams import GW_COMMANDS, STRATEGY_DECISIONS, reply_stream, service_key
 from tests.helpers import wait_until
 from tests.strategy.stack import Stack, fills, orders, start_stack
 

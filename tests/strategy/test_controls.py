@@ -15,11 +15,11 @@ import redis.asyncio as aioredis
 
 from services.strategy.controls import ControlHandler
 from services.strategy.risk import RiskState, load_status
+from shared.contract import RISK_STATE, SYS_CONTROL
 from shared.control import send_control, wait_for_state
 from shared.envelope import decode
 from shared.schemas import Control, ControlAction, RiskStateChange
 from shared.settings import Settings
-from shared.streams import RISK_STATE, SYS_CONTROL
 from tests.running import strategy_running
 from tests.strategy.desk_rig import Rig, hold_long, make_rig
 

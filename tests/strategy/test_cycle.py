@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.strategy.risk import RiskState
-from shared.contract import reply_stream
+from shared.contract import GW_COMMANDS, reply_stream
 from shared.envelope import decode, encode
 from shared.schemas import (
     NO_CONTRACT_IN_WINDOW,
@@ -35,7 +35,6 @@ from shared.schemas import (
     Unsubscribe,
 )
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS
 from tests.helpers import wait_until
 from tests.strategy.desk_rig import Rig, hold_long, make_rig
 

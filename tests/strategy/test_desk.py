@@ -21,6 +21,7 @@ from services.strategy.ledger import fill_from_event
 from services.strategy.reconcile import BookReconciler
 from services.strategy.risk import RiskLimits, RiskState, load_status
 from services.strategy.views import pnl_fields
+from shared.contract import ORDERS_EVENTS, SYS_CONTROL
 from shared.envelope import decode
 from shared.schemas import (
     Action,
@@ -38,7 +39,6 @@ from shared.schemas import (
     Sentiment,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, SYS_CONTROL
 from tests.strategy.desk_rig import CALL, OTHER, Rig, buy, cand, hold_long, make_rig
 
 
@@ -333,10 +333,10 @@ async def test_entry_when_last_round_trip_won_is_not_held_back(rig: Rig) -> None
     assert rig.cycles._occupied("INTC") is None
 
 
-# --- the desk's own contract: denials are events, decisions deduplicated, state atomic ---
+# --- the desk's own contract: denials are decisions, deduplicated, state atomic ---
 
 
-async def test_submit_when_gateway_disconnected_denies_with_event_and_sends_nothing(
+async def test_submit_when_gateway_disconnected_denies_as_a_decision_and_sends_nothing(
     rig: Rig,
 ) -> None:
     rig.books.market.on_status(GatewayStatus(state=ConnState.DISCONNECTED, reason="drop"))
@@ -346,9 +346,8 @@ async def test_submit_when_gateway_disconnected_denies_with_event_and_sends_noth
     assert await rig.sent() == [] and "ob-1" not in rig.books.orders.working
     (d,) = await rig.decisions_of(DecisionOutcome.DENIED)
     assert d.client_order_id == "ob-1" and d.reason.startswith("gateway: gateway not connected")
-    (ev,) = await events_of(rig, OrderEvent)
-    assert (ev.client_order_id, ev.kind) == ("ob-1", OrderEventKind.DENIED)
-    assert ev.reason.startswith("risk gateway:")
+    # orders:events is the adapter's alone (one writer): a refusal is only a decision.
+    assert await events_of(rig, OrderEvent) == []
 
 
 async def test_decide_when_reason_repeats_publishes_once_and_again_when_it_changes(

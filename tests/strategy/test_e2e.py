@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from shared.contract import STRATEGY_DECISIONS, STRATEGY_PNL, STRATEGY_POSITIONS, service_key
 from shared.envelope import decode
 from shared.redis_server import RedisHandle
 from shared.schemas import Decision, DecisionKind, DecisionOutcome, Right
-from shared.streams import STRATEGY_DECISIONS, STRATEGY_PNL, STRATEGY_POSITIONS, service_key
 from tests.helpers import wait_until
 from tests.strategy.stack import Stack, fills, held_from_fills, orders, start_stack
 

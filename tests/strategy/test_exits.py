@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from services.strategy.exits import ExitParams, exit_reason
 from shared.schemas import ContractRef, Right, SecType, Sentiment
+from shared.settings import StrategySettings
 
 NOW = dt.datetime(2025, 1, 2, 15, 0, tzinfo=dt.UTC)
 OPENED = int((NOW - dt.timedelta(hours=2)).timestamp() * 1e9)
-P = ExitParams(take_profit_pct=50, stop_loss_pct=30, max_hold_s=86_400, exit_dte=7)
+P = ExitParams.from_settings(StrategySettings(strat_max_hold_s=86_400))  # +50 %, -30 %, 7 DTE
 
 
 def call(expiry: str = "20250124", right: Right = Right.CALL) -> ContractRef:

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from services.strategy.main import main as strategy_main
 from shared.bus import Publisher
+from shared.contract import ORDERS_EVENTS, STRATEGY_DECISIONS, STRATEGY_PNL, STRATEGY_POSITIONS
 from shared.envelope import decode
 from shared.runner import run_service
 from shared.schemas import (
@@ -22,7 +23,6 @@ from shared.schemas import (
     SecType,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_EVENTS, STRATEGY_DECISIONS, STRATEGY_PNL, STRATEGY_POSITIONS
 from tests.helpers import wait_until
 
 OPT = ContractRef(

@@ -9,8 +9,10 @@ import pytest
 
 from services.strategy.gate import MIN_PLAUSIBLE_PREMIUM, entry_block, entry_room, free_slots
 from services.strategy.risk import RiskLimits, RiskState, RiskStatus, RiskView
+from shared.settings import RiskSettings
 
-LIMITS = RiskLimits()  # 5 % a trade, 15 % in total, 3 positions, 10 orders a minute
+# the defaults: 5 % a trade, 15 % in total, 3 positions, 10 orders a minute
+LIMITS = RiskLimits.from_settings(RiskSettings())
 OK = RiskView(
     status=RiskStatus(RiskState.ACTIVE),
     gateway_connected=True,

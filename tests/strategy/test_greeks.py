@@ -20,12 +20,12 @@ from services.strategy.selection import expiry_time
 from services.tws_simulator import SimConfig, Simulator
 from services.tws_simulator.greeks import black_scholes
 from shared.bus import Publisher
+from shared.contract import GW_COMMANDS, MD_TICKS
 from shared.envelope import decode
 from shared.redis_server import RedisHandle
 from shared.runner import run_service
 from shared.schemas import OptionChainRequest, Quote, Right
 from shared.settings import load_settings
-from shared.streams import GW_COMMANDS, MD_TICKS
 from tests.helpers import wait_until
 
 GRID = itertools.product(

@@ -34,9 +34,10 @@ from shared.schemas import (
     Right,
     SecType,
 )
+from shared.settings import StrategySettings
 
 DAY = dt.date(2025, 1, 2)
-P = PricingParams(offset=0.0, steps=3, interval_s=5.0)
+P = PricingParams.from_settings(StrategySettings())  # mid, 3 steps, 5 s apart
 CALL = ContractRef(
     symbol="INTC",
     sec_type=SecType.OPT,
@@ -73,7 +74,7 @@ def test_limit_when_stepping_moves_from_mid_to_far_side() -> None:
         1.03,
         1.00,
     ]
-    offset = PricingParams(offset=0.25, steps=3)
+    offset = PricingParams.from_settings(StrategySettings(strat_limit_offset=0.25))
     assert limit_price(Action.BUY, 1.00, 1.20, 0, offset) == 1.15
 
 

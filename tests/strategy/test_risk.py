@@ -18,8 +18,9 @@ from services.strategy.risk import (
     RiskView,
     load_status,
 )
+from shared.contract import RISK_STATE
 from shared.schemas import Action, ContractRef, Right, SecType
-from shared.streams import RISK_STATE
+from shared.settings import RiskSettings
 
 CALL = ContractRef(
     symbol="INTC",
@@ -30,7 +31,8 @@ CALL = ContractRef(
     multiplier=100,
 )
 OTHER = msgspec.structs.replace(CALL, strike=22.0)
-ENGINE = RiskEngine(RiskLimits())  # 5 % / 15 % / 3 positions / 2 contracts / 4 % / 10 per min / 5 s
+# the defaults: 5 % / 15 % / 3 positions / 2 contracts / 4 % / 10 per min / 5 s
+ENGINE = RiskEngine(RiskLimits.from_settings(RiskSettings()))
 BUY = OrderIntent(CALL, Action.BUY, 1, 0.90)  # premium 90.00
 CLOSE = OrderIntent(CALL, Action.SELL, 1, 0.90, reduce_only=True)
 OK = RiskView(

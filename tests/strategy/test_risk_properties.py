@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from services.strategy.risk import RiskState, total_premium_cap, trade_budget
+from shared.contract import ORDERS_REQUESTS, STRATEGY_DECISIONS
 from shared.envelope import decode
 from shared.schemas import (
     Action,
@@ -42,7 +43,6 @@ from shared.schemas import (
     Quote,
 )
 from shared.settings import Settings
-from shared.streams import ORDERS_REQUESTS, STRATEGY_DECISIONS
 from tests.strategy.desk_rig import CALL, OTHER, Rig, cand, make_rig
 
 CONTRACTS = (CALL, OTHER)

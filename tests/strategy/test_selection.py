@@ -7,9 +7,10 @@ import datetime as dt
 from services.strategy.selection import OptionView, SelectionParams, select
 from services.tws_simulator.greeks import black_scholes
 from shared.schemas import ContractRef, Direction, Right, SecType
+from shared.settings import StrategySettings
 
 NOW = dt.datetime(2025, 1, 2, 15, 0, tzinfo=dt.UTC)
-P = SelectionParams(min_dte=14, max_dte=45, delta_min=0.35, delta_max=0.50, max_spread_pct=15.0)
+P = SelectionParams.from_settings(StrategySettings())  # 14-45 DTE, |delta| 0.35-0.50, 15 %
 
 
 def opt(expiry: str, strike: float, right: Right = Right.CALL) -> ContractRef:

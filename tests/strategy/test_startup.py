@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from services.strategy.main import StrategyService
 from services.strategy.main import main as strategy_main
 from shared.bus import Publisher
-from shared.contract import MD_CANDIDATES, MD_SENTIMENT
+from shared.contract import GW_STATUS, MD_CANDIDATES, MD_SENTIMENT, MD_SIGNALS
 from shared.contract.values import CandidatesHash, SentimentHash
 from shared.runner import ServiceContext, run_service
 from shared.schemas import (
@@ -25,7 +25,6 @@ from shared.schemas import (
     SentimentSignal,
 )
 from shared.settings import Settings
-from shared.streams import GW_STATUS, MD_SIGNALS
 from tests.helpers import wait_until
 
 

@@ -283,6 +283,19 @@ function drawEquity(points) {
   [[hi, 10], [lo, H - 2]].forEach(([v, yy]) => { const t = svg("text", { x: W - 56, y: yy, class: "axis" }); t.textContent = num(v, 0); s.append(t); });
   box.replaceChildren(s);
 }
+function renderPerformance(p) {
+  $("perf-day").textContent = p.trading_day;
+  const stats = [["Round trips", p.round_trips, false, 0], ["Win rate", p.win_rate === null ? null : p.win_rate * 100, false, 0, "%"],
+    ["Realized P&L (net)", p.net_pnl, true], ["Max drawdown", p.max_drawdown], ["Avg win", p.avg_win, true],
+    ["Avg loss", p.avg_loss, true], ["Commissions", p.commissions], ["Fills today", p.fills, false, 0]];
+  $("perf-stats").replaceChildren(...stats.map(([k, v, pnl, d = 2, suffix = ""]) => el("div", { class: "stat", "data-k": k },
+    el("div", { class: "k", text: k }),
+    el("div", { class: "v " + (pnl ? cls(v) : ""), text: pnl ? signed(v, d) : (v === null ? DASH : num(v, d) + suffix) }))));
+  const rows = p.trades.map((t) => el("tr", { title: `${t.direction} ${t.quantity} @ ${num(t.entry_price)} → ${num(t.exit_price)}, commissions ${num(t.commissions)}` },
+    td(clock(t.exit_ts)), el("td", { class: "l wrap" }, `${t.contract} ×${t.quantity}`,
+      el("div", { class: "reason", text: t.exit_reason || DASH })), td(signed(t.pnl), cls(t.pnl))));
+  fillBody($("perf-trades"), rows, "no round trips today", 3);
+}
 function renderOrders(o) {
   const rows = [];
   for (const e of o.events) {
@@ -401,7 +414,7 @@ function setConn(ok, text) {
   $("conn-text").textContent = text;
 }
 const RENDER = { status: renderStatus, quotes: renderQuotes, market: renderMarket, account: renderAccount,
-  orders: renderOrders, decisions: renderDecisions, system: renderSystem };
+  performance: renderPerformance, orders: renderOrders, decisions: renderDecisions, system: renderSystem };
 function connect() {
   if (app.es) app.es.close();
   const es = new EventSource("/api/events");

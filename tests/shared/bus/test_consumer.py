@@ -13,11 +13,11 @@ import msgspec
 import redis.asyncio as aioredis
 
 from shared.bus import GroupConsumer, Publisher, Refused
+from shared.contract import SYS_DLQ
 from shared.envelope import Message, decode
 from shared.redis_server import RedisHandle
 from shared.schemas import ContractRef, OrderCancel, Quote
 from shared.settings import Settings
-from shared.streams import SYS_DLQ
 from tests.helpers import wait_until
 
 STREAM = "orders:requests"

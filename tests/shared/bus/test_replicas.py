@@ -15,9 +15,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.bus import Publisher, connect_redis
+from shared.contract import MD_TICKS, ORDERS_REQUESTS
 from shared.schemas import Action, ContractRef, OrderNew, Quote, Right, SecType
 from shared.settings import Settings, load_settings
-from shared.streams import MD_TICKS, ORDERS_REQUESTS
 from tests.replica_pair import ReplicaPair, start_pair
 
 WAIT_MS = 400

@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared.bus import GatewayDown, Publisher, ReplyTimeout, RequestClient
+from shared.contract import GW_COMMANDS, GW_REPLIES, SYS_DLQ, reply_stream
 from shared.envelope import decode
 from shared.schemas import ContractRef, HistoryBars, HistoryRequest, OptionChain
 from shared.settings import Settings
-from shared.streams import GW_COMMANDS, GW_REPLIES, SYS_DLQ, reply_stream
 from tests.helpers import wait_until
 
 SPY = ContractRef(symbol="SPY")

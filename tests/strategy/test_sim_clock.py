@@ -1,0 +1,43 @@
+"""The strategy on a SimClock: quote age, the trading day, holding time and the time of
+its decisions are simulated time; host time passing changes none of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import redis.asyncio as aioredis
+
+from services.strategy.cycle import clock_time
+from shared import clock
+from shared.clock import SimClock
+from shared.schemas import Action, DecisionOutcome, OrderNew
+from shared.settings import Settings
+from tests.strategy.desk_rig import CALL, DAY1, hold_long, make_rig
+
+
+async def test_strategy_when_on_a_sim_clock_ages_quotes_rolls_days_and_exits_on_sim_time(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    sim = SimClock(DAY1)
+    max_age = settings.risk_max_quote_age_s
+    with clock.using(sim):
+        rig = await make_rig(redis, settings)
+        rig.cycles.wall_clock = clock_time  # as the service runs: the trading clock
+        await hold_long(rig, 1.80)
+        market = rig.books.market
+        assert market.fresh(CALL.key, max_age) is not None
+        sim.advance(DAY1 + max_age + 0.5)
+        assert market.fresh(CALL.key, max_age) is None, "stale on simulated time"
+
+        # five simulated days later (a max-hold exit) and a new New York trading day
+        later = DAY1 + settings.strat_max_hold_s + 60
+        sim.advance(later)
+        rig.quote(1.78, 1.82)
+        await rig.tick()
+        assert rig.desk.day.current is not None
+        assert rig.desk.day.current.day == dt.datetime.fromtimestamp(later, dt.UTC).date()
+        exits = [o for o in await rig.sent() if isinstance(o, OrderNew)]
+        assert [o.action for o in exits] == [Action.BUY, Action.SELL]
+        assert "max holding time" in exits[-1].reason
+        taken = await rig.decisions_of(DecisionOutcome.TAKEN)
+        assert taken and {d.at for d in taken[-2:]} == {later}
