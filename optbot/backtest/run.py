@@ -47,6 +47,7 @@ from shared.settings import Settings, load_settings
 
 FOLLOWERS = ("gateway_adapter", "market_data", "strategy")  # ack every clock tick
 INTERRUPTED = 130
+LOCKSTEP_PACING_PER_S = 100_000.0
 
 
 def private_redis(var_dir: Path) -> RedisHandle:
@@ -67,6 +68,9 @@ def private_redis(var_dir: Path) -> RedisHandle:
 def service_env(plan: Plan, redis: RedisHandle, sim_port: int, control_port: int) -> dict[str, str]:
     """The children's environment: the user's OPTBOT_ settings, then the backtest's own."""
     env = child_env(redis.url, redis.secrets_dir)
+    # IB's request pacing is a wall-clock limit of the real gateway; the simulator does
+    # not pace in lockstep, and at 35/s every option chain would cost the run ~0.7 s.
+    env.setdefault("OPTBOT_IB_PACING_PER_S", str(LOCKSTEP_PACING_PER_S))
     env.update(plan.overrides)
     env.update(
         OPTBOT_MODE="simulated",

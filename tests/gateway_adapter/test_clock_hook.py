@@ -3,10 +3,12 @@ sets its clock from the answer, then its quotes are written. Real simulator, rea
 
 from __future__ import annotations
 
+import asyncio
+
 from services.tws_simulator import Simulator
 from shared import clock
 from shared.clock import SimClock
-from tests.gateway_adapter.conftest import StartAdapter
+from tests.gateway_adapter.conftest import MakeSim, StartAdapter
 from tests.helpers import wait_until
 
 START = 1_000_000_000.0  # 2001: long before anything the simulator can answer
@@ -37,3 +39,25 @@ async def test_clock_hook_when_tws_is_not_connected_only_flushes(
         await handle.adapter.on_clock_tick(START)
         assert sim_clock.time() == START
         await handle.stop()
+
+
+async def test_clock_hook_when_many_steps_run_is_not_throttled_by_ib_async(
+    make_sim: MakeSim, start_adapter: StartAdapter
+) -> None:
+    """A backtest makes ~2 currentTime round trips a step; ib_async's own throttle (45
+    requests a second) would hold 60 of them for over a second. Live, it stays on."""
+    sim = await make_sim(lockstep=True, start="2025-03-03", market_hours="regular")
+    sim_clock = SimClock(START)
+    with clock.using(sim_clock):
+        handle = await start_adapter(sim, clock="sim")
+        await wait_until(lambda: handle.connected, what="adapter connected")
+        assert handle.adapter.conn.ib.client.MaxRequests == 0
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for _ in range(60):
+            await handle.adapter.on_clock_tick(START)
+        assert loop.time() - began < 1.0
+        await handle.stop()
+    live = await start_adapter(sim, ib_port=1)
+    assert live.adapter.conn.ib.client.MaxRequests == 45
+    await live.stop()
