@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -80,3 +81,47 @@ def test_two_runs_with_the_same_seed_give_the_same_fills_and_pnl(runs: list[Path
     ledgers = [json.loads((r / "ledger.json").read_text()) for r in runs]
     for key in ("realized", "commissions", "cash", "fills"):
         assert ledgers[0][key] == ledgers[1][key], key
+
+
+def test_ctrl_c_stops_cleanly_with_a_partial_report(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) reaches only the driver (the services run in their own session):
+    it stops stepping, reads the streams, writes the report marked partial, stops all."""
+    out = tmp_path / "report"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTBOT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optbot.cli", "backtest", "--days", "1", "--start", DAY,
+         "--seed", "11", "--out", str(out)],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = ""
+    for line in proc.stderr:  # the first progress line comes with the first step
+        seen += line
+        if line.startswith("session 1/1"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 130, seen + rest
+    assert "interrupted; writing a partial report" in rest
+    summary = _summary(out)
+    assert summary["partial"] is True
+    assert 0 < summary["simulated_hours"] < 6.5
+    assert summary["invariant_violations"] == []
+    assert _processes_of(out / "var") == []
+
+
+def _processes_of(var: Path) -> list[int]:
+    """Processes still running for this run: its services (their OPTBOT_VAR_DIR) and its
+    Redis (working directory under it)."""
+    marker = f"OPTBOT_VAR_DIR={var}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            if marker in env or str((proc / "cwd").resolve()).startswith(str(var)):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
