@@ -1,13 +1,16 @@
 """Lockstep: the simulator advances only when every service has consumed what it sent.
 
-One step: ``advance`` the simulator to ``t`` (its reply is the time it reached) ->
-XADD ``ClockTick(t, seq)`` to ``sys:clock`` -> wait for each service's ack of ``seq``
-(it has handled the tick and everything the tick woke has settled) -> look at the bus
-(``Quiescence``): every consumer group read and acked all, and nothing was published
-since the tick. Anything published meanwhile may wake someone, so the same ``t`` is
-ticked again (``seq + 1``) until a round adds nothing (bounded: ``MAX_ROUNDS``). Only
-then does the simulator move on. Results thus depend on the seed and the settings, not
-on how fast the machine runs the services.
+Settling an instant ``t``: XADD ``ClockTick(t, seq)`` to ``sys:clock`` -> wait for each
+service's ack of ``seq`` (it has handled the tick and everything the tick woke has
+settled) -> look at the bus (``Quiescence``): every consumer group read and acked all,
+and nothing was published since the tick. Anything published meanwhile may wake
+someone, so the same ``t`` is ticked again (``seq + 1``) until a round adds nothing
+(bounded: ``MAX_ROUNDS``).
+
+One step to ``t`` settles ``t`` twice (``_step``): first the services' clocks move (with
+all earlier data consumed), then the simulator ``advance``s and its data is consumed
+at ``t``. Results thus depend on the seed and the settings, not on how fast the machine
+runs the services.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,35 +171,69 @@ class Lockstep:
             return False
         return isinstance(body, GatewayStatus) and body.state is ConnState.CONNECTED
 
-    async def start(self, t: float, timeout: float = START_TIMEOUT_S) -> None:
-        """Tick ``t`` until every service follows the clock and the adapter is connected
-        to the simulator, then settle: the first step starts from a quiet system."""
+    async def start(
+        self,
+        t: float,
+        timeout: float = START_TIMEOUT_S,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Start in a fixed order, every wait at ``t``, so every run starts the same way:
+        the adapter follows the clock and is connected to the simulator; then ``then``
+        starts the others (market_data, strategy), which therefore find the gateway up
+        (their warm-up requests are answered at once, never refused and retried later);
+        they follow the clock; the bus settles. Only then does the first step run."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        waiting_for = "the services' first clock acks"
+        everyone, first = self.services, [s for s in self.services if s == "gateway_adapter"]
+        self.services = first or everyone
+        try:
+            await self._until(t, deadline, self._gateway_connected, "the adapter to connect")
+            if then is not None:
+                await then()
+            self.services = everyone
+            await self._until(t, deadline, None, "the services' first clock acks")
+        finally:
+            self.services = everyone
+        await self.settle(t)
+
+    async def _until(
+        self,
+        t: float,
+        deadline: float,
+        ready: Callable[[], Awaitable[bool]] | None,
+        what: str,
+    ) -> None:
+        """Tick ``t`` until every service in ``self.services`` acks and ``ready()``."""
+        loop = asyncio.get_running_loop()
+        waiting_for = what
         while not self.stop.is_set():
             self._check_alive()
             seq = await self._publish(t)
             missing = await self._acks(seq, 2.0)
-            if not missing:
-                if await self._gateway_connected():
-                    await self.settle(t)
-                    return
-                waiting_for = "the gateway adapter to connect to the simulator"
-            else:
+            if missing:
                 waiting_for = f"clock acks from {', '.join(missing)}"
+            elif ready is None or await ready():
+                return
+            else:
+                waiting_for = what
             if loop.time() > deadline:
-                raise LockstepError(f"not started within {timeout:.0f}s: waiting for {waiting_for}")
+                raise LockstepError(f"not started in time: waiting for {waiting_for}")
             await asyncio.sleep(0.05)  # host time: processes starting, not trading time
 
     # --- the run ---------------------------------------------------------------------
 
-    async def run(self, plan: Plan, on_step: Callable[[Position], None] = lambda _p: None) -> bool:
-        """Every session of the plan; False when stopped early (Ctrl-C)."""
+    async def run(
+        self,
+        plan: Plan,
+        on_step: Callable[[Position], None] = lambda _p: None,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Every session of the plan; False when stopped early (Ctrl-C). ``then``: starts
+        the services that come after the adapter (``start``)."""
         first = plan.sessions[0]
         now, _open = await self.control.advance(first.open)  # its start: the first open
         self.pos.t = now
-        await self.start(now)
+        await self.start(now, then=then)
         for i, session in enumerate(plan.sessions):
             self.pos.session = i
             if i > 0 and not await self._open_session(session, plan.regimes[i].value):
@@ -209,9 +246,7 @@ class Lockstep:
         if self.stop.is_set():
             return False
         await self.control.call("regime", name=regime)
-        now, _open = await self.control.advance(session.open)  # the overnight gap: one step
-        self.pos.t = now
-        await self.settle(now)
+        await self._step(session.open)  # the overnight gap: one simulator step
         return True
 
     async def _run_session(
@@ -221,12 +256,26 @@ class Lockstep:
             if self.stop.is_set():
                 return False
             self._check_alive()
-            t0 = time.perf_counter()
-            now, _open = await self.control.advance(min(self.pos.t + step, end))
-            self.pos.wall_advance += time.perf_counter() - t0
-            self.pos.sim_seconds += now - self.pos.t
-            self.pos.t = now
-            await self.settle(now)
+            before = self.pos.t
+            await self._step(min(self.pos.t + step, end))
+            self.pos.sim_seconds += self.pos.t - before
             self.pos.steps += 1
             on_step(self.pos)
         return True
+
+    async def _step(self, t: float) -> None:
+        """One step to ``t`` in two halves, so that no service ever sees part of a step:
+
+        - time: every service's clock moves to ``t`` and whatever was due wakes, with
+          everything up to the previous step consumed (orders sent now reach the
+          simulator before it moves, at its prices of the previous step);
+        - data: the simulator steps to ``t``; the adapter's sync reads all it sent and
+          publishes it; every consumer handles it at ``t`` (a quote is 0 s old at ``t``).
+        Waking and new data never race inside one round.
+        """
+        await self.settle(t)
+        t0 = time.perf_counter()
+        now, _open = await self.control.advance(t)
+        self.pos.wall_advance += time.perf_counter() - t0
+        self.pos.t = now
+        await self.settle(now)

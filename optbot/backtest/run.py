@@ -48,6 +48,13 @@ from shared.settings import Settings, load_settings
 FOLLOWERS = ("gateway_adapter", "market_data", "strategy")  # ack every clock tick
 INTERRUPTED = 130
 LOCKSTEP_PACING_PER_S = 100_000.0
+# Where a run can differ from another with the same seed and settings (docs/backtest.md).
+DETERMINISM_NOTE = (
+    "determinism: fills and P&L repeat for a seed (tested); inside one lockstep round the "
+    "first quote of a newly opened market-data line (sent by the simulator on reqMktData, "
+    "not on a step) races the strategy's wait for quotes, and two signals may wake one or "
+    "two entry cycles, so skipped decisions (and cycle numbers) can differ between runs"
+)
 
 
 def private_redis(var_dir: Path) -> RedisHandle:
@@ -149,23 +156,26 @@ class Run:
         plan = self.plan
         redis_handle = await asyncio.to_thread(private_redis, plan.out / "var")
         sim_port, control_port = free_port(), free_port()
-        names = ["tws_simulator", *FOLLOWERS, *(["monitor"] if plan.monitor else [])]
-        specs = [s for s in (by_name(n) for n in names) if s is not None]
-        supervisor = Supervisor(
-            specs,
-            service_env(plan, redis_handle, sim_port, control_port),
-            log_dir=self.logs,
-            own_session=True,
-            handle_signals=False,
-            grace_s=15.0,
-            # Only the followers are on simulated time: the simulator is moved by the
-            # driver's advance, the dashboard just reads.
-            env_overrides={n: {"OPTBOT_CLOCK": "host"} for n in ("tws_simulator", "monitor")},
+        env = service_env(plan, redis_handle, sim_port, control_port)
+        # Two groups, started in this order (``Lockstep.start``): the simulator and the
+        # adapter, then, once the adapter is connected, the services that use it.
+        front = self._supervisor(["tws_simulator", "gateway_adapter"], env)
+        back = self._supervisor(
+            ["market_data", "strategy", *(["monitor"] if plan.monitor else [])], env
         )
+        supervisors = [front, back]
+        tasks: list[asyncio.Task[int]] = []
+
+        async def start_back() -> None:
+            tasks.append(asyncio.create_task(back.run()))
+
+        def dead() -> str | None:
+            return next((d for d in (_dead_child(s, self.logs) for s in supervisors) if d), None)
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._interrupt)
-        sup_task = asyncio.create_task(supervisor.run())
+        tasks.append(asyncio.create_task(front.run()))
         settings = load_settings(
             redis_url=redis_handle.url,
             redis_secrets_dir=redis_handle.secrets_dir,
@@ -179,7 +189,7 @@ class Run:
             control,
             FOLLOWERS,
             stop=self.stop,
-            alive=lambda: _dead_child(supervisor, self.logs),
+            alive=dead,
         )
         pnl: dict[str, str] = {}
         refresh: asyncio.Task[Any] | None = None
@@ -196,8 +206,8 @@ class Run:
                 refresh = asyncio.create_task(read_pnl())
 
         try:
-            await control.connect(alive=lambda: _dead_child(supervisor, self.logs))
-            self.completed = await lock.run(plan, on_step)
+            await control.connect(alive=dead)
+            self.completed = await lock.run(plan, on_step, then=start_back)
         except (LockstepError, ControlError, OSError) as exc:
             self.error = str(exc)
         finally:
@@ -221,14 +231,28 @@ class Run:
         finally:
             await control.close()
             await redis.aclose()
-            supervisor.stop.set()
-            await asyncio.gather(sup_task, return_exceptions=True)
+            for sup in reversed(supervisors):  # the users of the adapter first
+                sup.stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(redis_handle.stop)
         if self.error:
             return 1
         if not self.completed:
             return INTERRUPTED
         return 1 if found else 0
+
+    def _supervisor(self, names: list[str], env: dict[str, str]) -> Supervisor:
+        return Supervisor(
+            [s for s in (by_name(n) for n in names) if s is not None],
+            env,
+            log_dir=self.logs,
+            own_session=True,
+            handle_signals=False,
+            grace_s=15.0,
+            # Only the followers are on simulated time: the simulator is moved by the
+            # driver's advance, the dashboard just reads.
+            env_overrides={n: {"OPTBOT_CLOCK": "host"} for n in ("tws_simulator", "monitor")},
+        )
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # a second Ctrl-C: no more patience
@@ -244,7 +268,10 @@ class Run:
 
     def _write(self, run: Collected, found: list[str], pos: Position, wall: float) -> None:
         plan = self.plan
-        notes = [f"timing: {pos.timing()}", f"ack waits: {self.ack_wait}"]
+        notes = [
+            f"timing: {pos.timing()}; host ms per step waiting for each ack: {self.ack_wait}",
+            DETERMINISM_NOTE,
+        ]
         if self.error:
             notes.append(f"stopped by an error: {self.error}")
         record_args: dict[str, Any] = {

@@ -179,7 +179,8 @@ class MarketDataService:
                 request_id=request.request_id, symbol=symbol, bars=[], error=repr(exc)[:4096]
             )
         try:
-            await self.on_history(reply)
+            with clock.current().busy():  # seeded before a backtest's next step
+                await self.on_history(reply)
         except RedisError as exc:  # Redis away while seeding: the bars are in memory
             log.warning("history_seed_failed", symbol=symbol, error=str(exc))
 

@@ -70,6 +70,13 @@ def open_line(s: Session, req_id: int, inst: Instrument, snapshot: bool) -> None
         frame(Out.MARKET_DATA_TYPE, 1, req_id, 3 if delayed else 1),
         frame(Out.TICK_REQ_PARAMS, req_id, 0.01, "9c0001", 3),
     ]
+    if not snapshot and s.sim.config.lockstep:
+        # Lockstep: a new line's first values come with the next step, like every other
+        # change, never inside the round that opened it: a backtest's services would
+        # see them at an instant that depends on their event loops (docs/backtest.md).
+        s.lines[req_id] = line
+        s.send(frames)
+        return
     frames += quote_frames(line, s.sim.market, s.sim.pricer, full=True)
     if snapshot:
         frames.append(frame(Out.TICK_SNAPSHOT_END, 1, req_id))

@@ -27,6 +27,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shared import clock
 from shared.aio import sleep_or_stop
 from shared.bus.dlq import dead_letter_fields
 from shared.bus.publisher import Publisher
@@ -126,13 +127,17 @@ class RequestClient:
         fut: asyncio.Future[Message[Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = fut
         try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()  # replies are read from before the request
-                # Queued and flushed: concurrent asks (25 history requests at start) share
-                # one pipeline round trip instead of one connection each.
-                self._pub.add(stream, body, key=key)
-                await self._pub.flush()
-                msg = await fut
+            # On simulated time the reply comes without the clock moving (the gateway
+            # answers from TWS at once), so the service is not settled while it waits:
+            # the backtest's next step must not start before the answer is in.
+            with clock.current().busy():
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()  # replies are read from before the request
+                    # Queued and flushed: concurrent asks (25 history requests at start)
+                    # share one pipeline round trip instead of one connection each.
+                    self._pub.add(stream, body, key=key)
+                    await self._pub.flush()
+                    msg = await fut
         except TimeoutError:
             self.timed_out += 1
             log.warning("request_timeout", request=request_id, type=body.TYPE, timeout_s=timeout)

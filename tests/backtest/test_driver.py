@@ -84,7 +84,7 @@ async def _driver(redis: aioredis.Redis, sim: Simulator, **kw: Any) -> Lockstep:
     return Lockstep(redis, control, FOLLOWERS, stop=kw.pop("stop", asyncio.Event()), **kw)
 
 
-async def test_a_quiet_minute_is_one_tick_per_step(
+async def test_a_quiet_minute_is_two_ticks_per_step(
     redis: aioredis.Redis, sim: Simulator, tmp_path: Path
 ) -> None:
     checked = plan(days=1, out=tmp_path, start=DAY, minutes=1)
@@ -96,7 +96,8 @@ async def test_a_quiet_minute_is_one_tick_per_step(
     assert lock.pos.steps == 12 and lock.pos.sim_seconds == 60
     ticks: Any = await redis.xrange(SYS_CLOCK)
     times = [decode(f).body.t for _, f in ticks]
-    assert times[-12:] == [first.open + 5 * i for i in range(1, 13)]  # one tick per step
+    # each step: the clocks move (time), then the simulator's data is consumed (data)
+    assert times[-24:] == [first.open + 5 * (i // 2) for i in range(2, 26)]
 
 
 async def test_a_step_that_publishes_gets_another_round(

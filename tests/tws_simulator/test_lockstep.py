@@ -236,6 +236,21 @@ async def _ticks(make_sim: MakeSim, connect: Connect, seed: int, client_id: int)
     return [*seen, ticker.lastTimestamp]
 
 
+async def test_new_line_when_lockstep_gets_its_first_values_with_the_next_step(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    """Inside one backtest round nothing new arrives: a line opened mid-round is quoted
+    with the next step, when every line is (a backtest's wait for quotes cannot race)."""
+    sim = await _lockstep(make_sim)
+    client = await connect(sim)
+    ticker = await _spy(client)
+    await _now(client)  # the barrier: all the simulator wrote for reqMktData is in
+    assert math.isnan(ticker.bid) and math.isnan(ticker.last)
+    await _advance(sim, MON_OPEN + 5)
+    await _now(client)
+    assert ticker.bid > 0 and ticker.ask > ticker.bid and ticker.last > 0
+
+
 async def test_ticks_when_same_seed_and_advances_are_identical(
     make_sim: MakeSim, connect: Connect
 ) -> None:
