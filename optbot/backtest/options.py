@@ -127,13 +127,21 @@ def plan(
         if watchlist is not None:
             text = text.replace("OPTBOT_MD_WATCHLIST", "--watchlist")
         raise BadInput(text) from None
+    step = step_s or float(settings.sim_step_seconds or DEFAULT_STEP_S)
+    if step > settings.risk_max_quote_age_s:
+        # The clocks move before the step's data arrives: at each decision the newest
+        # quotes are one step old, so a longer step would make every quote stale.
+        raise BadInput(
+            f"--step {step:g} is longer than OPTBOT_RISK_MAX_QUOTE_AGE_S "
+            f"({settings.risk_max_quote_age_s:g}): every quote would be stale when the "
+            "strategy decides"
+        )
     try:
         found = sessions(parse_start(start), days)
     except CalendarError as exc:
         raise BadInput(str(exc)) from None
     target = check_out(out)
     per_session = [chosen[i % len(chosen)] for i in range(len(found))]
-    step = step_s or float(getattr(settings, "sim_step_seconds", 0.0) or DEFAULT_STEP_S)
     env = {"OPTBOT_SIM_SEED": str(settings.sim_seed), "OPTBOT_MD_WATCHLIST": settings.md_watchlist}
     return Plan(
         sessions=found,

@@ -31,6 +31,7 @@ def _run(*args: str) -> tuple[int, str]:
         (["--days", "1", "--start", "25-12-2025"], "is not a date (YYYY-MM-DD)"),
         (["--days", "1", "--watchlist", "SPY,qq!"], "--watchlist='SPY,qq!': expected"),
         (["--days", "1", "--minutes", "0"], "--minutes must be positive"),
+        (["--days", "1", "--step", "30"], "--step 30 is longer than OPTBOT_RISK_MAX_QUOTE_AGE_S"),
     ],
 )
 def test_bad_input_exits_2_naming_it_and_creates_nothing(
