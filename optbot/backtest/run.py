@@ -50,10 +50,9 @@ INTERRUPTED = 130
 LOCKSTEP_PACING_PER_S = 100_000.0
 # Where a run can differ from another with the same seed and settings (docs/backtest.md).
 DETERMINISM_NOTE = (
-    "determinism: fills and P&L repeat for a seed (tested); inside one lockstep round the "
-    "first quote of a newly opened market-data line (sent by the simulator on reqMktData, "
-    "not on a step) races the strategy's wait for quotes, and two signals may wake one or "
-    "two entry cycles, so skipped decisions (and cycle numbers) can differ between runs"
+    "determinism: fills, orders and P&L repeat for a seed (tested); two signals can wake one "
+    "or two strategy entry cycles depending on consumer batching, so skipped decisions "
+    "(cycle numbers, a cooldown a step earlier or later) can differ between runs"
 )
 
 
