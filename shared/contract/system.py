@@ -70,7 +70,8 @@ ENTRIES: Final = (
     # time; each service on the clock follows with a plain XREAD and acks every tick.
     Entry(SYS_CLOCK, Kind.STREAM, OPERATOR,
           "backtest only: simulated time steps (t, seq) from the backtest driver",
-          readers=ON_THE_CLOCK, value=(ClockTick,), cap="OPTBOT_MAXLEN_SIGNALS"),
+          readers=(*ON_THE_CLOCK, MONITOR),  # the monitor lists every stream's length
+          value=(ClockTick,), cap="OPTBOT_MAXLEN_SIGNALS"),
     *(Entry(clock_ack_key(name), Kind.LIST, name,
             "backtest only: the service's ack of each sys:clock tick (JSON)",
             readers=(OPERATOR,), value=(ClockAck,), cap="popped by the driver")
