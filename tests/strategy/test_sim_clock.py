@@ -3,6 +3,7 @@ its decisions are simulated time; host time passing changes none of them."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import redis.asyncio as aioredis
@@ -10,9 +11,9 @@ import redis.asyncio as aioredis
 from services.strategy.cycle import clock_time
 from shared import clock
 from shared.clock import SimClock
-from shared.schemas import Action, DecisionOutcome, OrderNew
+from shared.schemas import Action, Candidate, DecisionOutcome, OrderNew
 from shared.settings import Settings
-from tests.strategy.desk_rig import CALL, DAY1, hold_long, make_rig
+from tests.strategy.desk_rig import CALL, DAY1, cand, hold_long, make_rig
 
 
 async def test_strategy_when_on_a_sim_clock_ages_quotes_rolls_days_and_exits_on_sim_time(
@@ -41,3 +42,35 @@ async def test_strategy_when_on_a_sim_clock_ages_quotes_rolls_days_and_exits_on_
         assert "max holding time" in exits[-1].reason
         taken = await rig.decisions_of(DecisionOutcome.TAKEN)
         assert taken and {d.at for d in taken[-2:]} == {later}
+
+
+async def test_entry_cycle_when_fetching_chains_counts_as_waiting_on_a_sim_clock(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    """The chains of a cycle are fetched in tasks that wait for quotes on the clock; the
+    cycle task waiting for them must count as waiting too, or a backtest's step never
+    settles (the clock moves only once everyone waits): it deadlocked the lockstep."""
+    sim = SimClock(DAY1)
+    with clock.using(sim):
+        rig = await make_rig(redis, settings)
+        rig.cycles.wall_clock = clock_time
+        rig.books.market.candidates = [cand()]
+        rig.cycles._ready = lambda *_a, **_k: True  # type: ignore[method-assign]
+
+        async def chain_waiting_for_quotes(_cycle: str, _cand: Candidate) -> None:
+            await clock.current().sleep(1.0)  # as _wait_for_quotes does
+
+        rig.cycles._chain = chain_waiting_for_quotes  # type: ignore[method-assign,assignment]
+        stop = asyncio.Event()
+        task = asyncio.create_task(rig.cycles.run(stop))
+        try:
+            await asyncio.wait_for(sim.settled(), 5)  # first cycle: its chain task waits
+            sim.advance(DAY1 + 1)
+            await asyncio.wait_for(sim.settled(), 5)  # the loop waits for its interval
+            sim.advance(DAY1 + 1 + settings.strat_cycle_interval_s)
+            await asyncio.wait_for(sim.settled(), 5)  # second cycle, a chain waiting again
+            assert rig.cycles.cycles == 2
+        finally:
+            stop.set()
+            sim.advance(DAY1 + 3600)
+            await asyncio.wait_for(task, 5)
