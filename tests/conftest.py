@@ -51,3 +51,22 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     path = Path("test-output") / request.node.name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# Tests that run whole systems (real service processes, browsers, the backtest): with
+# `make test`'s two pytest-xdist workers they all go to one worker, one after another,
+# while the other worker runs everything else. Two systems at once on a 2-core machine
+# would each run slower than their waits allow; one system next to unit tests does not.
+SYSTEM_MODULES = (
+    "tests/integration/",
+    "tests/strategy/test_e2e.py",
+    "tests/strategy/test_churn.py",
+    "tests/optbot/test_up.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if item.get_closest_marker("slow") or path.startswith(SYSTEM_MODULES):
+            item.add_marker(pytest.mark.xdist_group("system"))
