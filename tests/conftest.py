@@ -65,6 +65,7 @@ SYSTEM_MODULES = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.nodeid.split("::", 1)[0]
