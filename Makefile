@@ -27,7 +27,7 @@ run: $(RUNTIME_STAMP)  ## start the whole system (simulated by default); dashboa
 
 test: $(DEV_STAMP)  ## install everything the tests need, run the whole suite
 	scripts/ensure-test-tools.sh
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 lint: $(DEV_STAMP)  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .

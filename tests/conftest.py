@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -53,21 +54,39 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     return path
 
 
-# Tests that run whole systems (real service processes, browsers, the backtest): with
-# `make test`'s two pytest-xdist workers they all go to one worker, one after another,
-# while the other worker runs everything else. Two systems at once on a 2-core machine
-# would each run slower than their waits allow; one system next to unit tests does not.
-SYSTEM_MODULES = (
+# Tests that run whole systems (real service processes, browsers, the backtest). With
+# `make test`'s two pytest-xdist workers they all run on one worker, one after another,
+# while the other worker runs everything else: two systems at once on a 2-core machine
+# would each run slower than their waits allow; one system beside unit tests does not.
+# The scheduler sees only node ids (workers collect), so this is by path;
+# tests/test_suite_layout.py checks that every test marked ``slow`` is covered.
+SYSTEM_TESTS = (
+    "tests/backtest/test_backtest_e2e.py",
+    "tests/backtest/test_report_browser.py",
+    "tests/fault/",
     "tests/integration/",
-    "tests/strategy/test_e2e.py",
-    "tests/strategy/test_churn.py",
+    "tests/monitor/test_browser.py",
+    "tests/monitor/test_browser_alerts.py",
+    "tests/monitor/test_performance.py",
+    "tests/notifier/test_service.py",
     "tests/optbot/test_up.py",
+    "tests/strategy/test_churn.py",
+    "tests/strategy/test_e2e.py",
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if item.get_closest_marker("slow") or path.startswith(SYSTEM_MODULES):
-            item.add_marker(pytest.mark.xdist_group("system"))
+def is_system_test(nodeid: str) -> bool:
+    return nodeid.split("::", 1)[0].startswith(SYSTEM_TESTS)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Every system test in one work unit (so on one worker, in order); every other test
+    its own unit. (xdist's ``loadgroup`` would do this by mark, but it tags node ids in
+    a way pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SystemTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "system" if is_system_test(nodeid) else nodeid
+
+    return SystemTestsTogether(config, log)
