@@ -311,6 +311,21 @@ def current() -> Clock:
     return _current
 
 
+def arrival_ns(host_ns: int) -> int:
+    """The trading-clock time (ns since the epoch) of data that arrived at host time
+    ``host_ns``.
+
+    ib_async stamps each ticker with the host's ``time.time()`` when its data arrives (IB
+    sends no time with a bid or an ask). Live that is the trading clock's instant; on a
+    SimClock it is the simulated now, the time of the step whose data is being read (the
+    adapter sets its clock to the simulator's before it builds the step's quotes), so a
+    bar boundary never depends on how fast the host ran. A simulated time is rounded to
+    the microsecond (epoch seconds times 1e9 in floats is not exact: 10:01:00 must not become
+    10:00:59.999999744 and fall into the previous bar)."""
+    c = current()
+    return round(c.time() * 1e6) * 1000 if isinstance(c, SimClock) else host_ns
+
+
 def install(clock: Clock) -> None:
     """Make ``clock`` the process's clock (the runner does this for OPTBOT_CLOCK=sim)."""
     global _current

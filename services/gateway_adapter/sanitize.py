@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.clock import arrival_ns
 from shared.schemas import ContractRef, DataType, Quote
 
 # ticker.marketDataType (IB msg 58): 1 live, 2 frozen, 3 delayed, 4 delayed-frozen.
@@ -102,7 +103,7 @@ def quote_from_ticker(t: Any, ref: ContractRef, is_index: bool) -> Quote:
         theta=ratio(g.theta) if g is not None else None,
         und_price=price(g.undPrice) if g is not None else None,
         data_type=DATA_TYPES.get(t.marketDataType, DataType.LIVE),
-        ib_ts=int(ts * 1e9) if ts and ts > 0 else 0,
+        ib_ts=arrival_ns(int(ts * 1e9)) if ts and ts > 0 else 0,  # trading-clock time
     )
 
 

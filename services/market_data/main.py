@@ -214,7 +214,7 @@ class MarketDataService:
         body = msg.body
         if not isinstance(body, Quote):
             return
-        bar = self.state.on_quote(body, body.ib_ts or msg.ts)
+        bar = self.state.on_quote(body, body.ib_ts or clock.arrival_ns(msg.ts))
         if bar is not None:
             self._publish_bar(bar)
 

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from services.gateway_adapter.sanitize import hash_fields, quote_from_ticker
+from shared import clock
 from shared.envelope import decode, encode
 from shared.schemas import ContractRef, DataType, Quote, SecType
 
@@ -138,3 +139,18 @@ def test_hash_fields_when_value_missing_writes_empty_string() -> None:
     assert fields["bid"] == "" and fields["mark"] == "17.0" and fields["updated"] == "5"
     assert fields["data_type"] == "live" and all(isinstance(v, str) for v in fields.values())
     assert msgspec.json.encode(fields)  # plain, readable values only
+
+
+def test_quote_time_when_live_is_the_tickers_arrival_time() -> None:
+    q = quote_from_ticker(ticker(bid=1.0, ask=1.1, timestamp=1_741_271_100.25), SPY, False)
+    assert q.ib_ts == int(1_741_271_100.25 * 1e9)
+
+
+def test_quote_time_when_simulated_is_the_trading_clock_not_the_host_arrival() -> None:
+    """ib_async stamps a ticker with the host's time.time(); in a simulated session a bar
+    must be bucketed on the simulator's time, or a 1-minute bar spans hours of a session
+    run at 300x."""
+    host_arrival = 1_764_700_000.123  # the host clock: nothing to do with the session
+    with clock.using(clock.SimClock(1_741_271_160.0)):  # a whole minute
+        q = quote_from_ticker(ticker(bid=1.0, ask=1.1, timestamp=host_arrival), SPY, False)
+    assert q.ib_ts == 1_741_271_160_000_000_000  # exactly on the minute, not 59.99999...
