@@ -13,6 +13,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import source_ast
+
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("services/strategy", "services/market_data", "services/gateway_adapter")
 
@@ -125,7 +127,7 @@ def _is_loop(node: ast.expr) -> bool:
 
 def host_clock_uses(source: str, path: str) -> list[Use]:
     scan = _Scan(path)
-    scan.visit(ast.parse(source))
+    scan.visit(source_ast.parse(source))
     return scan.uses
 
 

@@ -26,6 +26,7 @@ from shared.contract.values import (
     decode_fields,
 )
 from shared.schemas import Direction, Sentiment
+from tests import source_ast
 
 ROOT = Path(__file__).resolve().parents[1]
 # A string that is shaped like a key of ours (prefix, colon, no spaces), or a declared
@@ -62,7 +63,7 @@ def _plain_stream_arg(node: ast.AST) -> ast.Constant | None:
 
 def key_literals(source: str) -> list[tuple[int, str]]:
     """(line, text) of every string constant in ``source`` that spells a Redis key."""
-    tree = ast.parse(source)
+    tree = source_ast.parse(source)
     docs = _docstrings(tree)
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):

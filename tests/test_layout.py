@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import source_ast
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("shared", "services", "optbot")
 # Calls that import the module named by their first (string) argument.
@@ -45,7 +47,7 @@ def module_files(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, 
 def imports(module: str, path: Path) -> Iterator[Import]:
     """Every import in the file, wherever it sits, including ``importlib`` by string."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(source_ast.parse_file(path)):
         if isinstance(node, ast.Import):
             yield from (Import(node.lineno, a.name) for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -173,7 +175,7 @@ def _module_paths(package: str, forbidden: tuple[str, ...]) -> list[str]:
     return [
         f"{path.relative_to(ROOT)}:{node.lineno} -> {node.value!r}"
         for path in module_files(ROOT, (package,)).values()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(source_ast.parse_file(path))
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and shape.match(node.value)

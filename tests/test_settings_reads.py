@@ -24,6 +24,7 @@ from shared.settings_reads import (
     member_domains,
     services_reading,
 )
+from tests import source_ast
 
 SERVICES = Path(__file__).resolve().parents[1] / "services"
 RECEIVERS = frozenset({"settings", "s", "_s", "_settings"})
@@ -44,7 +45,7 @@ def _receiver(node: ast.expr) -> str | None:
 
 def settings_reads(source: str) -> Iterator[tuple[int, str]]:
     """(line, member) of every settings read in ``source``."""
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(source_ast.parse(source)):
         if (
             isinstance(node, ast.Attribute)
             and _receiver(node.value) in RECEIVERS

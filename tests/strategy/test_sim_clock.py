@@ -13,6 +13,7 @@ from shared import clock
 from shared.clock import SimClock
 from shared.schemas import Action, Candidate, DecisionOutcome, OrderNew
 from shared.settings import Settings
+from tests.helpers import wait_until
 from tests.strategy.desk_rig import CALL, DAY1, cand, hold_long, make_rig
 
 
@@ -64,6 +65,9 @@ async def test_entry_cycle_when_fetching_chains_counts_as_waiting_on_a_sim_clock
         stop = asyncio.Event()
         task = asyncio.create_task(rig.cycles.run(stop))
         try:
+            # A task is known to the clock from its first wait on it: until the first
+            # cycle's chain sleeps, the cycle may still be reading Redis, unseen.
+            await wait_until(lambda: sim.next_deadline() == DAY1 + 1, what="a chain waiting")
             await asyncio.wait_for(sim.settled(), 5)  # first cycle: its chain task waits
             sim.advance(DAY1 + 1)
             await asyncio.wait_for(sim.settled(), 5)  # the loop waits for its interval
