@@ -81,12 +81,20 @@ class RunRecord:
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?")
 
 
+_ORDER_ID = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9.]+)+")
+
+
 def denial_reason(reason: str) -> str:
     """The kind of a denial, to count them: ``max_positions: 3 open of 3`` counts as
-    ``max_positions`` (the check), a reason without a check with its numbers
-    blanked, so each amount does not make its own row."""
-    head = reason.split(":", 1)[0].strip()
-    return (head if ":" in reason else _NUMBER.sub("#", reason).strip())[:120] or "(no reason)"
+    ``max_positions`` (the check); a reprice refused for one order,
+    ``ob-20250306-BAC-C-2: no reprice to 1.25: …``, as ``no reprice to #`` (the order's
+    id is not a reason); a reason without a check with its numbers blanked, so each
+    amount does not make its own row."""
+    head, sep, rest = reason.partition(":")
+    if sep and _ORDER_ID.fullmatch(head.strip()):
+        head, sep, rest = rest.strip().partition(":")
+    kind = head.strip() if sep else head
+    return _NUMBER.sub("#", kind).strip()[:120] or "(no reason)"
 
 
 def decision_row(ts_ns: int, d: Decision) -> DecisionRow:

@@ -115,3 +115,7 @@ def test_report_when_no_fills_still_writes_every_file(tmp_path: Path) -> None:
 def test_denial_reason_groups_by_check_and_blanks_amounts() -> None:
     assert denial_reason("max_premium: 523.10 over 500") == "max_premium"
     assert denial_reason("premium 523.10 over 500") == "premium # over #"
+    # a reprice refused for one order: its id is no reason (seen as a row per order id)
+    reprice = "ob-20250306-BAC-C-2: no reprice to 1.25: risk state HALTED (news)"
+    assert denial_reason(reprice) == "no reprice to #"
+    assert denial_reason("ob-1: reprice stopped at 0.95: daily loss") == "reprice stopped at #"
